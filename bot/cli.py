@@ -1,0 +1,47 @@
+"""The `jiuzhu` command line (contract: shared/spec/contract.md)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from bot.errors import JiuzhuError
+
+CHANNELS = ("wechat", "sms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `jiuzhu` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except JiuzhuError as exc:
+        print(f"jiuzhu: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All subcommands; each module registers its own."""
+    from bot.commands import conversation, faq, kb
+
+    parser = argparse.ArgumentParser(prog="jiuzhu", description="救助通 — social-assistance assistant")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="config file (default: ./config.toml, else the packaged one)")
+    sub = parser.add_subparsers(metavar="COMMAND")
+    for module in (faq, kb, conversation):
+        module.register(sub, common)
+    return parser
+
+
+def print_json(obj: dict) -> None:
+    """One JSON object on one line, flushed (scripts wait for it)."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()

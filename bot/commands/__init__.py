@@ -1,0 +1,1 @@
+"""Subcommands of the `jiuzhu` CLI, one module per area."""

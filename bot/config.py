@@ -1,0 +1,228 @@
+"""Load config.toml plus environment variables into a validated, frozen Config.
+
+Nothing is read at import time; `load_config` is called by the app factory and
+the CLI. Every problem is a ConfigError naming the key, so a wrong setting is a
+clear start-up error instead of a surprise at 2 a.m.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.errors import ConfigError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_DIR / "config.toml"
+
+ENV_DATABASE_URL = "JIUZHU_DATABASE_URL"
+SECRET_VARIABLES = {
+    "wechat_token": "JIUZHU_WECHAT_TOKEN",
+    "wechat_app_id": "JIUZHU_WECHAT_APP_ID",
+    "wechat_app_secret": "JIUZHU_WECHAT_APP_SECRET",
+    "wechat_aes_key": "JIUZHU_WECHAT_AES_KEY",
+    "twilio_account_sid": "JIUZHU_TWILIO_ACCOUNT_SID",
+    "twilio_auth_token": "JIUZHU_TWILIO_AUTH_TOKEN",
+    "twilio_from": "JIUZHU_TWILIO_FROM",
+    "public_url": "JIUZHU_PUBLIC_URL",
+    "secret_key": "JIUZHU_SECRET_KEY",
+    "data_key": "JIUZHU_DATA_KEY",
+}
+
+
+@dataclass(frozen=True)
+class Standards:
+    """County assistance standards (元/人·月) and when they take effect."""
+
+    effective: dt.date
+    verified: bool
+    dibao_urban: float
+    dibao_rural: float
+    tekun_multiplier: float
+    bianyuan_multiplier: float
+
+
+@dataclass(frozen=True)
+class Hotlines:
+    """Public phone numbers residents are pointed to."""
+
+    government: str
+    assistance: str
+    bureau_phone: str
+    bureau_verified: bool
+
+
+@dataclass(frozen=True)
+class County:
+    """The county the bot serves."""
+
+    name: str
+    province: str
+    prefecture: str
+    area_code: str
+    bureau: str
+    townships: tuple[str, ...]
+    standards: Standards
+    hotlines: Hotlines
+    service_centers: dict[str, str]
+    service_centers_verified: bool
+
+
+@dataclass(frozen=True)
+class Matching:
+    """Confidence bands of the FAQ matcher."""
+
+    answer: float
+    suggest: float
+    max_question_chars: int
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration."""
+
+    path: Path
+    mode: str  # development or production
+    county: County
+    database_url: str
+    matching: Matching
+    offer_minutes: int
+    screening_expiry_days: int
+    sections: dict[str, dict[str, Any]] = field(repr=False)
+    secrets: dict[str, str | None] = field(repr=False)
+
+
+def resolve_config_path(path: str | os.PathLike | None = None) -> Path:
+    """The --config path, else ./config.toml, else the project's default."""
+    if path is not None:
+        return Path(path)
+    local = Path.cwd() / "config.toml"
+    return local if local.is_file() else DEFAULT_CONFIG
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: dict | None = None,
+                environ: dict[str, str] | None = None) -> Config:
+    """Read, merge and validate the configuration; raise ConfigError on any problem."""
+    cfg_path = resolve_config_path(path)
+    environ = os.environ if environ is None else environ
+    try:
+        raw = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(cfg_path), "config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(cfg_path), f"not valid TOML ({exc})") from None
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+
+    url = environ.get(ENV_DATABASE_URL) or _get(raw, "database.url", str)
+    mode = environ.get("JIUZHU_MODE") or _get(raw, "app.mode", str)
+    if mode not in ("development", "production"):
+        raise ConfigError("app.mode", f"must be development or production, got {mode!r}")
+    return Config(
+        path=cfg_path,
+        mode=mode,
+        county=_read_county(raw),
+        database_url=_absolute_sqlite_url(url, cfg_path.parent),
+        matching=_read_matching(raw),
+        offer_minutes=_get(raw, "conversation.offer_minutes", int, minimum=1),
+        screening_expiry_days=_get(raw, "conversation.screening_expiry_days", int, minimum=1),
+        sections={k: v for k, v in raw.items() if isinstance(v, dict)},
+        secrets={name: environ.get(var) or None for name, var in SECRET_VARIABLES.items()},
+    )
+
+
+def _read_county(raw: dict) -> County:
+    townships = _get(raw, "county.townships", list)
+    if not townships or not all(isinstance(t, str) and t.strip() for t in townships):
+        raise ConfigError("county.townships", "must be a non-empty list of names")
+    if len(set(townships)) != len(townships):
+        raise ConfigError("county.townships", "lists a township twice")
+    centers = dict(_get(raw, "county.service_centers", dict))
+    centers_verified = centers.pop("verified", False)
+    missing = [t for t in townships if not isinstance(centers.get(t), str) or not centers[t].strip()]
+    if missing:
+        raise ConfigError("county.service_centers", f"no address for {', '.join(missing)}")
+    unknown = sorted(set(centers) - set(townships))
+    if unknown:
+        raise ConfigError("county.service_centers", f"not a township: {', '.join(unknown)}")
+    effective = _get(raw, "county.standards.effective", dt.date)
+    if isinstance(effective, dt.datetime):
+        effective = effective.date()
+    return County(
+        name=_get(raw, "county.name", str),
+        province=_get(raw, "county.province", str),
+        prefecture=_get(raw, "county.prefecture", str),
+        area_code=_check_area_code(_get(raw, "county.area_code", str)),
+        bureau=_get(raw, "county.bureau", str),
+        townships=tuple(townships),
+        standards=Standards(
+            effective=effective,
+            verified=_get(raw, "county.standards.verified", bool),
+            dibao_urban=_get(raw, "county.standards.dibao_urban", float, minimum=1),
+            dibao_rural=_get(raw, "county.standards.dibao_rural", float, minimum=1),
+            tekun_multiplier=_get(raw, "county.standards.tekun_multiplier", float, minimum=1),
+            bianyuan_multiplier=_get(raw, "county.standards.bianyuan_multiplier", float, minimum=1),
+        ),
+        hotlines=Hotlines(
+            government=_get(raw, "county.hotlines.government", str),
+            assistance=_get(raw, "county.hotlines.assistance", str),
+            bureau_phone=_get(raw, "county.hotlines.bureau_phone", str),
+            bureau_verified=_get(raw, "county.hotlines.bureau_verified", bool),
+        ),
+        service_centers=centers,
+        service_centers_verified=bool(centers_verified),
+    )
+
+
+def _read_matching(raw: dict) -> Matching:
+    answer = _get(raw, "matching.answer", float, minimum=0)
+    suggest = _get(raw, "matching.suggest", float, minimum=0)
+    if not suggest < answer <= 1:
+        raise ConfigError("matching", "need 0 <= suggest < answer <= 1")
+    return Matching(answer=answer, suggest=suggest,
+                    max_question_chars=_get(raw, "matching.max_question_chars", int, minimum=20))
+
+
+def _check_area_code(code: str) -> str:
+    if not (len(code) == 6 and code.isdigit()):
+        raise ConfigError("county.area_code", "must be the 6-digit administrative code")
+    return code
+
+
+def _get(raw: dict, dotted: str, kind: type, minimum: float | None = None) -> Any:
+    """The value at a dotted key, checked against the expected type."""
+    node: Any = raw
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(dotted, "missing")
+        node = node[part]
+    if kind is float and isinstance(node, int) and not isinstance(node, bool):
+        node = float(node)
+    if kind is int and isinstance(node, bool) or not isinstance(node, kind):
+        raise ConfigError(dotted, f"expected {kind.__name__}, got {type(node).__name__} {node!r}")
+    if isinstance(node, str) and not node.strip():
+        raise ConfigError(dotted, "is empty")
+    if minimum is not None and node < minimum:
+        raise ConfigError(dotted, f"must be at least {minimum}, got {node}")
+    return node
+
+
+def _set_dotted(raw: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = raw
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def _absolute_sqlite_url(url: str, base: Path) -> str:
+    """Resolve a relative SQLite path against the config file's folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        rest = url[len(prefix):]
+        if rest and not rest.startswith(":"):
+            return prefix + str((base / rest).resolve())
+    return url

@@ -1,0 +1,1 @@
+"""FAQ matching: jieba keywords, rapidfuzz similarity and a pinyin layer."""

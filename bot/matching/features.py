@@ -1,0 +1,134 @@
+"""Turn text into comparable form, and a question into per-entry features.
+
+Both the FAQ phrasings and residents' questions go through `Preparer`, so a
+dialect word, a homophone typo or a Chinese numeral is folded the same way on
+both sides. `FeatureIndex.candidates` scores the most promising entries with a
+handful of features; a logistic model (training.py) turns them into a
+calibrated probability.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from bot.matching.lexicon import SynonymRewriter, content_tokens
+from bot.matching.pinyin import PinyinRestorer
+from bot.textnorm import normalize_numbers, normalize_text
+
+FEATURES = ("dice", "cover", "bag", "fuzz", "partial", "keyword", "lead", "known")
+CANDIDATES = 10
+
+
+@dataclass
+class Prepared:
+    """A question after normalisation: the folded text and its content tokens."""
+
+    text: str
+    tokens: list[str]
+
+
+class Preparer:
+    """normalise → restore homophones/pinyin → synonyms → numbers → tokens."""
+
+    def __init__(self, restorer: PinyinRestorer, synonyms: SynonymRewriter, tokenizer):
+        self.restorer = restorer
+        self.synonyms = synonyms
+        self.tokenizer = tokenizer
+
+    def prepare(self, raw: str) -> Prepared:
+        """The comparable form of one question."""
+        text = normalize_text(raw)
+        text = self.restorer.restore(text)
+        text = self.synonyms.rewrite(text)
+        text = normalize_numbers(text)
+        return Prepared(text=text, tokens=content_tokens(self.tokenizer, text))
+
+
+@dataclass
+class FeatureIndex:
+    """Phrasings grouped by entry, with token postings, for fast scoring."""
+
+    entry_topics: list[str]          # per entry: topic id, or "decline"
+    ph_entry: np.ndarray             # phrasing → entry index (sorted by entry)
+    ph_text: list[str]               # prepared phrasing texts (for rapidfuzz)
+    ph_weight: np.ndarray            # Σ idf of each phrasing's tokens
+    entry_starts: np.ndarray         # first phrasing of each entry
+    postings: dict[str, np.ndarray]  # token → phrasings containing it
+    bag: dict[str, np.ndarray]       # token → entries whose vocabulary has it
+    idf: dict[str, float]
+    unknown_weight: float
+    keyword_pattern: re.Pattern | None
+    keyword_entries: dict[str, np.ndarray]
+
+    def candidates(self, q: Prepared, exclude: int | None = None,
+                   bag_drop: dict[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top entries for a question and their feature rows (exclude: a held-out phrasing)."""
+        n_entries = len(self.entry_topics)
+        acc = np.zeros(len(self.ph_entry))
+        bag = np.zeros(n_entries)
+        wq = known = 0.0
+        for token in q.tokens:
+            post = self.postings.get(token)
+            if post is None or (exclude is not None and len(post) == 1 and post[0] == exclude):
+                wq += self.unknown_weight
+                continue
+            w = self.idf[token]
+            wq += w
+            known += w
+            acc[post] += w
+            entries = self.bag.get(token)
+            if entries is not None:
+                bag[entries] += w
+            if bag_drop and token in bag_drop:
+                bag[bag_drop[token]] -= w  # the held-out phrasing was its only source
+        if wq == 0:
+            return np.empty(0, dtype=int), np.empty((0, len(FEATURES)))
+        if exclude is not None:
+            acc[exclude] = 0.0
+        dice = np.maximum.reduceat(2 * acc / (wq + self.ph_weight), self.entry_starts)
+        cover = np.maximum.reduceat(acc, self.entry_starts) / wq
+        bag /= wq
+        keyword = np.zeros(n_entries)
+        if self.keyword_pattern is not None:
+            for kw in set(self.keyword_pattern.findall(q.text)):
+                keyword[self.keyword_entries[kw]] += 1
+        keyword = np.minimum(keyword, 2) / 2
+        rough = dice + bag + 0.5 * keyword
+        k = min(CANDIDATES, n_entries)
+        top = np.argpartition(-rough, k - 1)[:k]
+        top = top[rough[top] > 0]
+        if len(top) == 0:
+            return top, np.empty((0, len(FEATURES)))
+        top = top[np.argsort(-rough[top])]
+
+        fz, part = self._fuzzy(q.text, top, exclude)
+        base = (dice[top] + bag[top] + fz) / 3
+        topics = [self.entry_topics[e] for e in top]
+        lead = np.empty(len(top))
+        for i, topic in enumerate(topics):
+            others = [base[j] for j, t in enumerate(topics) if t != topic]
+            lead[i] = base[i] - (max(others) if others else 0.0)
+        rows = np.column_stack([dice[top], cover[top], bag[top], fz, part, keyword[top], lead,
+                                np.full(len(top), known / wq)])
+        return top, rows
+
+    def _fuzzy(self, text: str, top: np.ndarray, exclude: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """Best character-level similarity of the question to each candidate's phrasings."""
+        ends = np.append(self.entry_starts[1:], len(self.ph_entry))
+        choices, owner = [], []
+        for i, e in enumerate(top):
+            for p in range(self.entry_starts[e], ends[e]):
+                if p != exclude:
+                    choices.append(self.ph_text[p])
+                    owner.append(i)
+        owner_arr = np.asarray(owner)
+        ratio = process.cdist([text], choices, scorer=fuzz.ratio, dtype=np.float32)[0]
+        partial = process.cdist([text], choices, scorer=fuzz.partial_ratio, dtype=np.float32)[0]
+        fz = np.zeros(len(top))
+        part = np.zeros(len(top))
+        np.maximum.at(fz, owner_arr, ratio / 100)
+        np.maximum.at(part, owner_arr, partial / 100)
+        return fz, part

@@ -1,0 +1,186 @@
+"""The FAQ matcher: a question in, the best entry and a calibrated confidence out.
+
+Building the index (segmenting ~5,000 phrasings, holding each out to calibrate)
+takes a few seconds, so the built matcher is cached on disk, keyed by the
+knowledge base's fingerprint and this package's source: the next start-up
+just loads it.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot.config import Matching
+from bot.knowledge import Entry, KnowledgeBase
+from bot.matching import features, lexicon, pinyin, training
+from bot.matching.features import FeatureIndex, Preparer
+from bot.matching.lexicon import SynonymRewriter, cache_dir, load_tokenizer, write_dictionary
+from bot.matching.pinyin import PinyinRestorer
+
+_SOURCES = (features, lexicon, pinyin, training)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """An entry with the matcher's confidence that it answers the question."""
+
+    entry: Entry
+    confidence: float
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """What the matcher concluded about one question."""
+
+    outcome: str                   # answer, choices, decline, unknown or empty
+    best: Scored | None
+    alternatives: tuple[Scored, ...]
+    prepared_text: str
+
+
+@dataclass
+class _Model:
+    """Everything derived from the knowledge base that is worth caching."""
+
+    key: str
+    restorer: PinyinRestorer
+    synonyms: dict[str, str]
+    dictionary: str
+    index: FeatureIndex
+    weights: np.ndarray
+    report: dict
+
+
+class Matcher:
+    """Matches residents' questions against the knowledge base."""
+
+    def __init__(self, kb: KnowledgeBase, bands: Matching, model: _Model, tokenizer):
+        self.kb = kb
+        self.bands = bands
+        self.model = model
+        self.preparer = Preparer(model.restorer, SynonymRewriter(model.synonyms), tokenizer)
+
+    @classmethod
+    def load(cls, kb: KnowledgeBase, bands: Matching, use_cache: bool = True) -> Matcher:
+        """The matcher for this knowledge base, from the disk cache when possible."""
+        key = _cache_key(kb)
+        path = cache_dir() / f"matcher-{key}.pickle"
+        model = None
+        if use_cache and path.exists():
+            try:
+                with path.open("rb") as fh:
+                    model = pickle.load(fh)
+            except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+                model = None  # a stale or torn cache file is rebuilt, not fatal
+        if model is None or model.key != key or not Path(model.dictionary).exists():
+            model = _build_model(kb, key)
+            if use_cache:
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                with tmp.open("wb") as fh:
+                    pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                os.replace(tmp, path)
+        return cls(kb, bands, model, load_tokenizer(Path(model.dictionary)))
+
+    @property
+    def report(self) -> dict:
+        """How the calibration did on held-out knowledge-base phrasings."""
+        return self.model.report
+
+    def scored(self, question: str) -> tuple[str, list[Scored]]:
+        """Every candidate entry with its confidence, best first."""
+        prepared = self.preparer.prepare(question)
+        top, rows = self.model.index.candidates(prepared)
+        if len(top) == 0:
+            return prepared.text, []
+        w = self.model.weights
+        conf = 1 / (1 + np.exp(-(rows @ w[:-1] + w[-1])))
+        order = np.argsort(-conf)
+        return prepared.text, [Scored(self.kb.entries[int(top[i])], float(conf[i])) for i in order]
+
+    def match(self, question: str) -> MatchResult:
+        """Decide: answer, offer choices, decline (out of scope) or admit not knowing."""
+        text, scored = self.scored(question)
+        if not text:
+            return MatchResult("empty", None, (), text)
+        if not scored:
+            return MatchResult("unknown", None, (), text)
+        best = scored[0]
+        in_scope = _distinct_topics([s for s in scored if s.entry.kind != "decline"])
+        if best.entry.kind == "decline":
+            if best.confidence >= self.bands.suggest:
+                return MatchResult("decline", best, (), text)
+            best = in_scope[0] if in_scope else best
+            if best.entry.kind == "decline":
+                return MatchResult("unknown", None, (), text)
+        if best.confidence >= self.bands.answer:
+            others = tuple(s for s in in_scope if s.entry.topic != best.entry.topic
+                           and s.confidence >= self.bands.suggest)[:2]
+            return MatchResult("answer", best, others, text)
+        if best.confidence >= self.bands.suggest:
+            floor = self.bands.suggest / 3
+            choices = [s for s in in_scope if s.confidence >= floor][:3]
+            if len(choices) < 2 and len(in_scope) > 1:
+                choices = in_scope[:2]
+            return MatchResult("choices", best, tuple(choices), text)
+        return MatchResult("unknown", None, tuple(in_scope[:3]), text)
+
+
+def _distinct_topics(scored: list[Scored]) -> list[Scored]:
+    seen, out = set(), []
+    for s in scored:
+        if s.entry.topic not in seen:
+            seen.add(s.entry.topic)
+            out.append(s)
+    return out
+
+
+def _cache_key(kb: KnowledgeBase) -> str:
+    digest = hashlib.sha256(kb.fingerprint.encode())
+    for module in _SOURCES:
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _build_model(kb: KnowledgeBase, key: str) -> _Model:
+    """Segment, index and calibrate — the slow path, run once per knowledge base."""
+    table = pinyin.build_char_table()
+    vocabulary = _policy_vocabulary(kb)
+    targets = _restoration_targets(kb)
+    restorer = PinyinRestorer.build(table, sorted(targets, key=lambda w: -vocabulary.get(w, 0)),
+                                    words=lexicon.general_words() - targets)
+    dictionary = write_dictionary(vocabulary, hashlib.sha256(
+        repr(sorted(vocabulary.items())).encode()).hexdigest()[:16])
+    tokenizer = load_tokenizer(dictionary)
+    preparer = Preparer(restorer, SynonymRewriter(kb.synonyms), tokenizer)
+    index, prepared, counts = training.build_feature_index(kb, preparer)
+    weights, report = training.calibrate(index, prepared, counts)
+    return _Model(key=key, restorer=restorer, synonyms=dict(kb.synonyms), dictionary=str(dictionary),
+                  index=index, weights=weights, report=report)
+
+
+def _restoration_targets(kb: KnowledgeBase) -> set[str]:
+    """Policy words a homophone typo is mapped back to: terms, keywords, canonical forms."""
+    words = {w for w, _ in kb.terms} | set(kb.synonyms.values())
+    words |= {kw for e in kb.entries if e.kind != "decline" for kw in e.keywords}
+    return {w for w in words if len(w) >= 2}
+
+
+def _policy_vocabulary(kb: KnowledgeBase) -> dict[str, int]:
+    """Words jieba must keep whole: terms.txt, synonyms (both sides) and FAQ keywords."""
+    words: dict[str, int] = {}
+    for word, freq in kb.terms:
+        words[word] = freq
+    for variant, canonical in kb.synonyms.items():
+        words.setdefault(canonical, 3000)
+        words.setdefault(variant, 2000)
+    for entry in kb.entries:
+        for kw in entry.keywords:
+            if 2 <= len(kw) <= 8 and not any(c.isspace() for c in kw):
+                words.setdefault(kw, 1500)
+    return words

@@ -1,0 +1,34 @@
+"""The core's message types: what a channel hands in and gets back."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """One message from a resident, already translated from the wire format."""
+
+    channel: str                    # wechat, sms, terminal …
+    user_id: str                    # the channel's id for the resident (openid, phone number)
+    text: str = ""
+    kind: str = "text"              # text, voice, event, image, location, video, link, unknown
+    message_id: str | None = None   # for de-duplicating webhook retries
+    event: str | None = None        # subscribe, CLICK … for kind == "event"
+    event_key: str | None = None
+
+
+@dataclass
+class Reply:
+    """What the resident receives, plus conversation facts for simulate/tests."""
+
+    messages: list[str] = field(default_factory=list)
+    expecting: str | None = None       # the screening slot just asked for
+    done: bool = False                 # a screening was submitted or cancelled
+    application_ref: str | None = None
+    topic: str | None = None           # the FAQ topic answered, if any
+
+    def add(self, text: str) -> Reply:
+        """Append one message; returns self for chaining."""
+        if text:
+            self.messages.append(text)
+        return self

@@ -1,0 +1,89 @@
+"""Personal data protection: encryption at rest, keyed hashes, masking, scrubbing.
+
+Names, ID numbers, phone numbers — and channel identities, since an SMS user id
+is a phone number — are stored encrypted (Fernet: AES-128-CBC + HMAC-SHA256).
+Look-ups (same resident, duplicate ID number) use a keyed hash instead, so they
+never need to decrypt. Outside development mode a missing key is a start-up
+error; in development a fixed, loudly-named key is used.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from bot.errors import ConfigError
+
+# Development only: never protects real data (mode = "development" in config).
+DEVELOPMENT_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"jiuzhu-development-only").digest())
+
+
+class DataProtector:
+    """Encrypts, decrypts and blind-indexes personal values with one key."""
+
+    def __init__(self, key: bytes | str):
+        key = key.encode() if isinstance(key, str) else key
+        try:
+            self._fernet = Fernet(key)
+        except (ValueError, TypeError):
+            raise ConfigError("JIUZHU_DATA_KEY", "not a valid key; `jiuzhu keygen` prints one") from None
+        self._index_key = hmac.new(key, b"jiuzhu blind index v1", hashlib.sha256).digest()
+
+    @classmethod
+    def from_secrets(cls, data_key: str | None, development: bool) -> DataProtector:
+        """The protector for this deployment; no key outside development is an error."""
+        if data_key:
+            return cls(data_key)
+        if development:
+            return cls(DEVELOPMENT_KEY)
+        raise ConfigError("JIUZHU_DATA_KEY", "required outside development mode; `jiuzhu keygen` prints one")
+
+    def encrypt(self, value: str) -> bytes:
+        """Ciphertext of a personal value."""
+        return self._fernet.encrypt(value.encode("utf-8"))
+
+    def decrypt(self, token: bytes) -> str:
+        """The clear value (raises ValueError if the data was tampered with or the key is wrong)."""
+        try:
+            return self._fernet.decrypt(bytes(token)).decode("utf-8")
+        except InvalidToken:
+            raise ValueError("cannot decrypt: wrong JIUZHU_DATA_KEY or damaged data") from None
+
+    def blind_index(self, kind: str, value: str) -> str:
+        """A keyed hash: equal values match, nothing can be read back."""
+        return hmac.new(self._index_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def generate_key() -> str:
+    """A fresh key for JIUZHU_DATA_KEY."""
+    return Fernet.generate_key().decode()
+
+
+def mask_id_number(value: str) -> str:
+    """First 6 and last 4 characters kept: 360732********2130."""
+    return value[:6] + "*" * max(0, len(value) - 10) + value[-4:] if len(value) > 10 else "*" * len(value)
+
+
+def mask_phone(value: str) -> str:
+    """First 3 and last 4 digits kept: 139****2468."""
+    return value[:3] + "*" * max(0, len(value) - 7) + value[-4:] if len(value) > 7 else "*" * len(value)
+
+
+def mask_name(value: str) -> str:
+    """First character kept: 黄**."""
+    return value[:1] + "*" * max(1, len(value) - 1) if value else value
+
+
+_ID_LIKE = re.compile(r"\d{6}[\d\s-]{8,}[\dxX]")
+_PHONE_LIKE = re.compile(r"(?<!\d)1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?!\d)")
+_LONG_DIGITS = re.compile(r"\d{7,}")
+
+
+def scrub_personal_data(text: str) -> str:
+    """Remove ID-number-, phone- and account-like digit runs from free text before storing or logging."""
+    text = _ID_LIKE.sub("[证件号]", text)
+    text = _PHONE_LIKE.sub("[电话]", text)
+    return _LONG_DIGITS.sub("[数字]", text)

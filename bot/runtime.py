@@ -1,0 +1,67 @@
+"""The pieces a command or a web worker needs, built lazily and once.
+
+Commands that never touch the database (`jiuzhu ask`) never pay for it, and
+nothing is loaded at import time.
+"""
+from __future__ import annotations
+
+from functools import cached_property
+
+from bot.config import Config, load_config
+
+
+class Runtime:
+    """Config, knowledge base, matcher and database for one process."""
+
+    def __init__(self, config: Config):
+        self.config = config
+
+    @classmethod
+    def from_path(cls, path: str | None = None, **overrides) -> Runtime:
+        """Load config.toml (or the given file) and wrap it."""
+        return cls(load_config(path, overrides=overrides or None))
+
+    @cached_property
+    def kb(self):
+        """The validated knowledge base (raises KnowledgeError)."""
+        from bot.knowledge import load_knowledge
+
+        return load_knowledge(self.config)
+
+    @cached_property
+    def matcher(self):
+        """The FAQ matcher (built or loaded from the cache)."""
+        from bot.matching.matcher import Matcher
+
+        return Matcher.load(self.kb, self.config.matching)
+
+    @cached_property
+    def db(self):
+        """The database, schema migrated to the current version."""
+        from bot.storage.db import Database
+
+        database = Database(self.config.database_url)
+        database.ensure_schema()
+        return database
+
+    @cached_property
+    def protector(self):
+        """Encryption and keyed hashing of personal data (needs JIUZHU_DATA_KEY in production)."""
+        from bot.privacy import DataProtector
+
+        return DataProtector.from_secrets(self.config.secrets["data_key"],
+                                          development=self.config.mode == "development")
+
+    @cached_property
+    def engine(self):
+        """The conversation engine (database-backed)."""
+        from bot.engine import Engine
+
+        return Engine(self)
+
+    def answer(self, question: str, channel: str = "wechat"):
+        """Answer one question statelessly (what `jiuzhu ask` prints)."""
+        from bot.answers import compose_answer
+
+        text = question[: self.config.matching.max_question_chars]
+        return compose_answer(self.kb, self.matcher.match(text), channel)

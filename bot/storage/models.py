@@ -1,0 +1,57 @@
+"""Tables. Schema changes go through an Alembic migration in migrations/versions.
+
+Personal data never sits here in the clear: a channel identity (an SMS user's
+id is their phone number) is stored as a keyed hash for look-ups plus an
+encrypted copy for replying.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, DateTime, Float, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    """Timezone-aware now, the only clock the models use."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every jiuzhu table."""
+
+
+class Conversation(Base):
+    """One resident's conversation state on one channel.
+
+    `state` is plain JSON (pending choices, the screening in progress) so any
+    server process can continue the conversation; `version` guards against two
+    processes updating the same conversation at once.
+    """
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel", "user_key", name="uq_conversation_user"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_key: Mapped[str] = mapped_column(String(64))  # keyed hash of the channel user id
+    user_ref: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted channel user id
+    state: Mapped[dict] = mapped_column(JSON, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UnansweredQuestion(Base):
+    """A question the bot could not answer confidently (no personal data)."""
+
+    __tablename__ = "unanswered_questions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(16))  # unknown, choices, left_message
+    best_topic: Mapped[str | None] = mapped_column(String(64))
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    conversation_id: Mapped[int | None] = mapped_column(Integer)  # set when the resident left a message
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

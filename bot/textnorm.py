@@ -1,0 +1,105 @@
+"""Clean up what residents type before anything tries to understand it.
+
+NFKC folds full-width letters and digits (ｄｉｂａｏ, １２３) into ASCII; control
+characters, zero-width marks and emoji are dropped; runs of whitespace become
+one space. Chinese numerals with a unit (两千五, 一千二百, 1千8) become digits so
+"六十岁" and "60岁" read the same.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "四": 4, "五": 5,
+           "六": 6, "七": 7, "八": 8, "九": 9, "壹": 1, "贰": 2, "叁": 3, "肆": 4, "伍": 5,
+           "陆": 6, "柒": 7, "捌": 8, "玖": 9}
+_UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000, "仟": 1000}
+_BIG = {"万": 10_000, "亿": 100_000_000}
+_NUMERAL_CHARS = "".join(_DIGITS) + "".join(_UNITS) + "".join(_BIG)
+# A numeral run worth converting has a unit in it, or is at least two digits
+# long: a lone 一 in 一下 or 一起 is not a number.
+_NUMERAL_RUN = re.compile(rf"[0-9{_NUMERAL_CHARS}点.]+")
+_SPACES = re.compile(r"\s+")
+
+
+def normalize_text(text: str) -> str:
+    """NFKC, drop control/format/emoji characters, collapse whitespace, lowercase."""
+    text = unicodedata.normalize("NFKC", text)
+    kept = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if ch in "\t\n\r ":
+            kept.append(" ")
+        elif cat[0] == "C" or cat == "So" or cat == "Sk" or cat[0] == "M" and not kept:
+            continue  # control, format (zero-width), private use, symbols/emoji
+        else:
+            kept.append(ch)
+    return _SPACES.sub(" ", "".join(kept)).strip().lower()
+
+
+def parse_chinese_number(token: str) -> float | None:
+    """'两千五' → 2500, '一千二百' → 1200, '1千8' → 1800, '一点五' → 1.5; None if not a number."""
+    token = token.strip().replace("点", ".")
+    if not token:
+        return None
+    try:
+        return float(token)
+    except ValueError:
+        pass
+    if "." in token:
+        whole, _, frac = token.partition(".")
+        w = parse_chinese_number(whole) if whole else 0.0
+        digits = "".join(str(_DIGITS[c]) if c in _DIGITS else c for c in frac)
+        if w is None or not digits.isdigit():
+            return None
+        return w + float("0." + digits)
+    total = section = 0.0
+    number: float | None = None
+    last_unit: float | None = None
+    after_unit = False  # the pending number came right after a unit: 两千五
+    i = 0
+    while i < len(token):
+        ch = token[i]
+        if ch.isdigit():
+            j = i
+            while j < len(token) and token[j].isdigit():
+                j += 1
+            value, i = float(token[i:j]), j
+            after_unit, number = last_unit is not None and number is None, value
+            continue
+        i += 1
+        if ch in ("零", "〇"):
+            last_unit, number, after_unit = None, None, False
+        elif ch in _DIGITS:
+            if number is not None and not after_unit:
+                number = number * 10 + _DIGITS[ch]  # 二五 → 25
+            else:
+                after_unit, number = last_unit is not None, float(_DIGITS[ch])
+        elif ch in _UNITS:
+            section += (1 if number is None else number) * _UNITS[ch]
+            number, last_unit, after_unit = None, _UNITS[ch], False
+        elif ch in _BIG:
+            total += ((section + (number or 0)) or 1) * _BIG[ch]
+            section, number, last_unit, after_unit = 0.0, None, _BIG[ch], False
+        else:
+            return None
+    if number is not None and after_unit and last_unit and last_unit >= 100:
+        number *= last_unit / 10  # a bare digit after 百/千/万 counts in the next unit down
+    return total + section + (number or 0)
+
+
+def normalize_numbers(text: str) -> str:
+    """Replace Chinese numeral runs that clearly are numbers with digits."""
+    def convert(match: re.Match) -> str:
+        run = match.group(0)
+        has_unit = any(c in run for c in "十拾百佰千仟万亿")
+        has_cjk_digit = any(c in _DIGITS for c in run)
+        if not has_cjk_digit and not has_unit:
+            return run
+        if not has_unit and sum(c in _DIGITS for c in run) < 2:
+            return run
+        value = parse_chinese_number(run.strip("点."))
+        if value is None:
+            return run
+        return f"{value:.0f}" if value.is_integer() else f"{value:g}"
+    return _NUMERAL_RUN.sub(convert, text)

@@ -1,0 +1,15 @@
+# Sourced by scripts/dev and scripts/test: create .venv and (re)install the
+# project when pyproject.toml changed since the last install.
+ensure_venv() {
+  local extras="${1:-}"
+  local spec="."
+  [ -n "$extras" ] && spec=".[$extras]"
+  if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+  fi
+  local stamp=".venv/.jiuzhu-installed${extras:+-$extras}"
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec"
+    touch "$stamp"
+  fi
+}

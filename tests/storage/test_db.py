@@ -1,0 +1,92 @@
+"""Schema migrations and conversation state on SQLite and PostgreSQL alike."""
+import threading
+
+import pytest
+from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+
+from bot.conversations import ConcurrentUpdate, ConversationStore
+from bot.privacy import DataProtector, generate_key
+from bot.storage.db import HEAD_REVISION, MIGRATIONS, Database
+
+
+def test_head_constant_matches_the_newest_migration():
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD_REVISION
+
+
+def test_missing_database_is_created_with_schema(any_db_url):
+    db = Database(any_db_url)
+    assert db.current_revision() is None
+    db.ensure_schema()
+    assert db.current_revision() == HEAD_REVISION
+    tables = set(inspect(db.engine).get_table_names())
+    assert {"conversations", "unanswered_questions", "alembic_version"} <= tables
+    db.ensure_schema()  # idempotent
+    assert db.ping()
+    db.dispose()
+
+
+def test_parallel_start_ups_migrate_once(any_db_url):
+    errors = []
+
+    def start():
+        db = Database(any_db_url)
+        try:
+            db.ensure_schema()
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            db.dispose()
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    db = Database(any_db_url)
+    assert db.current_revision() == HEAD_REVISION
+    db.dispose()
+
+
+@pytest.fixture
+def store(any_db_url):
+    db = Database(any_db_url)
+    db.ensure_schema()
+    yield ConversationStore(db, DataProtector(generate_key()))
+    db.dispose()
+
+
+def test_state_survives_a_new_process_view(store, any_db_url):
+    with store.editing("sms", "13800000001") as (_, state):
+        state["offer"] = {"entries": ["a", "b"]}
+    again = ConversationStore(Database(any_db_url), store.protector)
+    _, _, state = again.load("sms", "13800000001")
+    again.db.dispose()
+    assert state == {"offer": {"entries": ["a", "b"]}}
+
+
+def test_channel_identity_is_not_stored_in_clear(store):
+    store.load("sms", "13800000001")
+    with store.db.engine.connect() as conn:
+        row = conn.exec_driver_sql("SELECT user_key, user_ref FROM conversations").one()
+    assert "13800000001" not in row.user_key
+    assert b"13800000001" not in bytes(row.user_ref)
+    assert store.protector.decrypt(row.user_ref) == "13800000001"
+
+
+def test_concurrent_update_is_detected(store):
+    cid, version, _ = store.load("wechat", "openid-1")
+    store.save(cid, version, {"a": 1})
+    with pytest.raises(ConcurrentUpdate):
+        store.save(cid, version, {"a": 2})  # stale version: someone else saved first
+    assert store.load("wechat", "openid-1")[2] == {"a": 1}
+
+
+def test_same_user_on_two_channels_has_two_conversations(store):
+    a = store.load("wechat", "u1")[0]
+    b = store.load("sms", "u1")[0]
+    assert a != b

@@ -1,0 +1,51 @@
+"""Encryption at rest, keyed hashes, masking and scrubbing of personal data."""
+import pytest
+
+from bot.errors import ConfigError
+from bot.privacy import (DataProtector, generate_key, mask_id_number, mask_name, mask_phone,
+                         scrub_personal_data)
+
+
+def test_encrypt_round_trip_and_ciphertext_hides_value():
+    p = DataProtector(generate_key())
+    token = p.encrypt("360732197909152130")
+    assert b"360732" not in token
+    assert p.decrypt(token) == "360732197909152130"
+
+
+def test_wrong_key_cannot_decrypt():
+    token = DataProtector(generate_key()).encrypt("黄春生")
+    with pytest.raises(ValueError, match="cannot decrypt"):
+        DataProtector(generate_key()).decrypt(token)
+
+
+def test_blind_index_matches_equal_values_only_under_the_same_key():
+    p, q = DataProtector(generate_key()), DataProtector(generate_key())
+    assert p.blind_index("id", "x") == p.blind_index("id", "x")
+    assert p.blind_index("id", "x") != p.blind_index("id", "y")
+    assert p.blind_index("id", "x") != q.blind_index("id", "x")
+
+
+def test_missing_key_is_an_error_outside_development():
+    with pytest.raises(ConfigError) as err:
+        DataProtector.from_secrets(None, development=False)
+    assert err.value.key == "JIUZHU_DATA_KEY"
+    assert DataProtector.from_secrets(None, development=True).decrypt(
+        DataProtector.from_secrets(None, development=True).encrypt("a")) == "a"
+
+
+def test_bad_key_is_a_clear_error():
+    with pytest.raises(ConfigError, match="keygen"):
+        DataProtector("not-a-key")
+
+
+def test_masks_follow_the_contract():
+    assert mask_id_number("360732197909152130") == "360732********2130"
+    assert mask_phone("13970712468") == "139****2468"
+    assert mask_name("黄春生") == "黄**"
+
+
+def test_scrub_removes_id_numbers_and_phones_from_free_text():
+    text = scrub_personal_data("我身份证360732 1979 0915 2130，电话139-7071-2468，问下低保")
+    assert "2130" not in text and "2468" not in text
+    assert "问下低保" in text
