@@ -18,7 +18,7 @@ from bot.matching.lexicon import SynonymRewriter, content_tokens
 from bot.matching.pinyin import PinyinRestorer
 from bot.textnorm import normalize_numbers, normalize_text
 
-FEATURES = ("dice", "cover", "bag", "fuzz", "partial", "keyword", "lead", "known")
+FEATURES = ("dice", "cover", "bag", "typical", "fuzz", "partial", "keyword", "lead", "known")
 CANDIDATES = 10
 
 
@@ -58,6 +58,8 @@ class FeatureIndex:
     entry_starts: np.ndarray         # first phrasing of each entry
     postings: dict[str, np.ndarray]  # token → phrasings containing it
     bag: dict[str, np.ndarray]       # token → entries whose vocabulary has it
+    typical: dict[str, tuple[np.ndarray, np.ndarray]]  # token → (entries, phrasings containing it)
+    entry_sizes: np.ndarray          # phrasings per entry
     idf: dict[str, float]
     unknown_weight: float
     keyword_pattern: re.Pattern | None
@@ -69,21 +71,30 @@ class FeatureIndex:
         n_entries = len(self.entry_topics)
         acc = np.zeros(len(self.ph_entry))
         bag = np.zeros(n_entries)
+        typical = np.zeros(n_entries)
+        sizes = self.entry_sizes.astype(float)
+        e_out = int(self.ph_entry[exclude]) if exclude is not None else -1
+        if exclude is not None:
+            sizes[e_out] -= 1
         wq = known = 0.0
         for token in q.tokens:
+            entries = self.bag.get(token)
             post = self.postings.get(token)
-            if post is None or (exclude is not None and len(post) == 1 and post[0] == exclude):
-                wq += self.unknown_weight
+            if entries is None or (bag_drop and token in bag_drop and len(entries) == 1):
+                wq += self.unknown_weight  # in no entry's vocabulary (or only the held-out one)
                 continue
             w = self.idf[token]
             wq += w
             known += w
-            acc[post] += w
-            entries = self.bag.get(token)
-            if entries is not None:
-                bag[entries] += w
+            bag[entries] += w
             if bag_drop and token in bag_drop:
                 bag[bag_drop[token]] -= w  # the held-out phrasing was its only source
+            if post is not None:
+                acc[post] += w
+                t_entries, t_counts = self.typical[token]
+                typical[t_entries] += w * t_counts
+                if exclude is not None:
+                    typical[e_out] -= w  # the held-out phrasing contained it
         if wq == 0:
             return np.empty(0, dtype=int), np.empty((0, len(FEATURES)))
         if exclude is not None:
@@ -91,12 +102,13 @@ class FeatureIndex:
         dice = np.maximum.reduceat(2 * acc / (wq + self.ph_weight), self.entry_starts)
         cover = np.maximum.reduceat(acc, self.entry_starts) / wq
         bag /= wq
+        typical = typical / np.maximum(sizes, 1) / wq
         keyword = np.zeros(n_entries)
         if self.keyword_pattern is not None:
             for kw in set(self.keyword_pattern.findall(q.text)):
                 keyword[self.keyword_entries[kw]] += 1
         keyword = np.minimum(keyword, 2) / 2
-        rough = dice + bag + 0.5 * keyword
+        rough = dice + bag + typical + 0.5 * keyword
         k = min(CANDIDATES, n_entries)
         top = np.argpartition(-rough, k - 1)[:k]
         top = top[rough[top] > 0]
@@ -105,13 +117,13 @@ class FeatureIndex:
         top = top[np.argsort(-rough[top])]
 
         fz, part = self._fuzzy(q.text, top, exclude)
-        base = (dice[top] + bag[top] + fz) / 3
+        base = (dice[top] + bag[top] + typical[top] + fz) / 4
         topics = [self.entry_topics[e] for e in top]
         lead = np.empty(len(top))
         for i, topic in enumerate(topics):
             others = [base[j] for j, t in enumerate(topics) if t != topic]
             lead[i] = base[i] - (max(others) if others else 0.0)
-        rows = np.column_stack([dice[top], cover[top], bag[top], fz, part, keyword[top], lead,
+        rows = np.column_stack([dice[top], cover[top], bag[top], typical[top], fz, part, keyword[top], lead,
                                 np.full(len(top), known / wq)])
         return top, rows
 

@@ -59,6 +59,12 @@ def build_feature_index(kb: KnowledgeBase, preparer: Preparer) -> tuple[FeatureI
     for (e, t) in counts:
         bag[t].append(e)
     ph_weight = np.array([sum(idf[t] for t in p.tokens) for p in prepared])
+    per_entry: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for i, p in enumerate(prepared):
+        for t in p.tokens:
+            per_entry[t][ph_entry[i]] += 1
+    typical = {t: (np.asarray(sorted(c)), np.asarray([c[e] for e in sorted(c)], dtype=float))
+               for t, c in per_entry.items()}
     ordered = sorted(keyword_entries, key=len, reverse=True)
     index = FeatureIndex(
         entry_topics=entry_topics,
@@ -68,6 +74,8 @@ def build_feature_index(kb: KnowledgeBase, preparer: Preparer) -> tuple[FeatureI
         entry_starts=np.asarray(entry_starts),
         postings={t: np.asarray(v) for t, v in postings.items()},
         bag={t: np.asarray(sorted(v)) for t, v in bag.items()},
+        typical=typical,
+        entry_sizes=np.bincount(np.asarray(ph_entry), minlength=n_entries),
         idf=idf,
         unknown_weight=unknown,
         keyword_pattern=re.compile("|".join(map(re.escape, ordered))) if ordered else None,
