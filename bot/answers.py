@@ -43,8 +43,9 @@ def compose_answer(kb: KnowledgeBase, result: MatchResult, channel: str) -> Answ
     if result.outcome == "choices":
         return Answer(render_choices(kb, result.alternatives, channel), None, None, confidence,
                       "choices", choices=result.alternatives)
-    if result.outcome == "decline" and best:
-        return Answer(best.entry.answer_for(channel), None, None, confidence, "decline")
+    if result.outcome == "decline":
+        text = best.entry.answer_for(channel) if best else kb.message("decline_default", channel)
+        return Answer(text, None, None, confidence, "decline")
     if result.outcome == "empty":
         return Answer(kb.message("empty_message", channel), None, None, 0.0, "empty")
     return Answer(kb.message("dont_know", channel), None, None, confidence, "unknown",

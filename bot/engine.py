@@ -90,7 +90,8 @@ class Engine:
         answer = compose_answer(self.kb, result, channel)
         if answer.outcome == "choices":
             self._remember_offer(state, answer.choices)
-        if answer.outcome in ("choices", "unknown"):
+        unsure = answer.outcome in ("choices", "unknown") or (answer.outcome == "decline" and not result.best)
+        if unsure:
             record_unanswered(self.db, text, channel, answer.outcome,
                               best_topic=result.best.entry.topic if result.best else None,
                               confidence=answer.confidence)

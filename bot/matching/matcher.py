@@ -53,6 +53,7 @@ class _Model:
     dictionary: str
     index: FeatureIndex
     weights: np.ndarray
+    decision: np.ndarray
     report: dict
 
 
@@ -97,9 +98,10 @@ class Matcher:
         top, rows = self.model.index.candidates(prepared)
         if len(top) == 0:
             return prepared.text, []
-        w = self.model.weights
-        conf = 1 / (1 + np.exp(-(rows @ w[:-1] + w[-1])))
-        order = np.argsort(-conf)
+        d = training.decision_rows(self.model.index, top, rows, self.model.weights)
+        w = self.model.decision
+        conf = 1 / (1 + np.exp(-(d @ w[:-1] + w[-1])))
+        order = np.argsort(-d[:, 0])
         return prepared.text, [Scored(self.kb.entries[int(top[i])], float(conf[i])) for i in order]
 
     def match(self, question: str) -> MatchResult:
@@ -111,22 +113,21 @@ class Matcher:
             return MatchResult("unknown", None, (), text)
         best = scored[0]
         in_scope = _distinct_topics([s for s in scored if s.entry.kind != "decline"])
-        if best.entry.kind == "decline":
-            if best.confidence >= self.bands.suggest:
-                return MatchResult("decline", best, (), text)
-            best = in_scope[0] if in_scope else best
-            if best.entry.kind == "decline":
-                return MatchResult("unknown", None, (), text)
+        top_in = in_scope[0] if in_scope else None
         if best.confidence >= self.bands.answer:
-            others = tuple(s for s in in_scope if s.entry.topic != best.entry.topic
-                           and s.confidence >= self.bands.suggest)[:2]
+            if best.entry.kind == "decline":
+                return MatchResult("decline", best, (), text)
+            others = tuple(s for s in in_scope[1:] if s.confidence >= self.bands.suggest)[:2]
             return MatchResult("answer", best, others, text)
-        if best.confidence >= self.bands.suggest:
+        if top_in and top_in.confidence >= self.bands.suggest:
             floor = self.bands.suggest / 3
             choices = [s for s in in_scope if s.confidence >= floor][:3]
             if len(choices) < 2 and len(in_scope) > 1:
                 choices = in_scope[:2]
-            return MatchResult("choices", best, tuple(choices), text)
+            return MatchResult("choices", top_in, tuple(choices), text)
+        if best.entry.kind == "decline":
+            # closest to an out-of-scope subject, but not surely which: decline in general terms
+            return MatchResult("decline", None, (), text)
         return MatchResult("unknown", None, tuple(in_scope[:3]), text)
 
 
@@ -159,9 +160,9 @@ def _build_model(kb: KnowledgeBase, key: str) -> _Model:
     tokenizer = load_tokenizer(dictionary)
     preparer = Preparer(restorer, SynonymRewriter(kb.synonyms), tokenizer)
     index, prepared, counts = training.build_feature_index(kb, preparer)
-    weights, report = training.calibrate(index, prepared, counts)
+    weights, decision, report = training.calibrate(index, prepared, counts)
     return _Model(key=key, restorer=restorer, synonyms=dict(kb.synonyms), dictionary=str(dictionary),
-                  index=index, weights=weights, report=report)
+                  index=index, weights=weights, decision=decision, report=report)
 
 
 def _restoration_targets(kb: KnowledgeBase) -> set[str]:

@@ -94,7 +94,10 @@ def held_out_rounds(index: FeatureIndex, prepared: list[Prepared], counts: dict)
         drop = {t: e_true for t in q.tokens if counts.get((e_true, t)) == 1}
         top, rows = index.candidates(q, exclude=i, bag_drop=drop)
         truth = index.entry_topics[e_true]
-        labels = np.array([index.entry_topics[e] == truth for e in top], dtype=float)
+        # An out-of-scope group is only "right" if it is the same group: its polite
+        # reply names the subject ("weather is not something I can help with").
+        labels = np.array([e == e_true if truth == "decline" else index.entry_topics[e] == truth
+                           for e in top], dtype=float)
         yield e_true, top, rows, labels
 
 
@@ -115,8 +118,24 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = L2, iterations: int =
     return w
 
 
-def calibrate(index: FeatureIndex, prepared: list[Prepared], counts: dict) -> tuple[np.ndarray, dict]:
-    """Fit the confidence model on held-out phrasings; report how it did there."""
+def margins(logits: np.ndarray, groups: list) -> np.ndarray:
+    """Each candidate's logit minus the best logit of a different group (topic)."""
+    out = np.empty(len(logits))
+    for i, g in enumerate(groups):
+        others = [logits[j] for j, h in enumerate(groups) if h != g]
+        out[i] = logits[i] - (max(others) if others else -10.0)
+    return out
+
+
+def decision_rows(index: FeatureIndex, top: np.ndarray, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Inputs of the confidence model: a candidate's ranking logit and its lead over other topics."""
+    logits = rows @ weights[:-1] + weights[-1]
+    groups = [index.entry_topics[e] if index.entry_topics[e] != "decline" else f"decline:{e}" for e in top]
+    return np.column_stack([logits, margins(logits, groups)])
+
+
+def calibrate(index: FeatureIndex, prepared: list[Prepared], counts: dict) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Fit the ranking model, then the confidence that the top answer is right, on held-out phrasings."""
     X, y, rounds = [], [], []
     for e_true, top, rows, labels in held_out_rounds(index, prepared, counts):
         if len(top):
@@ -124,12 +143,16 @@ def calibrate(index: FeatureIndex, prepared: list[Prepared], counts: dict) -> tu
             y.append(labels)
         rounds.append((e_true, top, rows, labels))
     weights = fit_logistic(np.vstack(X), np.concatenate(y))
-    right = 0
+    D, correct = [], []
     for _, top, rows, labels in rounds:
         if len(top):
-            scores = rows @ weights[:-1] + weights[-1]
-            right += labels[int(np.argmax(scores))] == 1.0
+            d = decision_rows(index, top, rows, weights)
+            best = int(np.argmax(d[:, 0]))
+            D.append(d[best])
+            correct.append(labels[best])
+    decision = fit_logistic(np.array(D), np.array(correct), l2=0.1)
     report = {"held_out_phrasings": len(rounds),
-              "held_out_top1": round(right / max(1, len(rounds)), 4),
-              "weights": dict(zip((*FEATURES, "bias"), np.round(weights, 3).tolist()))}
-    return weights, report
+              "held_out_top1": round(float(np.sum(correct)) / max(1, len(rounds)), 4),
+              "ranking_weights": dict(zip((*FEATURES, "bias"), np.round(weights, 3).tolist())),
+              "confidence_weights": dict(zip(("logit", "lead", "bias"), np.round(decision, 3).tolist()))}
+    return weights, decision, report
