@@ -18,8 +18,10 @@ from bot.matching.lexicon import SynonymRewriter, content_tokens
 from bot.matching.pinyin import PinyinRestorer
 from bot.textnorm import normalize_numbers, normalize_text
 
-FEATURES = ("dice", "cover", "bag", "typical", "fuzz", "partial", "keyword", "lead", "known")
+FEATURES = ("dice", "cover", "bag", "typical", "bigram", "fuzz", "partial", "keyword", "lead", "known")
+_NOT_WORD = re.compile(r"[\W_]+")
 CANDIDATES = 10
+FUZZY_PER_ENTRY = 4  # rapidfuzz is the costly part: compare with the likeliest phrasings only
 
 
 @dataclass
@@ -28,6 +30,7 @@ class Prepared:
 
     text: str
     tokens: list[str]
+    bigrams: list[str]
 
 
 class Preparer:
@@ -44,7 +47,13 @@ class Preparer:
         text = self.restorer.restore(text)
         text = self.synonyms.rewrite(text)
         text = normalize_numbers(text)
-        return Prepared(text=text, tokens=content_tokens(self.tokenizer, text))
+        return Prepared(text=text, tokens=content_tokens(self.tokenizer, text), bigrams=char_bigrams(text))
+
+
+def char_bigrams(text: str) -> list[str]:
+    """Distinct character bigrams: robust where jieba splits a typo'd word oddly."""
+    chars = _NOT_WORD.sub("", text)
+    return list(dict.fromkeys(chars[i:i + 2] for i in range(len(chars) - 1)))
 
 
 @dataclass
@@ -64,6 +73,9 @@ class FeatureIndex:
     unknown_weight: float
     keyword_pattern: re.Pattern | None
     keyword_entries: dict[str, np.ndarray]
+    bi_postings: dict[str, np.ndarray]  # character bigram → phrasings containing it
+    bi_idf: dict[str, float]
+    bi_weight: np.ndarray
 
     def candidates(self, q: Prepared, exclude: int | None = None,
                    bag_drop: dict[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -100,6 +112,7 @@ class FeatureIndex:
         if exclude is not None:
             acc[exclude] = 0.0
         dice = np.maximum.reduceat(2 * acc / (wq + self.ph_weight), self.entry_starts)
+        bigram = self._bigram_dice(q, exclude)
         cover = np.maximum.reduceat(acc, self.entry_starts) / wq
         bag /= wq
         typical = typical / np.maximum(sizes, 1) / wq
@@ -108,7 +121,7 @@ class FeatureIndex:
             for kw in set(self.keyword_pattern.findall(q.text)):
                 keyword[self.keyword_entries[kw]] += 1
         keyword = np.minimum(keyword, 2) / 2
-        rough = dice + bag + typical + 0.5 * keyword
+        rough = dice + bag + typical + bigram + 0.5 * keyword
         k = min(CANDIDATES, n_entries)
         top = np.argpartition(-rough, k - 1)[:k]
         top = top[rough[top] > 0]
@@ -116,31 +129,56 @@ class FeatureIndex:
             return top, np.empty((0, len(FEATURES)))
         top = top[np.argsort(-rough[top])]
 
-        fz, part = self._fuzzy(q.text, top, exclude)
+        fz, part = self._fuzzy(q.text, top, exclude, acc)
         base = (dice[top] + bag[top] + typical[top] + fz) / 4
         topics = [self.entry_topics[e] for e in top]
         lead = np.empty(len(top))
         for i, topic in enumerate(topics):
             others = [base[j] for j, t in enumerate(topics) if t != topic]
             lead[i] = base[i] - (max(others) if others else 0.0)
-        rows = np.column_stack([dice[top], cover[top], bag[top], typical[top], fz, part, keyword[top], lead,
+        rows = np.column_stack([dice[top], cover[top], bag[top], typical[top], bigram[top], fz, part,
+                                keyword[top], lead,
                                 np.full(len(top), known / wq)])
         return top, rows
 
-    def _fuzzy(self, text: str, top: np.ndarray, exclude: int | None) -> tuple[np.ndarray, np.ndarray]:
-        """Best character-level similarity of the question to each candidate's phrasings."""
+    def _bigram_dice(self, q: Prepared, exclude: int | None) -> np.ndarray:
+        """Per entry: the best IDF-weighted character-bigram Dice over its phrasings."""
+        acc = np.zeros(len(self.ph_entry))
+        wq = 0.0
+        unknown = self.unknown_weight
+        for bg in q.bigrams:
+            post = self.bi_postings.get(bg)
+            if post is None or (exclude is not None and len(post) == 1 and post[0] == exclude):
+                wq += unknown
+                continue
+            w = self.bi_idf[bg]
+            wq += w
+            acc[post] += w
+        if exclude is not None:
+            acc[exclude] = 0.0
+        if wq == 0:
+            return np.zeros(len(self.entry_topics))
+        return np.maximum.reduceat(2 * acc / (wq + self.bi_weight), self.entry_starts)
+
+    def _fuzzy(self, text: str, top: np.ndarray, exclude: int | None,
+               overlap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Best character-level similarity to each candidate's most overlapping phrasings."""
         ends = np.append(self.entry_starts[1:], len(self.ph_entry))
         choices, owner = [], []
         for i, e in enumerate(top):
-            for p in range(self.entry_starts[e], ends[e]):
+            start, end = int(self.entry_starts[e]), int(ends[e])
+            best = np.argsort(-overlap[start:end])[:FUZZY_PER_ENTRY] + start
+            for p in best:
                 if p != exclude:
                     choices.append(self.ph_text[p])
                     owner.append(i)
+        fz = np.zeros(len(top))
+        part = np.zeros(len(top))
+        if not choices:
+            return fz, part
         owner_arr = np.asarray(owner)
         ratio = process.cdist([text], choices, scorer=fuzz.ratio, dtype=np.float32)[0]
         partial = process.cdist([text], choices, scorer=fuzz.partial_ratio, dtype=np.float32)[0]
-        fz = np.zeros(len(top))
-        part = np.zeros(len(top))
         np.maximum.at(fz, owner_arr, ratio / 100)
         np.maximum.at(part, owner_arr, partial / 100)
         return fz, part

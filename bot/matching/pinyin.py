@@ -65,6 +65,7 @@ class PinyinRestorer:
     syllables: frozenset[str]        # every valid toneless syllable, for typed pinyin
     longest: int
     words: frozenset[str] = frozenset()  # real words: never "corrected" (这个 is not 咋个)
+    lengths: dict[str, tuple[int, ...]] | None = None  # first syllable → term lengths, longest first
 
     @classmethod
     def build(cls, table: dict[str, tuple[str, ...]], terms: list[str],
@@ -80,7 +81,12 @@ class PinyinRestorer:
         syllables = frozenset(s for readings in table.values() for s in readings)
         chars = {c: fuzzy_syllable(r[0]) for c, r in table.items()}
         longest = max((len(k.split()) for k in index), default=2)
-        return cls(chars=chars, terms=index, syllables=syllables, longest=longest, words=words)
+        lengths: dict[str, set[int]] = {}
+        for key in index:
+            parts = key.split()
+            lengths.setdefault(parts[0], set()).add(len(parts))
+        return cls(chars=chars, terms=index, syllables=syllables, longest=longest, words=words,
+                   lengths={k: tuple(sorted(v, reverse=True)) for k, v in lengths.items()})
 
     def split_latin(self, run: str) -> list[str] | None:
         """'dibaobiaozhun' → ['di', 'bao', 'biao', 'zhun'], or None if it is not pinyin."""
@@ -114,7 +120,9 @@ class PinyinRestorer:
         out: list[str] = []
         i = 0
         while i < len(units):
-            for length in range(min(self.longest, len(units) - i), 1, -1):
+            for length in self.lengths.get(units[i][1], ()) if units[i][1] else ():
+                if i + length > len(units):
+                    continue
                 window = units[i:i + length]
                 if any(u[1] is None for u in window):
                     continue

@@ -66,6 +66,14 @@ def build_feature_index(kb: KnowledgeBase, preparer: Preparer) -> tuple[FeatureI
     typical = {t: (np.asarray(sorted(c)), np.asarray([c[e] for e in sorted(c)], dtype=float))
                for t, c in per_entry.items()}
     ordered = sorted(keyword_entries, key=len, reverse=True)
+    bi_post: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(prepared):
+        for bg in p.bigrams:
+            bi_post[bg].append(i)
+    bi_df: dict[str, set[int]] = defaultdict(set)
+    for bg, phr in bi_post.items():
+        bi_df[bg] = {ph_entry[i] for i in phr}
+    bi_idf = {bg: math.log((n_entries + 1) / (len(es) + 0.5)) for bg, es in bi_df.items()}
     index = FeatureIndex(
         entry_topics=entry_topics,
         ph_entry=np.asarray(ph_entry),
@@ -80,6 +88,9 @@ def build_feature_index(kb: KnowledgeBase, preparer: Preparer) -> tuple[FeatureI
         unknown_weight=unknown,
         keyword_pattern=re.compile("|".join(map(re.escape, ordered))) if ordered else None,
         keyword_entries={k: np.asarray(sorted(v)) for k, v in keyword_entries.items()},
+        bi_postings={bg: np.asarray(v) for bg, v in bi_post.items()},
+        bi_idf=bi_idf,
+        bi_weight=np.array([sum(bi_idf[bg] for bg in p.bigrams) for p in prepared]),
     )
     return index, prepared, counts
 

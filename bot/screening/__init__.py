@@ -1,0 +1,1 @@
+"""Guided pre-screening: flows as data, answer parsers, eligibility rules, draft applications."""
