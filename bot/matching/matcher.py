@@ -153,16 +153,37 @@ def _build_model(kb: KnowledgeBase, key: str) -> _Model:
     table = pinyin.build_char_table()
     vocabulary = _policy_vocabulary(kb)
     targets = _restoration_targets(kb)
-    restorer = PinyinRestorer.build(table, sorted(targets, key=lambda w: -vocabulary.get(w, 0)),
-                                    words=lexicon.general_words() - targets)
     dictionary = write_dictionary(vocabulary, hashlib.sha256(
         repr(sorted(vocabulary.items())).encode()).hexdigest()[:16])
     tokenizer = load_tokenizer(dictionary)
+    kb_words, char_counts = _knowledge_words(kb, tokenizer)
+    restorer = PinyinRestorer.build(table, sorted(targets, key=lambda w: -vocabulary.get(w, 0)),
+                                    words=lexicon.general_words() - targets,
+                                    vocabulary=[w for w in kb_words if w not in targets],
+                                    char_counts=char_counts)
     preparer = Preparer(restorer, SynonymRewriter(kb.synonyms), tokenizer)
     index, prepared, counts = training.build_feature_index(kb, preparer)
     weights, decision, report = training.calibrate(index, prepared, counts)
     return _Model(key=key, restorer=restorer, synonyms=dict(kb.synonyms), dictionary=str(dictionary),
                   index=index, weights=weights, decision=decision, report=report)
+
+
+def _knowledge_words(kb: KnowledgeBase, tokenizer) -> tuple[list[str], dict[str, int]]:
+    """Words of the FAQ phrasings, most frequent first, and character counts (for typed pinyin)."""
+    from collections import Counter
+
+    from bot.textnorm import normalize_text
+
+    rewriter = SynonymRewriter(kb.synonyms)
+    words: Counter = Counter()
+    chars: Counter = Counter()
+    for entry in kb.entries:
+        for phrase in (entry.title, *entry.questions):
+            text = rewriter.rewrite(normalize_text(phrase))
+            chars.update(c for c in text if "\u4e00" <= c <= "\u9fff")
+            words.update(t for t in lexicon.content_tokens(tokenizer, text) if len(t) >= 2
+                         and all("\u4e00" <= c <= "\u9fff" for c in t))
+    return [w for w, _ in words.most_common()], dict(chars)
 
 
 def _restoration_targets(kb: KnowledgeBase) -> set[str]:

@@ -58,51 +58,60 @@ def build_char_table() -> dict[str, tuple[str, ...]]:
 
 @dataclass
 class PinyinRestorer:
-    """Rewrites sound-alike spellings of known policy terms back to the terms."""
+    """Rewrites sound-alike spellings and typed pinyin back to known words.
+
+    Two word lists: policy terms, and the knowledge base's own vocabulary.
+    Typed pinyin may become any of them ("nali shenqing" → 哪里申请); a Chinese
+    spelling is corrected only when it is not itself a word and shares a
+    character with the target, so ordinary text is left alone.
+    """
 
     chars: dict[str, str]            # character → fuzzy syllable of its main reading
-    terms: dict[str, str]            # "fuzzy syllables" → term
+    keys: dict[str, str]             # "fuzzy syllables" → word (policy terms win)
     syllables: frozenset[str]        # every valid toneless syllable, for typed pinyin
-    longest: int
+    lengths: dict[str, tuple[int, ...]]  # first syllable → word lengths, longest first
     words: frozenset[str] = frozenset()  # real words: never "corrected" (这个 is not 咋个)
-    lengths: dict[str, tuple[int, ...]] | None = None  # first syllable → term lengths, longest first
+    single: dict[str, str] | None = None  # fuzzy syllable → likeliest character, for stray pinyin
 
     @classmethod
-    def build(cls, table: dict[str, tuple[str, ...]], terms: list[str],
-              words: frozenset[str] = frozenset()) -> PinyinRestorer:
-        """Index the terms by every plausible reading of their characters."""
-        index: dict[str, str] = {}
-        for term in terms:
-            if not (2 <= len(term) <= MAX_TERM_SYLLABLES) or not all(c in table for c in term):
+    def build(cls, table: dict[str, tuple[str, ...]], terms: list[str], words: frozenset[str] = frozenset(),
+              vocabulary: list[str] = (), char_counts: dict[str, int] | None = None) -> PinyinRestorer:
+        """Index terms, then vocabulary words, by every plausible reading of their characters."""
+        keys: dict[str, str] = {}
+        for word in [*terms, *vocabulary]:
+            if not (2 <= len(word) <= MAX_TERM_SYLLABLES) or not all(c in table for c in word):
                 continue
-            options = [table[c][:2] for c in term]
-            for combo in product(*options):
-                index.setdefault(" ".join(fuzzy_syllable(s) for s in combo), term)
-        syllables = frozenset(s for readings in table.values() for s in readings)
-        chars = {c: fuzzy_syllable(r[0]) for c, r in table.items()}
-        longest = max((len(k.split()) for k in index), default=2)
+            for combo in product(*(table[c][:2] for c in word)):
+                keys.setdefault(" ".join(fuzzy_syllable(s) for s in combo), word)
         lengths: dict[str, set[int]] = {}
-        for key in index:
+        for key in keys:
             parts = key.split()
             lengths.setdefault(parts[0], set()).add(len(parts))
-        return cls(chars=chars, terms=index, syllables=syllables, longest=longest, words=words,
-                   lengths={k: tuple(sorted(v, reverse=True)) for k, v in lengths.items()})
+        single: dict[str, str] = {}
+        for char, _ in sorted((char_counts or {}).items(), key=lambda kv: -kv[1]):
+            if char in table:
+                single.setdefault(fuzzy_syllable(table[char][0]), char)
+        return cls(chars={c: fuzzy_syllable(r[0]) for c, r in table.items()}, keys=keys,
+                   syllables=frozenset(s for readings in table.values() for s in readings),
+                   lengths={k: tuple(sorted(v, reverse=True)) for k, v in lengths.items()},
+                   words=words | frozenset(vocabulary), single=single)
 
     def split_latin(self, run: str) -> list[str] | None:
-        """'dibaobiaozhun' → ['di', 'bao', 'biao', 'zhun'], or None if it is not pinyin."""
-        out, i = [], 0
-        while i < len(run):
-            for j in range(min(len(run), i + 6), i, -1):
-                if run[i:j] in self.syllables:
-                    out.append(run[i:j])
-                    i = j
-                    break
-            else:
-                return None
-        return out
+        """'dibaobiaozhun' → ['di', 'bao', 'biao', 'zhun'], or None if it is not pinyin.
+
+        Fewest syllables wins, so 'rengong' is ren-gong, not reng-o-ng.
+        """
+        best: list[list[str] | None] = [[]] + [None] * len(run)
+        for end in range(1, len(run) + 1):
+            for start in range(max(0, end - 6), end):
+                head = best[start]
+                if head is not None and run[start:end] in self.syllables:
+                    if best[end] is None or len(head) + 1 < len(best[end]):
+                        best[end] = head + [run[start:end]]
+        return best[-1]
 
     def restore(self, text: str) -> str:
-        """Replace homophone typos and typed pinyin of known terms with the terms."""
+        """Replace homophone typos and typed pinyin of known words with the words."""
         units: list[tuple[str, str | None, bool]] = []  # (surface, fuzzy syllable, is_latin)
         pos = 0
         for match in _LATIN.finditer(text):
@@ -114,41 +123,44 @@ class PinyinRestorer:
                 units.append((match.group(0), None, True))
             pos = match.end()
         units.extend((c, self.chars.get(c), False) for c in text[pos:])
-        if not any(u[2] for u in units) and not self._may_have_typo(text):
-            return text
 
         out: list[str] = []
         i = 0
         while i < len(units):
-            for length in self.lengths.get(units[i][1], ()) if units[i][1] else ():
-                if i + length > len(units):
-                    continue
-                window = units[i:i + length]
-                if any(u[1] is None for u in window):
-                    continue
-                term = self.terms.get(" ".join(u[1] for u in window))
-                if term and self._plausible(window, term, self.words):
-                    out.append(term)
-                    i += length
-                    break
+            word = self._word_at(units, i)
+            if word:
+                out.append(word[0])
+                i += word[1]
+                continue
+            surface, syllable, latin = units[i]
+            if latin:
+                # a stray syllable of typed pinyin: its likeliest character, else the letters
+                out.append((self.single or {}).get(syllable or "", f" {surface} "))
             else:
-                unit = units[i]
-                # keep typed-pinyin words apart so they do not glue to neighbours
-                out.append(f" {unit[0]} " if unit[2] else unit[0])
-                i += 1
+                out.append(surface)
+            i += 1
         return re.sub(r"\s+", " ", "".join(out)).strip()
 
-    def _may_have_typo(self, text: str) -> bool:
-        return any("\u4e00" <= c <= "\u9fff" for c in text)
+    def _word_at(self, units: list[tuple[str, str | None, bool]], i: int) -> tuple[str, int] | None:
+        """The longest known word whose sound starts at unit i, if plausible there."""
+        first = units[i][1]
+        for length in self.lengths.get(first, ()) if first else ():
+            window = units[i:i + length]
+            if len(window) < length or any(u[1] is None for u in window):
+                continue
+            word = self.keys.get(" ".join(u[1] for u in window))
+            if word and self._plausible(window, word):
+                return word, length
+        return None
 
-    @staticmethod
-    def _plausible(window: list[tuple[str, str | None, bool]], term: str, words: frozenset[str]) -> bool:
+    def _plausible(self, window: list[tuple[str, str | None, bool]], word: str) -> bool:
         """Typed pinyin always counts; a Chinese spelling must share a character and not be a word."""
-        if all(u[2] for u in window):
+        latin = [u[2] for u in window]
+        if all(latin):
             return True
-        if any(u[2] for u in window):
+        if any(latin):
             return False
         surface = "".join(u[0] for u in window)
-        if surface == term:
+        if surface == word:
             return True
-        return surface not in words and any(a == b for a, b in zip(surface, term))
+        return surface not in self.words and any(a == b for a, b in zip(surface, word))

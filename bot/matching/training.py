@@ -129,12 +129,16 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = L2, iterations: int =
     return w
 
 
-def margins(logits: np.ndarray, groups: list) -> np.ndarray:
-    """Each candidate's logit minus the best logit of a different group (topic)."""
+def margins(logits: np.ndarray, groups: list, floor: float) -> np.ndarray:
+    """Each candidate's logit minus the best logit of a different group (topic).
+
+    `floor` is the logit of an entry sharing nothing with the question: a lone
+    candidate leads only by what it really matched, not by default.
+    """
     out = np.empty(len(logits))
     for i, g in enumerate(groups):
         others = [logits[j] for j, h in enumerate(groups) if h != g]
-        out[i] = logits[i] - (max(others) if others else -10.0)
+        out[i] = logits[i] - max(others + [floor])
     return out
 
 
@@ -142,7 +146,7 @@ def decision_rows(index: FeatureIndex, top: np.ndarray, rows: np.ndarray, weight
     """Inputs of the confidence model: a candidate's ranking logit and its lead over other topics."""
     logits = rows @ weights[:-1] + weights[-1]
     groups = [index.entry_topics[e] if index.entry_topics[e] != "decline" else f"decline:{e}" for e in top]
-    return np.column_stack([logits, margins(logits, groups)])
+    return np.column_stack([logits, margins(logits, groups, floor=float(weights[-1]))])
 
 
 def calibrate(index: FeatureIndex, prepared: list[Prepared], counts: dict) -> tuple[np.ndarray, np.ndarray, dict]:
