@@ -51,7 +51,8 @@ def load_questions() -> dict[str, list[dict]]:
                 continue
             try:
                 row = json.loads(line)
-                rows.append({"q": str(row["q"]), "topic": row.get("topic")})
+                rows.append({"q": str(row["q"]), "topic": row.get("topic"),
+                             "style": row.get("style")})
             except (json.JSONDecodeError, KeyError, TypeError):
                 bad += 1
         if bad:
@@ -98,6 +99,14 @@ def evaluate(predict, rows: list[dict]) -> dict:
     c["in_wrong_rate"] = c["in_wrong"] / c["in_total"] if c["in_total"] else None
     c["out_rejected"] = c["out_right"] / c["out_total"] if c["out_total"] else None
     return c
+
+
+def score(systems: dict, rows: list[dict]) -> dict:
+    """Question counts and every system's evaluation on rows."""
+    out = {"in_scope": sum(r["topic"] is not None for r in rows),
+           "out_of_scope": sum(r["topic"] is None for r in rows)}
+    out.update({s: evaluate(predict, rows) for s, predict in systems.items()})
+    return out
 
 
 def throughput(predict, questions: list[str], seconds: float, min_passes: int = 3) -> dict:
@@ -153,6 +162,12 @@ def print_table(report: dict) -> None:
             j, b = f["jiuzhu"], f["baseline"]
             print(f"{label:28s} {pct(j[key], j[right], j[total]):>22s} "
                   f"{pct(b[key], b[right], b[total]):>22s}")
+        for style, st in f.get("by_style", {}).items():
+            j, b = st["jiuzhu"], st["baseline"]
+            short = lambda v: "—" if v is None else f"{v:.0%}"  # noqa: E731
+            print(f"  · {style:12s} {st['in_scope']:3d} in {st['out_of_scope']:3d} out   top-1 "
+                  f"{short(j['in_top1']):>4s} / {short(b['in_top1']):>4s}   rejected "
+                  f"{short(j['out_rejected']):>4s} / {short(b['out_rejected']):>4s}")
     s = report["speed"]
     print(f"{'warm q/s (1 thread)':28s} {s['jiuzhu']['qps']:>22,.0f} {s['baseline']['qps']:>22,.0f}")
     print(f"speed ratio jiuzhu/baseline: {s['ratio']:.2f}×")
@@ -195,9 +210,11 @@ def main() -> int:
     report = {"date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
               "machine": machine(), "knowledge_entries": len(rt.kb.entries), "files": {}}
     for name, rows in files.items():  # the accuracy pass doubles as the warm-up pass
-        entry = {"in_scope": sum(r["topic"] is not None for r in rows),
-                 "out_of_scope": sum(r["topic"] is None for r in rows)}
-        entry.update({s: evaluate(predict, rows) for s, predict in systems.items()})
+        entry = score(systems, rows)
+        styles = sorted({r["style"] for r in rows if r["style"]})
+        if styles and name != "all":
+            entry["by_style"] = {st: score(systems, [r for r in rows if r["style"] == st])
+                                 for st in styles}
         report["files"][name] = entry
 
     questions = [row["q"] for row in everything]

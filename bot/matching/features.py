@@ -18,7 +18,8 @@ from bot.matching.lexicon import SynonymRewriter, content_tokens
 from bot.matching.pinyin import PinyinRestorer
 from bot.textnorm import normalize_numbers, normalize_text
 
-FEATURES = ("dice", "cover", "bag", "typical", "bigram", "fuzz", "partial", "keyword", "lead", "known")
+FEATURES = ("dice", "cover", "bag", "typical", "bigram", "fuzz", "partial", "keyword", "lead", "known",
+            "foreign")
 _NOT_WORD = re.compile(r"[\W_]+")
 CANDIDATES = 10
 FUZZY_PER_ENTRY = 4  # rapidfuzz is the costly part: compare with the likeliest phrasings only
@@ -76,6 +77,7 @@ class FeatureIndex:
     bi_postings: dict[str, np.ndarray]  # character bigram → phrasings containing it
     bi_idf: dict[str, float]
     bi_weight: np.ndarray
+    out_of_scope: dict[str, float]  # token → share of the entries using it that are out-of-scope subjects
 
     def candidates(self, q: Prepared, exclude: int | None = None,
                    bag_drop: dict[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +90,8 @@ class FeatureIndex:
         e_out = int(self.ph_entry[exclude]) if exclude is not None else -1
         if exclude is not None:
             sizes[e_out] -= 1
-        wq = known = 0.0
+        wq = known = foreign_total = 0.0
+        foreign_in = np.zeros(n_entries)  # out-of-scope weight each entry itself explains
         for token in q.tokens:
             entries = self.bag.get(token)
             post = self.postings.get(token)
@@ -99,8 +102,12 @@ class FeatureIndex:
             wq += w
             known += w
             bag[entries] += w
+            oos = w * self.out_of_scope.get(token, 0.0)
+            foreign_total += oos
+            foreign_in[entries] += oos
             if bag_drop and token in bag_drop:
                 bag[bag_drop[token]] -= w  # the held-out phrasing was its only source
+                foreign_in[bag_drop[token]] -= oos
             if post is not None:
                 acc[post] += w
                 t_entries, t_counts = self.typical[token]
@@ -137,8 +144,8 @@ class FeatureIndex:
             others = [base[j] for j, t in enumerate(topics) if t != topic]
             lead[i] = base[i] - (max(others) if others else 0.0)
         rows = np.column_stack([dice[top], cover[top], bag[top], typical[top], bigram[top], fz, part,
-                                keyword[top], lead,
-                                np.full(len(top), known / wq)])
+                                keyword[top], lead, np.full(len(top), known / wq),
+                                (foreign_total - foreign_in[top]) / wq])
         return top, rows
 
     def _bigram_dice(self, q: Prepared, exclude: int | None) -> np.ndarray:

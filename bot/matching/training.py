@@ -91,6 +91,7 @@ def build_feature_index(kb: KnowledgeBase, preparer: Preparer) -> tuple[FeatureI
         bi_postings={bg: np.asarray(v) for bg, v in bi_post.items()},
         bi_idf=bi_idf,
         bi_weight=np.array([sum(bi_idf[bg] for bg in p.bigrams) for p in prepared]),
+        out_of_scope={t: sum(entry_topics[e] == "decline" for e in es) / len(es) for t, es in bag.items()},
     )
     return index, prepared, counts
 
@@ -146,7 +147,9 @@ def decision_rows(index: FeatureIndex, top: np.ndarray, rows: np.ndarray, weight
     """Inputs of the confidence model: a candidate's ranking logit and its lead over other topics."""
     logits = rows @ weights[:-1] + weights[-1]
     groups = [index.entry_topics[e] if index.entry_topics[e] != "decline" else f"decline:{e}" for e in top]
-    return np.column_stack([logits, margins(logits, groups, floor=float(weights[-1]))])
+    # out-of-scope groups are told apart less reliably than policy topics: own calibration term
+    is_decline = np.array([index.entry_topics[e] == "decline" for e in top], dtype=float)
+    return np.column_stack([logits, margins(logits, groups, floor=float(weights[-1])), is_decline])
 
 
 def calibrate(index: FeatureIndex, prepared: list[Prepared], counts: dict) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -169,5 +172,5 @@ def calibrate(index: FeatureIndex, prepared: list[Prepared], counts: dict) -> tu
     report = {"held_out_phrasings": len(rounds),
               "held_out_top1": round(float(np.sum(correct)) / max(1, len(rounds)), 4),
               "ranking_weights": dict(zip((*FEATURES, "bias"), np.round(weights, 3).tolist())),
-              "confidence_weights": dict(zip(("logit", "lead", "bias"), np.round(decision, 3).tolist()))}
+              "confidence_weights": dict(zip(("logit", "lead", "out_of_scope", "bias"), np.round(decision, 3).tolist()))}
     return weights, decision, report
