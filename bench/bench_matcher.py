@@ -165,8 +165,8 @@ def print_table(report: dict) -> None:
         for style, st in f.get("by_style", {}).items():
             j, b = st["jiuzhu"], st["baseline"]
             short = lambda v: "—" if v is None else f"{v:.0%}"  # noqa: E731
-            print(f"  · {style:12s} {st['in_scope']:3d} in {st['out_of_scope']:3d} out   top-1 "
-                  f"{short(j['in_top1']):>4s} / {short(b['in_top1']):>4s}   rejected "
+            print(f"  · {style:12s} {st['in_scope']:3d} in {st['out_of_scope']:3d} out   top-1 j/b "
+                  f"{short(j['in_top1']):>4s} / {short(b['in_top1']):>4s}   rejected j/b "
                   f"{short(j['out_rejected']):>4s} / {short(b['out_rejected']):>4s}")
     s = report["speed"]
     print(f"{'warm q/s (1 thread)':28s} {s['jiuzhu']['qps']:>22,.0f} {s['baseline']['qps']:>22,.0f}")
