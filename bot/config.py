@@ -91,6 +91,8 @@ class Config:
     matching: Matching
     offer_minutes: int
     screening_expiry_days: int
+    resume_hours: int
+    contact_days: int
     sections: dict[str, dict[str, Any]] = field(repr=False)
     secrets: dict[str, str | None] = field(repr=False)
 
@@ -129,6 +131,8 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict | None = 
         matching=_read_matching(raw),
         offer_minutes=_get(raw, "conversation.offer_minutes", int, minimum=1),
         screening_expiry_days=_get(raw, "conversation.screening_expiry_days", int, minimum=1),
+        resume_hours=_get(raw, "screening.resume_hours", int, minimum=1),
+        contact_days=_get(raw, "screening.contact_within_working_days", int, minimum=1),
         sections={k: v for k, v in raw.items() if isinstance(v, dict)},
         secrets={name: environ.get(var) or None for name, var in SECRET_VARIABLES.items()},
     )

@@ -8,6 +8,7 @@ logged and they get a short apology.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 _CHOICE = re.compile(r"^[(（]?([0-9一二三四五])[)）.。、]?$")
 _CN_DIGIT = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
 _COMMAND_STRIP = re.compile(r"[\s\W_]+")
+_REF = re.compile(r"JZ\d{6}-?[0-9A-Z]{4}")
+SCREENING_PROGRAMS = ("dibao", "tekun", "linshi", "yiliao", "bianyuan")
 
 
 class Engine:
@@ -60,6 +63,13 @@ class Engine:
             reply.add(self.kb.message("message_trimmed", channel))
         command = self.command_of(text)
 
+        if state.get("screening"):
+            handled = self._continue_screening(text, channel, message.user_id, state, reply)
+            if handled:
+                return reply
+        if state.pop("offer_screening", False) and command == "continue":
+            return self.start_screening(text, message, state, reply, opening="")
+
         if state.get("mode") == "awaiting_message":
             if not normalize_text(text):
                 return reply.add(self.kb.message("leave_message_prompt", channel))
@@ -78,16 +88,22 @@ class Engine:
             if 1 <= choice <= len(offer):
                 state.pop("offer", None)
                 entry = self.kb.entry(offer[choice - 1])
+                if entry.topic in INTENTS:
+                    return INTENTS[entry.topic](self, "", message, state, reply)
                 reply.topic = entry.topic
                 return reply.add(entry.answer_for(channel))
             return reply.add(self.kb.message("choice_out_of_range", channel, max=len(offer)))
         state.pop("offer", None)
-        return self.answer_question(text, channel, cid, state, reply)
+        return self.answer_question(text, channel, cid, state, reply, message)
 
-    def answer_question(self, text: str, channel: str, cid: int, state: dict, reply: Reply) -> Reply:
+    def answer_question(self, text: str, channel: str, cid: int, state: dict, reply: Reply,
+                        message: IncomingMessage | None = None) -> Reply:
         """Match a policy question; remember offered choices; log what we could not answer."""
         result = self.matcher.match(text)
         answer = compose_answer(self.kb, result, channel)
+        intent = INTENTS.get(answer.topic or "")
+        if intent and message is not None:
+            return intent(self, text, message, state, reply)
         if answer.outcome == "choices":
             self._remember_offer(state, answer.choices)
         unsure = answer.outcome in ("choices", "unknown") or (answer.outcome == "decline" and not result.best)
@@ -96,7 +112,83 @@ class Engine:
                               best_topic=result.best.entry.topic if result.best else None,
                               confidence=answer.confidence)
         reply.topic = answer.topic
-        return reply.add(answer.text)
+        reply.add(answer.text)
+        if answer.outcome == "unknown" or (answer.outcome == "answer" and self._invites_screening(answer)):
+            reply.add(self.runtime.screener.texts.get("offer_screening"))
+            state["offer_screening"] = True
+        elif answer.topic == "meta.greeting":
+            state["offer_screening"] = True  # the menu already mentions applying
+        return reply
+
+    @staticmethod
+    def _invites_screening(answer) -> bool:
+        """Program questions lead naturally to 'shall I check whether you qualify?'."""
+        return (answer.topic or "").split(".")[0] in SCREENING_PROGRAMS
+
+    # ---- screening and progress ------------------------------------------------------
+    def start_screening(self, text: str, message: IncomingMessage, state: dict, reply: Reply,
+                        opening: str | None = None) -> Reply:
+        """Begin a guided pre-screening (consent first)."""
+        screener = self.runtime.screener
+        sc, start = screener.start(self._context(message), opening if opening is not None else text)
+        state["screening"] = self._seal(sc)
+        reply.messages.extend(start.messages)
+        reply.expecting = start.expecting
+        return reply
+
+    def show_progress(self, text: str, message: IncomingMessage, state: dict, reply: Reply) -> Reply:
+        """The resident's own applications; another person's reference reveals nothing."""
+        texts = self.runtime.screener.texts
+        hotline = self.runtime.config.county.hotlines.assistance
+        leads = self.runtime.leads.for_user(self.store.user_key(message.channel, message.user_id))
+        asked = {m.upper() for m in _REF.findall(normalize_text(text).upper())}
+        own = {lead.ref for lead in leads}
+        if asked - own:
+            return reply.add(texts.get("progress_foreign_ref", assistance_hotline=hotline))
+        if not leads:
+            name = texts.doc["channel_names"].get(message.channel, "")
+            return reply.add(texts.get("progress_none", channel_name=name, assistance_hotline=hotline))
+        lines = [texts.get("progress_header")]
+        for lead in leads[:5]:
+            lines.append(texts.get("progress_line", ref=lead.ref, date=f"{lead.created_at:%Y-%m-%d}",
+                                   status=texts.doc["status"].get(lead.status, lead.status)))
+        return reply.add("\n".join(lines))
+
+    def _continue_screening(self, text: str, channel: str, user_id: str, state: dict, reply: Reply) -> bool:
+        """Route a message into the screening in progress; False if it had expired."""
+        screener = self.runtime.screener
+        sc = self._unseal(state["screening"])
+        if sc is None or screener.expired(sc):
+            state.pop("screening")
+            reply.add(screener.texts.get("expired", days=self.runtime.config.screening_expiry_days))
+            return False
+        inner = screener.handle(sc, text, self._context(IncomingMessage(channel=channel, user_id=user_id)))
+        reply.messages.extend(inner.messages)
+        reply.expecting = inner.expecting
+        if sc.get("done"):
+            state.pop("screening")  # personal data leaves the conversation row with the screening
+            reply.done = True
+            reply.application_ref = sc.get("ref")
+        else:
+            state["screening"] = self._seal(sc)
+        return True
+
+    def _context(self, message: IncomingMessage):
+        from bot.screening.session import Context
+
+        return Context(channel=message.channel, user_id=message.user_id,
+                       user_key=self.store.user_key(message.channel, message.user_id))
+
+    def _seal(self, sc: dict) -> str:
+        """Screening state holds names and ID numbers: encrypted inside the conversation row."""
+        return self.runtime.protector.encrypt(json.dumps(sc, ensure_ascii=False)).decode("ascii")
+
+    def _unseal(self, token: str) -> dict | None:
+        try:
+            return json.loads(self.runtime.protector.decrypt(token.encode("ascii")))
+        except ValueError:
+            log.warning("a screening state could not be decrypted (key changed?); starting afresh")
+            return None
 
     def command_of(self, text: str) -> str | None:
         """The command a message is (留言, 取消 …), if it is exactly one."""
@@ -130,3 +222,10 @@ class Engine:
         ids = [i for i in offer["entries"] if self.kb.has_entry(i)]
         return ids or None
 
+
+
+# Topics that trigger behaviour rather than only an answer (style.md habit 8).
+INTENTS = {
+    "service.apply_start": Engine.start_screening,
+    "service.progress": Engine.show_progress,
+}

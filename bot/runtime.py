@@ -59,6 +59,26 @@ class Runtime:
 
         return Engine(self)
 
+    @cached_property
+    def leads(self):
+        """Draft applications (encrypted personal data, audited reveals)."""
+        from bot.screening.leads import LeadStore
+
+        return LeadStore(self.db, self.protector)
+
+    @cached_property
+    def screener(self):
+        """The guided pre-screening: flow, answer parsers and eligibility rules, validated."""
+        from bot.screening.flow import load_flow
+        from bot.screening.parsers import AnswerParsers
+        from bot.screening.rules import EligibilityRules
+        from bot.screening.session import Screener
+        from bot.screening.texts import ScreeningTexts
+
+        return Screener(self, load_flow(), ScreeningTexts.load(),
+                        AnswerParsers.from_knowledge(self.config.county.townships),
+                        EligibilityRules.from_knowledge(self.config), self.leads)
+
     def answer(self, question: str, channel: str = "wechat"):
         """Answer one question statelessly (what `jiuzhu ask` prints)."""
         from bot.answers import compose_answer

@@ -64,6 +64,9 @@ class Flow:
     retry_limit: int
     slots: tuple[Slot, ...]
     by_name: dict[str, Slot] = field(repr=False, default_factory=dict)
+    correction_markers: tuple[str, ...] = ()
+    question_markers: tuple[str, ...] = ()
+    program_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def slot(self, name: str) -> Slot:
         """The slot with this name (KeyError for an unknown one)."""
@@ -101,7 +104,10 @@ def load_flow(path: Path | None = None) -> Flow:
         raise KnowledgeError(problems)
     return Flow(id=doc.get("id", "screening"), version=int(doc.get("version", 1)),
                 retry_limit=int(doc.get("retry_limit", 3)), slots=tuple(slots),
-                by_name={s.name: s for s in slots})
+                by_name={s.name: s for s in slots},
+                correction_markers=tuple(doc.get("correction_markers") or ()),
+                question_markers=tuple(doc.get("question_markers") or ()),
+                program_words={k: tuple(v) for k, v in (doc.get("program_words") or {}).items()})
 
 
 def _read_slot(raw: Any, rel: str, earlier: set[str], problems: list[str]) -> Slot | None:

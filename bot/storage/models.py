@@ -55,3 +55,45 @@ class UnansweredQuestion(Base):
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
     conversation_id: Mapped[int | None] = mapped_column(Integer)  # set when the resident left a message
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class Lead(Base):
+    """A draft application from the pre-screening, for a caseworker to pick up.
+
+    Personal values (name, ID number, phone) live only in `personal`, encrypted;
+    `id_index` is a keyed hash of the ID number so duplicates are found without
+    decrypting. `user_key` ties the lead to the resident's channel identity for
+    progress look-ups.
+    """
+
+    __tablename__ = "leads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(32), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="new", index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_key: Mapped[str] = mapped_column(String(64), index=True)
+    township: Mapped[str | None] = mapped_column(String(32), index=True)
+    urgency: Mapped[str] = mapped_column(String(8), default="normal")
+    programs: Mapped[list] = mapped_column(JSON, default=list)
+    documents: Mapped[list] = mapped_column(JSON, default=list)
+    fields: Mapped[dict] = mapped_column(JSON, default=dict)      # non-personal slot values
+    personal: Mapped[bytes] = mapped_column(LargeBinary)           # encrypted JSON: name, id_number, phone
+    id_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    consent: Mapped[dict] = mapped_column(JSON, default=dict)
+    needs_callback: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who saw or changed what: every reveal of personal data is written here."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    lead_ref: Mapped[str | None] = mapped_column(String(32), index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")

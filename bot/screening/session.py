@@ -1,0 +1,405 @@
+"""One resident's screening conversation: ask, understand, correct, confirm, submit.
+
+The state is a plain dict (kept encrypted in the conversation row, since it
+holds names and ID numbers): answered values, skipped slots, the slot just
+asked, failed attempts per slot, and the order of answers for 返回.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+from bot.messages import Reply
+from bot.screening.flow import Flow, Slot
+from bot.screening.texts import ScreeningTexts
+from bot.textnorm import normalize_text
+
+PERSONAL_SLOTS = ("name", "id_number", "phone")
+
+
+@dataclass
+class Context:
+    """Who the screening is for and where it runs."""
+
+    channel: str
+    user_id: str
+    user_key: str
+
+
+def now() -> dt.datetime:
+    """The screening clock (UTC); tests move it with monkeypatch."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Screener:
+    """Runs the screening flow for any channel; stateless apart from the state dicts it is given."""
+
+    def __init__(self, runtime, flow: Flow, texts: ScreeningTexts, parsers, rules, leads):
+        self.runtime = runtime
+        self.flow = flow
+        self.texts = texts
+        self.parsers = parsers
+        self.rules = rules
+        self.leads = leads
+        self.config = runtime.config
+
+    # ---- starting -------------------------------------------------------------------
+    def start(self, ctx: Context, opening: str = "") -> tuple[dict, Reply]:
+        """A new screening; a program named in the opening message is not asked again."""
+        state = {"flow": self.flow.id, "version": self.flow.version, "values": {}, "skipped": [],
+                 "derived": [], "history": [], "attempts": {}, "asked": None, "awaiting": None,
+                 "callback": False, "started": now().isoformat(), "updated": now().isoformat()}
+        program = self.program_in(opening)
+        if program:
+            state["prefill"] = {"program": program}
+        reply = Reply()
+        self._ask_next(state, ctx, reply)
+        return state, reply
+
+    def program_in(self, text: str) -> str | None:
+        """The one program a message names (低保边缘 before 低保), else None."""
+        text = self.runtime.matcher.preparer.prepare(text).text if text else ""
+        found = []
+        for program, words in self.flow.program_words.items():  # longer names listed first
+            hits = [w for w in words if w in text]
+            if hits:
+                found.append(program)
+                for w in hits:
+                    text = text.replace(w, " ")
+        return found[0] if len(found) == 1 else None
+
+    # ---- each message ---------------------------------------------------------------
+    def handle(self, state: dict, text: str, ctx: Context) -> Reply:
+        """Process one resident message inside a screening; sets state['done'] when it ends."""
+        reply = Reply()
+        command = self.runtime.engine.command_of(text)
+        if command == "exit":
+            state["done"] = "cancelled"
+            return reply.add(self._say("exited", ctx))
+        if command == "restart":
+            state.clear()
+            new, start_reply = self.start(ctx)
+            state.update(new)
+            return reply.add(self._say("restarted", ctx)).add("\n".join(start_reply.messages)) \
+                .expect_slot(state)
+        awaiting = state.get("awaiting")
+        if awaiting:
+            return self._answer_awaiting(state, text, ctx, reply)
+        if self._stale(state):
+            state["awaiting"] = "resume"
+            return reply.add(self._say("resume_prompt", ctx, label=self.texts.label(state["asked"]))).expect_slot(state)
+        state["updated"] = now().isoformat()
+        if command == "back":
+            return self._go_back(state, ctx, reply)
+        slot = self.flow.slot(state["asked"])
+        if slot.name == "confirm":
+            return self._confirm(state, text, ctx, reply)
+        if self._correction(state, text, ctx, reply, require_alias=False):
+            self._reask(state, ctx, reply)
+            return reply.expect_slot(state)
+        if self._digression(text, ctx, reply):
+            reply.add(self._say("digression_back", ctx) + "\n" + self._question(state, slot, ctx))
+            return reply.expect_slot(state)
+        return self._answer(state, slot, text, ctx, reply)
+
+    def _answer(self, state: dict, slot: Slot, text: str, ctx: Context, reply: Reply) -> Reply:
+        parsed = self.parse(slot, text)
+        if parsed.ok:
+            if slot.name == "consent" and not parsed.value:
+                state["done"] = "refused"
+                return reply.add(self._say("consent_refused", ctx))
+            self._store(state, slot, parsed.value)
+            state["attempts"].pop(slot.name, None)
+            return self._ask_next(state, ctx, reply)
+        tries = state["attempts"][slot.name] = state["attempts"].get(slot.name, 0) + 1
+        if tries >= self.flow.retry_limit:
+            state["awaiting"] = "too_many"  # never loop: offer a way out
+            return reply.add(self._say("too_many_tries", ctx)).expect_slot(state)
+        hint = self._problem(parsed, text, ctx)
+        reply.add((hint + "\n" if hint else "") + self._say("reask", ctx, ask=self._question(state, slot, ctx),
+                                                            example=slot.example))
+        return reply.expect_slot(state)
+
+    def parse(self, slot: Slot, text: str):
+        """Run the slot's parser; map choice indexes to values and enforce minimums."""
+        parsed = self.parsers.parse(slot.kind, text, choices=list(slot.choices) or None)
+        if parsed.ok and slot.kind == "choice" and slot.values:
+            parsed = type(parsed)(ok=True, value=slot.values[parsed.value])
+        if parsed.ok and slot.minimum is not None and (parsed.value is None or parsed.value < slot.minimum):
+            parsed = type(parsed)(ok=False, problem="out_of_range")
+        return parsed
+
+    # ---- waiting for a choice of ours ------------------------------------------------
+    def _answer_awaiting(self, state: dict, text: str, ctx: Context, reply: Reply) -> Reply:
+        choice = self.runtime.engine.choice_number(text)
+        awaiting = state["awaiting"]
+        word = normalize_text(text)
+        if awaiting == "resume":
+            if choice == 2 or self.runtime.engine.command_of(text) == "restart":
+                state.clear()
+                new, start_reply = self.start(ctx)
+                state.update(new)
+                return reply.add(self._say("restarted", ctx)).add("\n".join(start_reply.messages)).expect_slot(state)
+            state["awaiting"] = None
+            state["updated"] = now().isoformat()
+            self._reask(state, ctx, reply)
+            return reply.expect_slot(state)
+        # too many failed tries: 1 skip, 2 ask a caseworker to call, 3 try again
+        slot = state["asked"]
+        if choice == 1 or word in ("跳过",):
+            state["awaiting"] = None
+            state["skipped"].append(slot)
+            reply.add(self._say("skipped", ctx))
+            return self._ask_next(state, ctx, reply)
+        if choice == 2:
+            state["awaiting"] = None
+            state["skipped"].append(slot)
+            state["callback"] = True
+            reply.add(self._say("callback_noted", ctx))
+            return self._ask_next(state, ctx, reply)
+        if choice == 3:
+            state["awaiting"] = None
+            state["attempts"][slot] = 0
+            self._reask(state, ctx, reply)
+            return reply.expect_slot(state)
+        # anything else: maybe it is the answer after all
+        parsed = self.parse(self.flow.slot(slot), text)
+        if parsed.ok:
+            state["awaiting"] = None
+            return self._answer(state, self.flow.slot(slot), text, ctx, reply)
+        return reply.add(self._say("too_many_tries", ctx)).expect_slot(state)
+
+    # ---- corrections, going back, digressions ----------------------------------------------
+    def _correction(self, state: dict, text: str, ctx: Context, reply: Reply, require_alias: bool) -> bool:
+        """'说错了，是四口人' / '收入改成一千五': change an earlier answer; True if handled."""
+        marked = any(m in text for m in self.flow.correction_markers)
+        target, alias = self._named_slot(state, text)
+        if not marked and not (require_alias and target):
+            return False
+        if target is None:
+            if require_alias or not state["history"]:
+                reply.add(self._say("not_corrected", ctx))
+                return True
+            target = self.flow.slot(state["history"][-1])
+        rest = text
+        for word in (*self.flow.correction_markers, alias or ""):
+            if word:
+                rest = rest.replace(word, " ")
+        parsed = self.parse(target, rest)
+        if not parsed.ok or (target.name == "consent"):
+            reply.add(self._say("not_corrected", ctx))
+            return True
+        self._store(state, target, parsed.value, answered=target.name not in state["history"])
+        reply.add(self._say("corrected", ctx, label=self.texts.label(target.name),
+                            value=self._shown(target.name, parsed.value, ctx)))
+        return True
+
+    def _named_slot(self, state: dict, text: str) -> tuple[Slot | None, str | None]:
+        """The answered slot the message names by an alias, longest alias first."""
+        best: tuple[Slot | None, str | None] = (None, None)
+        for slot in self.flow.slots:
+            if slot.name in ("consent", "confirm") or slot.name not in state["values"]:
+                continue
+            for alias in slot.aliases:
+                if alias in text and (best[1] is None or len(alias) > len(best[1])):
+                    best = (slot, alias)
+        return best
+
+    def _go_back(self, state: dict, ctx: Context, reply: Reply) -> Reply:
+        if not state["history"]:
+            reply.add(self._say("nothing_to_go_back", ctx))
+            self._reask(state, ctx, reply)
+            return reply.expect_slot(state)
+        previous = state["history"].pop()
+        state["values"].pop(previous, None)
+        for derived in list(state["derived"]):  # values derived from the undone answer go too
+            if self._source_of(derived) == previous:
+                state["values"].pop(derived, None)
+                state["derived"].remove(derived)
+        state["asked"] = previous
+        reply.add(self._say("went_back", ctx))
+        self._reask(state, ctx, reply)
+        return reply.expect_slot(state)
+
+    def _digression(self, text: str, ctx: Context, reply: Reply) -> bool:
+        """A policy question asked mid-form gets its answer; the form then resumes."""
+        if not any(m in text for m in self.flow.question_markers):
+            return False
+        result = self.runtime.matcher.match(text)
+        if result.outcome != "answer" or result.best.entry.kind not in ("faq", "referral"):
+            return False
+        reply.add(result.best.entry.answer_for(ctx.channel))
+        return True
+
+    # ---- confirming and submitting -------------------------------------------------------
+    def _confirm(self, state: dict, text: str, ctx: Context, reply: Reply) -> Reply:
+        if self._correction(state, text, ctx, reply, require_alias=True):
+            state["asked"] = None
+            return self._ask_next(state, ctx, reply)
+        parsed = self.parse(self.flow.slot("confirm"), text)
+        if parsed.ok and parsed.value:
+            return self._submit(state, ctx, reply)
+        if parsed.ok:
+            return reply.add(self._say("correct_hint", ctx)).expect_slot(state)
+        if self._digression(text, ctx, reply):
+            self._reask(state, ctx, reply)
+            return reply.expect_slot(state)
+        return reply.add(self._say("correct_hint", ctx)).expect_slot(state)
+
+    def _submit(self, state: dict, ctx: Context, reply: Reply) -> Reply:
+        values = self._applicable(state)
+        assessment = self.rules.assess(values)
+        consent_slot = self.flow.slot("consent")
+        consent = {"given": True, "at": state["started"], "channel": ctx.channel,
+                   "flow_version": self.flow.version,
+                   "text_sha256": hashlib.sha256(consent_slot.ask.encode()).hexdigest()[:16]}
+        ref = self.leads.create(
+            channel=ctx.channel, user_key=ctx.user_key, values=values,
+            programs=[{"program": p.program, "reason": p.reason} for p in assessment.programs],
+            urgency=assessment.urgency, documents=list(assessment.documents), consent=consent,
+            needs_callback=state.get("callback", False))
+        state["done"] = "submitted"
+        state["ref"] = ref
+        reply.application_ref = ref
+        return reply.add(self._submitted_text(ref, values, assessment, ctx))
+
+    def _submitted_text(self, ref: str, values: dict, assessment, ctx: Context) -> str:
+        township = values.get("township")
+        centers = self.config.county.service_centers
+        programs = [self.texts.program(p.program) for p in assessment.programs]
+        if ctx.channel == "sms":
+            return self._say("submitted_sms", ctx, ref=ref,
+                             programs_short="、".join(programs) or "待核实",
+                             township=township or "乡镇", days=self.config.contact_days,
+                             documents_short="、".join(assessment.documents[:3]))
+        lines = "\n".join(f"· {self.texts.program(p.program)}：{p.reason}" for p in assessment.programs)
+        return self._say("submitted", ctx, ref=ref, programs=lines or self._say("no_program", ctx),
+                         township_center=centers.get(township, "乡镇便民服务中心"),
+                         days=self.config.contact_days, documents="、".join(assessment.documents),
+                         next_steps=assessment.next_steps)
+
+    # ---- asking ----------------------------------------------------------------------
+    def _ask_next(self, state: dict, ctx: Context, reply: Reply) -> Reply:
+        """Fill what can be derived, then ask the next slot that applies."""
+        self._derive(state, ctx)
+        slot = self.flow.next_slot(state["values"], set(state["skipped"]))
+        state["asked"] = slot.name if slot else "confirm"
+        reply.add(self._question(state, self.flow.slot(state["asked"]), ctx))
+        return reply.expect_slot(state)
+
+    def _reask(self, state: dict, ctx: Context, reply: Reply) -> None:
+        if state["asked"] == "confirm" or state["asked"] is None:
+            state["asked"] = None
+            self._ask_next(state, ctx, reply)
+        else:
+            reply.add(self._question(state, self.flow.slot(state["asked"]), ctx))
+
+    def _question(self, state: dict, slot: Slot, ctx: Context) -> str:
+        text = slot.ask.format(bureau=self.config.county.bureau, county=self.config.county.name,
+                               retention=self.texts.get("retention"),
+                               summary=self._summary(state, ctx) if slot.name == "confirm" else "")
+        if slot.choices:
+            if ctx.channel == "sms" or slot.kind == "choice":
+                text += "\n" + "\n".join(f"{i}. {c}" for i, c in enumerate(slot.choices, 1))
+                if ctx.channel == "sms":
+                    text += "\n回复数字"
+        return text
+
+    def _summary(self, state: dict, ctx: Context) -> str:
+        values = self._applicable(state)
+        lines = [self.texts.get("summary_header")]
+        for slot in self.flow.slots:
+            if slot.name in ("consent", "confirm"):
+                continue
+            if slot.name in values:
+                lines.append(self.texts.get("summary_line", label=self.texts.label(slot.name),
+                                            value=self._shown(slot.name, values[slot.name], ctx)))
+            elif slot.name in state["skipped"] and slot.applies(values):
+                lines.append(self.texts.get("summary_line", label=self.texts.label(slot.name),
+                                            value=self.texts.doc["values"]["skipped"]))
+        return "\n".join(lines)
+
+    def _shown(self, slot: str, value, ctx: Context) -> str:
+        """Values as shown back: ID and phone partly hidden on the screen (shoulder-surfing, logs)."""
+        from bot.privacy import mask_id_number, mask_phone
+
+        if slot == "id_number":
+            return mask_id_number(value)
+        if slot == "phone" and ctx.channel != "sms":
+            return mask_phone(value)
+        return self.texts.display(slot, value)
+
+    # ---- values ----------------------------------------------------------------------
+    def _store(self, state: dict, slot: Slot, value, answered: bool = True) -> None:
+        state["values"][slot.name] = value
+        if slot.name in state["skipped"]:
+            state["skipped"].remove(slot.name)
+        if slot.name in state["derived"]:
+            state["derived"].remove(slot.name)  # the resident's own word beats a derivation
+        if answered and slot.name not in state["history"]:
+            state["history"].append(slot.name)
+        if slot.name == "id_number":  # a corrected ID number re-derives the age
+            for derived in list(state["derived"]):
+                if self._source_of(derived) == "id_number":
+                    state["values"].pop(derived, None)
+                    state["derived"].remove(derived)
+
+    def _derive(self, state: dict, ctx: Context) -> None:
+        values = state["values"]
+        for name, value in (state.pop("prefill", None) or {}).items():
+            values.setdefault(name, value)
+            state["derived"].append(name)
+        for slot in self.flow.slots:
+            if not slot.derive or slot.name in values:
+                continue
+            value = derive(slot.derive, values, ctx)
+            if value is not None:
+                values[slot.name] = value
+                state["derived"].append(slot.name)
+
+    def _source_of(self, derived_slot: str) -> str | None:
+        slot = self.flow.by_name.get(derived_slot)
+        return {"age_from_id": "id_number"}.get(slot.derive) if slot and slot.derive else None
+
+    def _applicable(self, state: dict) -> dict:
+        """Answers to slots that (still) apply — a changed program drops the others."""
+        values = state["values"]
+        return {s.name: values[s.name] for s in self.flow.slots
+                if s.name in values and s.name != "confirm" and s.applies(values)}
+
+    def _stale(self, state: dict) -> bool:
+        updated = dt.datetime.fromisoformat(state["updated"])
+        return now() - updated > dt.timedelta(hours=self.config.resume_hours)
+
+    def expired(self, state: dict) -> bool:
+        """Abandoned longer than the configured expiry: the state must be deleted."""
+        updated = dt.datetime.fromisoformat(state["updated"])
+        return now() - updated > dt.timedelta(days=self.config.screening_expiry_days)
+
+    def _problem(self, parsed, text: str, ctx: Context) -> str:
+        problems = self.texts.doc["reask_problem"]
+        if not parsed.problem or parsed.problem not in problems:
+            return ""
+        digits = sum(c.isdigit() or c in "xX" for c in normalize_text(text))
+        return problems[parsed.problem].format(
+            length=digits, county=self.config.county.name,
+            townships="、".join(t.rstrip("乡镇") for t in self.config.county.townships))
+
+    def _say(self, key: str, ctx: Context, **values) -> str:
+        return self.texts.get(key, assistance_hotline=self.config.county.hotlines.assistance,
+                              days=self.config.screening_expiry_days, **values)
+
+
+def derive(kind: str, values: dict, ctx: Context):
+    """Fill a slot from others: age from the ID number's birth date; phone from the SMS sender."""
+    if kind == "age_from_id" and values.get("id_number"):
+        born = dt.date(int(values["id_number"][6:10]), int(values["id_number"][10:12]),
+                       int(values["id_number"][12:14]))
+        today = now().date()
+        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    if kind == "channel_phone" and ctx.channel == "sms":
+        digits = "".join(c for c in ctx.user_id if c.isdigit())[-11:]
+        if len(digits) == 11 and digits[0] == "1" and digits[1] in "3456789":
+            return digits
+    return None

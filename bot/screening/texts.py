@@ -1,0 +1,65 @@
+"""The screening's own sentences (knowledge/screening/messages.yaml) and value display."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.errors import KnowledgeError
+from knowledge import KNOWLEDGE_DIR
+
+REQUIRED = ("retention", "reask", "reask_problem", "too_many_tries", "skipped", "callback_noted",
+            "corrected", "not_corrected", "went_back", "nothing_to_go_back", "restarted", "exited",
+            "consent_refused", "resume_prompt", "expired", "digression_back", "offer_screening",
+            "correct_hint", "submitted", "submitted_sms", "no_program", "summary_line", "summary_header",
+            "progress_none", "progress_line", "progress_header", "progress_foreign_ref", "status",
+            "channel_names", "labels", "values", "programs")
+
+
+class ScreeningTexts:
+    """Lookup of screening sentences, slot labels and how values read to a resident."""
+
+    def __init__(self, doc: dict):
+        self.doc = doc
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> ScreeningTexts:
+        """Read and check messages.yaml."""
+        path = Path(path or KNOWLEDGE_DIR / "screening" / "messages.yaml")
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        missing = [k for k in REQUIRED if k not in doc]
+        if missing:
+            raise KnowledgeError([f"screening/messages.yaml: missing {k!r}" for k in missing])
+        return cls(doc)
+
+    def get(self, key: str, **values: Any) -> str:
+        """A sentence with its placeholders filled."""
+        return str(self.doc[key]).format(**values)
+
+    def label(self, slot: str) -> str:
+        """How a slot is named to the resident (收入, 家庭人口 …)."""
+        return self.doc["labels"].get(slot, slot)
+
+    def program(self, program: str) -> str:
+        """低保, 特困供养 … for a program id."""
+        return self.doc["programs"].get(program, program)
+
+    def display(self, slot: str, value: Any) -> str:
+        """A normalised value as a resident reads it (2 → 2口人, True → 有)."""
+        v = self.doc["values"]
+        if value is None:
+            return v["none"]
+        if slot == "program":
+            return self.program(value)
+        if slot == "residence":
+            return v.get(value, str(value))
+        if isinstance(value, bool):
+            if slot == "labor_capacity":
+                return v["able"] if value else v["unable"]
+            return v["yes"] if value else v["no"]
+        number = f"{value:.0f}" if isinstance(value, float) and value.is_integer() else str(value)
+        template = {"household_size": "people", "house_count": "houses", "age": "years",
+                    "disability_level": "level", "household_monthly_income": "yuan",
+                    "savings": "yuan", "medical_expense_year": "yuan"}.get(slot)
+        return v[template].format(n=number) if template else number
