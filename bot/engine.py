@@ -113,7 +113,10 @@ class Engine:
                               confidence=answer.confidence)
         reply.topic = answer.topic
         reply.add(answer.text)
-        if answer.outcome == "unknown" or (answer.outcome == "answer" and self._invites_screening(answer)):
+        program_choice = answer.outcome == "choices" and any(
+            (c.entry.topic or "").split(".")[0] in SCREENING_PROGRAMS for c in answer.choices)
+        if answer.outcome == "unknown" or program_choice or (
+                answer.outcome == "answer" and self._invites_screening(answer)):
             reply.add(self.runtime.screener.texts.get("offer_screening"))
             state["offer_screening"] = True
         elif answer.topic == "meta.greeting":

@@ -79,6 +79,12 @@ class Runtime:
                         AnswerParsers.from_knowledge(self.config.county.townships),
                         EligibilityRules.from_knowledge(self.config), self.leads)
 
+    def start_conversations(self):
+        """Load and validate everything a conversation needs now, so a bad key, config or
+        flow stops start-up with a clear error instead of failing a resident later."""
+        self.protector, self.db, self.kb, self.matcher, self.screener  # noqa: B018 — touching loads them
+        return self.engine
+
     def answer(self, question: str, channel: str = "wechat"):
         """Answer one question statelessly (what `jiuzhu ask` prints)."""
         from bot.answers import compose_answer

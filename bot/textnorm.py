@@ -38,7 +38,7 @@ def normalize_text(text: str) -> str:
 
 
 def parse_chinese_number(token: str) -> float | None:
-    """'两千五' → 2500, '一千二百' → 1200, '1千8' → 1800, '一点五' → 1.5; None if not a number."""
+    """'两千五' → 2500, '1千8' → 1800, '一点五' → 1.5, '3.5万' → 35000; None if not a number."""
     token = token.strip().replace("点", ".")
     if not token:
         return None
@@ -47,6 +47,10 @@ def parse_chinese_number(token: str) -> float | None:
     except ValueError:
         pass
     if "." in token:
+        unit = _UNITS.get(token[-1]) or _BIG.get(token[-1])
+        if unit:  # 3.5万, 一点五万: a decimal count of the unit
+            head = parse_chinese_number(token[:-1])
+            return None if head is None else round(head * unit, 6)  # 1.1*10000 is not 11000.0
         whole, _, frac = token.partition(".")
         w = parse_chinese_number(whole) if whole else 0.0
         digits = "".join(str(_DIGITS[c]) if c in _DIGITS else c for c in frac)

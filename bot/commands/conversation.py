@@ -26,7 +26,7 @@ def register(sub, common) -> None:
 def run_chat(args) -> int:
     """A terminal conversation: type a question, read the reply; empty line or Ctrl-D quits."""
     runtime = Runtime.from_path(args.config)
-    engine = runtime.engine
+    engine = runtime.start_conversations()
     user = args.user or f"terminal-{getpass.getuser()}"
     greeting = next(e for e in runtime.kb.entries if e.topic == "meta.greeting")
     print(f"救助通 · {runtime.config.county.name}（{args.channel}）— 直接回车或 Ctrl-D 退出\n")

@@ -26,11 +26,19 @@ def run_check(args) -> int:
             print(problem)
         print(f"kb check: {len(exc.problems)} problem(s)", file=sys.stderr)
         return 1
+    try:
+        runtime.screener  # noqa: B018 — the flow, its messages, parsers and rules are validated too
+    except KnowledgeError as exc:
+        for problem in exc.problems:
+            print(problem)
+        print(f"kb check: {len(exc.problems)} problem(s)", file=sys.stderr)
+        return 1
     report = runtime.matcher.report
     topics = {e.topic for e in kb.entries if e.topic}
     phrasings = sum(len(e.questions) for e in kb.entries)
     print(f"kb check: OK — {len(kb.entries)} entries, {len(topics)} topics, {phrasings} phrasings; "
-          f"held-out phrasing top-1 {report['held_out_top1']:.1%}")
+          f"held-out phrasing top-1 {report['held_out_top1']:.1%}; screening flow "
+          f"{len(runtime.screener.flow.slots)} slots")
     return 0
 
 

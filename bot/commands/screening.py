@@ -37,7 +37,7 @@ def register(sub, common) -> None:
 def run_simulate(args) -> int:
     """For every line read, exactly one JSON line out, flushed."""
     runtime = Runtime.from_path(args.config)
-    engine = runtime.engine
+    engine = runtime.start_conversations()
     for line in sys.stdin:
         reply = engine.handle(IncomingMessage(channel=args.channel, user_id=args.user,
                                               text=line.rstrip("\r\n")))

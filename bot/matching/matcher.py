@@ -23,6 +23,7 @@ from bot.matching.lexicon import SynonymRewriter, cache_dir, load_tokenizer, wri
 from bot.matching.pinyin import PinyinRestorer
 
 _SOURCES = (features, lexicon, pinyin, training)
+EXACT_CONFIDENCE = 0.97
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class _Model:
     weights: np.ndarray
     decision: np.ndarray
     report: dict
+    exact: dict[str, int]  # prepared phrasing text → entry index
 
 
 class Matcher:
@@ -102,7 +104,15 @@ class Matcher:
         w = self.model.decision
         conf = 1 / (1 + np.exp(-(d @ w[:-1] + w[-1])))
         order = np.argsort(-d[:, 0])
-        return prepared.text, [Scored(self.kb.entries[int(top[i])], float(conf[i])) for i in order]
+        scored = [Scored(self.kb.entries[int(top[i])], float(conf[i])) for i in order]
+        exact = self.model.exact.get(prepared.text)
+        if exact is not None:
+            # The knowledge base lists this very phrasing: the held-out calibration never sees
+            # such a match, so it is decided here rather than left to the model.
+            entry = self.kb.entries[exact]
+            scored = [Scored(entry, max(EXACT_CONFIDENCE, *(s.confidence for s in scored)))] + \
+                [s for s in scored if s.entry.id != entry.id]
+        return prepared.text, scored
 
     def match(self, question: str) -> MatchResult:
         """Decide: answer, offer choices, decline (out of scope) or admit not knowing."""
@@ -164,8 +174,9 @@ def _build_model(kb: KnowledgeBase, key: str) -> _Model:
     preparer = Preparer(restorer, SynonymRewriter(kb.synonyms), tokenizer)
     index, prepared, counts = training.build_feature_index(kb, preparer)
     weights, decision, report = training.calibrate(index, prepared, counts)
+    exact = {p.text: int(index.ph_entry[i]) for i, p in enumerate(prepared) if p.text}
     return _Model(key=key, restorer=restorer, synonyms=dict(kb.synonyms), dictionary=str(dictionary),
-                  index=index, weights=weights, decision=decision, report=report)
+                  index=index, weights=weights, decision=decision, report=report, exact=exact)
 
 
 def _knowledge_words(kb: KnowledgeBase, tokenizer) -> tuple[list[str], dict[str, int]]:

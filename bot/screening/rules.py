@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -19,6 +19,7 @@ import yaml
 from bot.config import Config, Standards
 from bot.errors import KnowledgeError
 from bot.placeholders import COUNTY_FIGURES, base_values, format_number
+from knowledge import KNOWLEDGE_DIR
 
 PROGRAMS = ("tekun", "dibao", "bianyuan", "yiliao", "linshi")  # also the default ranking
 RULES_FILE = "screening/rules.yaml"
@@ -112,59 +113,72 @@ class Household:
 
     @property
     def size(self) -> int | None:
+        """People living together, or None."""
         size = self.number("household_size")
         return int(size) if size and size >= 1 else None
 
     @property
     def income(self) -> float | None:
+        """Monthly household income in yuan, or None."""
         return self.number("household_monthly_income")
 
     @property
     def age(self) -> float | None:
+        """The applicant's age, or None."""
         return self.number("age")
 
     @property
     def disability(self) -> int | None:
+        """The highest disability level in the household, or None."""
         level = self.number("disability_level")
         return int(level) if level else None
 
     @property
     def residence(self) -> str:
+        """urban or rural; unknown counts as rural."""
         # Most of the county is rural, and the rural standard is the lower one, so an
         # unknown residence never makes a household look more eligible than it is.
         return "urban" if self.fields.get("residence") == "urban" else "rural"
 
     @property
     def residence_assumed(self) -> bool:
+        """Whether the residence was not given."""
         return self.fields.get("residence") not in ("urban", "rural")
 
     @property
     def standard(self) -> float:
+        """The 低保 standard (元/人·月) of the household's residence."""
         return self.standards.dibao_urban if self.residence == "urban" else self.standards.dibao_rural
 
     @property
     def bianyuan_line(self) -> float:
+        """The 低保边缘 line: standard × multiplier."""
         # Rounded to the fen so 720 × 1.5 compares as exactly 1080.
         return round(self.standard * self.standards.bianyuan_multiplier, 2)
 
     @property
     def per_capita(self) -> float | None:
+        """Monthly income per person, or None."""
         return None if self.income is None or self.size is None else self.income / self.size
 
     @property
     def annual_income(self) -> float | None:
+        """Household income over 12 months, or None."""
         return None if self.income is None else self.income * 12
 
     @property
     def medical_expense(self) -> float:
+        """Self-paid medical costs of the past 12 months (0 when unknown)."""
         return self.number("medical_expense_year") or 0
 
     @property
     def emergency(self) -> bool:
+        """Whether a sudden event just happened."""
         return self.flag("emergency") is True
 
     @property
     def savings_limit(self) -> float | None:
+        """Savings above this make 低保 unlikely [U], or None."""
         return None if self.size is None else self.standard * self.size * self.t.savings_months
 
     def below(self, line: float) -> bool:
@@ -345,8 +359,6 @@ class EligibilityRules:
     @classmethod
     def from_knowledge(cls, config: Config, directory: Path | None = None) -> EligibilityRules:
         """Load and validate knowledge/screening/rules.yaml and documents.yaml."""
-        from knowledge import KNOWLEDGE_DIR
-
         directory = Path(directory or KNOWLEDGE_DIR)
         docs, problems = [], []
         for rel in (RULES_FILE, DOCUMENTS_FILE):
@@ -431,8 +443,9 @@ class EligibilityRules:
     def _names(self, programs) -> str:
         return "、".join(self._doc["program_names"][p] for p in programs)
 
-    def _fill(self, path: str, values: Mapping[str, str], extra: Mapping[str, str] = {}) -> str:
-        return _lookup(self._doc, path).format_map({**values, **extra})
+    def _fill(self, path: str, values: Mapping[str, str], extra: Mapping[str, str] | None = None) -> str:
+        # Validation admits only known names; one not filled yet reads as empty, never a crash.
+        return _lookup(self._doc, path).format_map(_Blank({**values, **(extra or {})}))
 
     def _check_rules(self, problems: list[str]) -> dict[str, dt.date]:
         """Check programs, effective dates and every text; return each rule's date."""
@@ -462,6 +475,13 @@ class EligibilityRules:
         for path in paths:
             _check_text(_lookup(doc, path), path, allowed, problems)
         return effective
+
+
+class _Blank(dict):
+    """Placeholder values where a name without a value is empty text."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 def _lookup(doc: Any, path: str) -> Any:

@@ -387,8 +387,9 @@ class Screener:
             townships="、".join(t.rstrip("乡镇") for t in self.config.county.townships))
 
     def _say(self, key: str, ctx: Context, **values) -> str:
-        return self.texts.get(key, assistance_hotline=self.config.county.hotlines.assistance,
-                              days=self.config.screening_expiry_days, **values)
+        defaults = {"assistance_hotline": self.config.county.hotlines.assistance,
+                    "days": self.config.screening_expiry_days}
+        return self.texts.get(key, **{**defaults, **values})
 
 
 def derive(kind: str, values: dict, ctx: Context):

@@ -57,7 +57,7 @@ class ScreeningTexts:
         if isinstance(value, bool):
             if slot == "labor_capacity":
                 return v["able"] if value else v["unable"]
-            return v["yes"] if value else v["no"]
+            return v["present"] if value else v["absent"]
         number = f"{value:.0f}" if isinstance(value, float) and value.is_integer() else str(value)
         template = {"household_size": "people", "house_count": "houses", "age": "years",
                     "disability_level": "level", "household_monthly_income": "yuan",

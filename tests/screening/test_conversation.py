@@ -1,0 +1,235 @@
+"""Scripted pre-screening conversations (send / expect), as a resident would have them."""
+import datetime as dt
+import json
+
+import pytest
+from sqlalchemy import select
+
+from bot.runtime import Runtime
+from bot.screening import session
+from bot.storage.models import Conversation as ConversationRow
+from bot.storage.models import Lead
+from tests.screening.conftest import RURAL_FAMILY
+
+
+def lead_json(runtime, ref, reveal=False):
+    store = runtime.leads
+    return store.as_dict(store.get(ref), reveal=reveal)
+
+
+def test_consent_is_asked_first_and_explains_purpose(talk):
+    c = talk()
+    c.send("我想申请低保")
+    assert c.last.expecting == "consent"
+    assert "用途" in c.text and "谁能看" in c.text and "保存" in c.text
+
+
+def test_refusing_consent_stores_nothing(talk, runtime):
+    c = talk()
+    c.send("我想看看能不能申请救助")
+    c.send("不同意")
+    assert c.last.done and c.last.application_ref is None
+    with runtime.db.session() as s:
+        assert s.execute(select(Lead)).first() is None
+        row = s.execute(select(ConversationRow)).scalar_one()
+        assert "screening" not in row.state
+
+
+def test_rural_family_gets_dibao_with_reasons_documents_and_ref(talk, runtime):
+    c = talk()
+    c.send("我想申请低保，家里实在困难")
+    reply = c.answer_until(RURAL_FAMILY)
+    assert reply.application_ref and reply.application_ref in c.text
+    lead = lead_json(runtime, reply.application_ref)
+    assert lead["fields"]["household_size"] == 5
+    assert lead["fields"]["household_monthly_income"] == 1800
+    assert lead["fields"]["township"] == "崇贤乡"
+    assert lead["fields"]["age"] == 47               # derived from the ID number, not asked
+    assert lead["fields"]["program"] == "dibao"      # named in the opening, not asked
+    assert [p["program"] for p in lead["likely_programs"]][0] == "dibao"
+    assert all("初步判断" in p["reason"] for p in lead["likely_programs"])
+    assert "身份证" in lead["documents"] and "户口簿" in lead["documents"]
+    assert lead["fields"]["name"] == "黄**"           # masked by default
+    assert lead["fields"]["id_number"] == "360732********2130"
+
+
+def test_slots_that_do_not_apply_are_not_asked(talk):
+    c = talk()
+    c.send("申请低保")
+    asked = []
+    while not c.last.done:
+        asked.append(c.last.expecting)
+        c.send(RURAL_FAMILY[c.last.expecting])
+    assert "program" not in asked and "age" not in asked
+    assert "emergency" not in asked           # 低保 does not need it
+    assert "medical_expense_year" not in asked  # no serious illness
+
+
+def test_correction_of_an_earlier_answer(talk, runtime):
+    c = talk()
+    c.send("申请低保")
+    while c.last.expecting != "household_monthly_income":
+        c.send(RURAL_FAMILY[c.last.expecting])
+    c.send("说错了，是四口人")
+    assert "4口人" in c.text
+    assert c.last.expecting == "household_monthly_income"
+    c.send("一千八")
+    c.send("收入改成一千五")
+    assert "1500元" in c.text
+    reply = c.answer_until(RURAL_FAMILY)
+    lead = lead_json(runtime, reply.application_ref)
+    assert lead["fields"]["household_size"] == 4
+    assert lead["fields"]["household_monthly_income"] == 1500
+
+
+def test_policy_question_mid_form_is_answered_then_form_resumes(talk):
+    c = talk()
+    c.send("申请低保")
+    while c.last.expecting != "household_monthly_income":
+        c.send(RURAL_FAMILY[c.last.expecting])
+    c.send("低保标准是多少")
+    assert "900" in c.text and "720" in c.text
+    assert c.last.expecting == "household_monthly_income"
+
+
+def test_unparseable_answer_is_reasked_with_example_then_skippable(talk):
+    c = talk()
+    c.send("申请低保")
+    while c.last.expecting != "household_size":
+        c.send(RURAL_FAMILY[c.last.expecting])
+    c.send("嗯嗯嗯")
+    assert c.last.expecting == "household_size" and "比如" in c.text
+    c.send("不好说")
+    c.send("啊")
+    assert c.last.expecting is None and "跳过" in c.text   # 3 failures: a way out, never a loop
+    c.send("1")
+    assert c.last.expecting == "household_monthly_income"
+
+
+def test_wrong_id_check_digit_gets_a_clear_message(talk):
+    c = talk()
+    c.send("申请低保")
+    while c.last.expecting != "id_number":
+        c.send(RURAL_FAMILY[c.last.expecting])
+    c.send("360732197909152131")
+    assert c.last.expecting == "id_number" and "最后一位" in c.text
+
+
+def test_back_restart_and_exit(talk, runtime):
+    c = talk()
+    c.send("申请低保")
+    c.send("同意")
+    c.send("黄春生")
+    assert c.last.expecting == "id_number"
+    c.send("返回")
+    assert c.last.expecting == "name"
+    c.send("重新开始")
+    assert c.last.expecting == "consent"
+    c.send("同意")
+    c.send("退出")
+    assert c.last.done and "删除" in c.text
+    with runtime.db.session() as s:
+        assert s.execute(select(Lead)).first() is None
+
+
+def test_state_survives_a_restart_and_second_process(talk, runtime, config, shared_runtime):
+    c = talk()
+    c.send("申请低保")
+    c.send("同意")
+    other = Runtime(config)  # another server process: nothing in memory
+    other.__dict__.update(kb=shared_runtime.kb, matcher=shared_runtime.matcher)
+    c.runtime = other
+    c.send("黄春生")
+    assert c.last.expecting == "id_number"
+
+
+def test_personal_data_is_encrypted_in_the_conversation_row(talk, runtime):
+    c = talk()
+    c.send("申请低保")
+    c.send("同意")
+    c.send("黄春生")
+    with runtime.db.session() as s:
+        row = s.execute(select(ConversationRow)).scalar_one()
+    assert "黄春生" not in json.dumps(row.state, ensure_ascii=False)
+
+
+def test_returning_days_later_is_asked_to_continue(talk, monkeypatch):
+    c = talk()
+    c.send("申请低保")
+    c.send("同意")
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)
+    monkeypatch.setattr(session, "now", lambda: later)
+    c.send("黄春生")
+    assert "还没填完" in c.text and c.last.expecting is None
+    c.send("1")
+    assert c.last.expecting == "name"
+
+
+def test_abandoned_screening_expires(talk, monkeypatch):
+    c = talk()
+    c.send("申请低保")
+    c.send("同意")
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)
+    monkeypatch.setattr(session, "now", lambda: later)
+    c.send("低保标准是多少")
+    assert "已删除" in c.text
+    assert "900" in c.text  # the message itself is then answered normally
+
+
+def test_summary_before_submit_and_correction_there(talk, runtime):
+    c = talk()
+    c.send("申请低保")
+    while c.last.expecting != "confirm":
+        c.send(RURAL_FAMILY[c.last.expecting])
+    assert "请核对" in c.text and "5口人" in c.text and "360732********2130" in c.text
+    c.send("人口改成六口人")
+    assert c.last.expecting == "confirm" and "6口人" in c.text
+    reply = c.send("对")
+    assert lead_json(runtime, reply.application_ref)["fields"]["household_size"] == 6
+
+
+def test_sms_offers_numbered_choices_and_takes_phone_from_sender(talk, runtime):
+    c = talk(channel="sms", user="13607970088")
+    c.send("申请")
+    assert "1." in c.text and "回复数字" in c.text
+    asked = []
+    answers = {**RURAL_FAMILY, "consent": "1", "program": "1"}
+    while not c.last.done:
+        asked.append(c.last.expecting)
+        c.send(answers[c.last.expecting])
+    assert "phone" not in asked
+    lead = lead_json(runtime, c.last.application_ref, reveal=True)
+    assert lead["fields"]["phone"] == "13607970088"
+    assert all(len(m) <= 500 for m in c.last.messages)
+
+
+def test_progress_shows_own_applications_only(talk, runtime):
+    c = talk(user="applicant")
+    c.send("申请低保")
+    ref = c.answer_until(RURAL_FAMILY).application_ref
+    c.send("查进度")
+    assert ref in c.text
+    stranger = talk(user="stranger")
+    stranger.send(f"查进度 {ref}")
+    assert ref not in stranger.text or "没有查到" in stranger.text
+    assert "黄" not in stranger.text
+
+
+def test_duplicate_id_numbers_are_found_without_decrypting(talk, runtime):
+    first = talk(user="a")
+    first.send("申请低保")
+    ref1 = first.answer_until(RURAL_FAMILY).application_ref
+    second = talk(user="b")
+    second.send("申请低保")
+    ref2 = second.answer_until(RURAL_FAMILY).application_ref
+    assert lead_json(runtime, ref2)["duplicates"] == [ref1]
+
+
+@pytest.mark.parametrize("opening", ["孩子突然查出白血病，家里钱都花光了，能帮帮我们吗", "老人家一个人过能不能领钱"])
+def test_situation_openings_lead_into_a_screening(talk, opening):
+    c = talk()
+    c.send(opening)
+    if c.last.expecting != "consent":
+        assert "申请" in c.text
+        c.send("继续")
+    assert c.last.expecting == "consent"
