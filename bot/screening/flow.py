@@ -26,7 +26,7 @@ CONTRACT_SLOTS = (
 KINDS = ("yes_no", "choice", "count", "money", "age", "id_number", "phone", "township", "residence",
          "disability_level", "text", "name")
 DERIVATIONS = ("age_from_id", "channel_phone")
-SLOT_FIELDS = {"name", "kind", "ask", "example", "choices", "values", "aliases", "when", "when_any",
+SLOT_FIELDS = {"name", "kind", "ask", "ask_sms", "example", "choices", "values", "aliases", "when", "when_any",
                "derive", "minimum"}
 
 
@@ -37,6 +37,7 @@ class Slot:
     name: str
     kind: str
     ask: str
+    ask_sms: str = ""   # a shorter question for SMS, where every character costs
     example: str = ""
     choices: tuple[str, ...] = ()
     values: tuple[Any, ...] = ()
@@ -132,13 +133,14 @@ def _read_slot(raw: Any, rel: str, earlier: set[str], problems: list[str]) -> Sl
         problems.append(f"{where}: values and choices differ in length")
     when = _conditions(raw.get("when") or {}, where, earlier, problems)
     when_any = tuple(_conditions(g, where, earlier, problems) for g in raw.get("when_any") or ())
-    for text in (raw.get("ask") or "", raw.get("example") or ""):
+    for text in (raw.get("ask") or "", raw.get("ask_sms") or "", raw.get("example") or ""):
         for _, field_name, _, _ in string.Formatter().parse(text):
             if field_name and field_name not in ("bureau", "retention", "summary", "county"):
                 problems.append(f"{where}: unknown placeholder {{{field_name}}}")
     if len(problems) > before:
         return None
-    return Slot(name=name, kind=raw["kind"], ask=raw["ask"].strip(), example=raw.get("example", ""),
+    return Slot(name=name, kind=raw["kind"], ask=raw["ask"].strip(), ask_sms=(raw.get("ask_sms") or "").strip(),
+                example=raw.get("example", ""),
                 choices=choices, values=values, aliases=tuple(raw.get("aliases") or ()),
                 when=when, when_any=when_any, derive=raw.get("derive"), minimum=raw.get("minimum"))
 

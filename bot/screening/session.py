@@ -98,13 +98,18 @@ class Screener:
         if self._correction(state, text, ctx, reply, require_alias=False):
             self._reask(state, ctx, reply)
             return reply.expect_slot(state)
-        if self._digression(text, ctx, reply):
+        parsed = self.parse(slot, text)
+        digressions = state.setdefault("digressions", {})
+        if not parsed.ok and digressions.get(slot.name, 0) < self.flow.retry_limit \
+                and self._digression(text, ctx, reply):
+            # counted, so a resident whose answer keeps reading like a question still gets a way out
+            digressions[slot.name] = digressions.get(slot.name, 0) + 1
             reply.add(self._say("digression_back", ctx) + "\n" + self._question(state, slot, ctx))
             return reply.expect_slot(state)
-        return self._answer(state, slot, text, ctx, reply)
+        return self._answer(state, slot, text, ctx, reply, parsed)
 
-    def _answer(self, state: dict, slot: Slot, text: str, ctx: Context, reply: Reply) -> Reply:
-        parsed = self.parse(slot, text)
+    def _answer(self, state: dict, slot: Slot, text: str, ctx: Context, reply: Reply, parsed=None) -> Reply:
+        parsed = parsed or self.parse(slot, text)
         if parsed.ok:
             if slot.name == "consent" and not parsed.value:
                 state["done"] = "refused"
@@ -296,7 +301,8 @@ class Screener:
             reply.add(self._question(state, self.flow.slot(state["asked"]), ctx))
 
     def _question(self, state: dict, slot: Slot, ctx: Context) -> str:
-        text = slot.ask.format(bureau=self.config.county.bureau, county=self.config.county.name,
+        ask = slot.ask_sms if ctx.channel == "sms" and slot.ask_sms else slot.ask
+        text = ask.format(bureau=self.config.county.bureau, county=self.config.county.name,
                                retention=self.texts.get("retention"),
                                summary=self._summary(state, ctx) if slot.name == "confirm" else "")
         if slot.choices:
@@ -308,6 +314,10 @@ class Screener:
 
     def _summary(self, state: dict, ctx: Context) -> str:
         values = self._applicable(state)
+        if ctx.channel == "sms":  # every character costs: one compact line
+            parts = [f"{self.texts.label(n)}{self._shown(n, v, ctx)}" for n, v in values.items()
+                     if n not in ("consent", "confirm")]
+            return self.texts.get("summary_header") + "，".join(parts)
         lines = [self.texts.get("summary_header")]
         for slot in self.flow.slots:
             if slot.name in ("consent", "confirm"):

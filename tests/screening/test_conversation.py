@@ -233,3 +233,24 @@ def test_situation_openings_lead_into_a_screening(talk, opening):
         assert "申请" in c.text
         c.send("继续")
     assert c.last.expecting == "consent"
+
+
+def test_an_answer_that_reads_like_a_question_cannot_loop(talk):
+    c = talk()
+    c.send("申请低保")
+    while c.last.expecting != "household_monthly_income":
+        c.send(RURAL_FAMILY[c.last.expecting])
+    for _ in range(8):
+        c.send("低保标准是多少")
+        if c.last.expecting is None:
+            break
+    assert c.last.expecting is None and "跳过" in c.text
+
+
+def test_dialect_answer_with_question_word_is_taken_as_an_answer(talk):
+    c = talk()
+    c.send("申请低保")
+    while c.last.expecting != "savings":
+        c.send(RURAL_FAMILY[c.last.expecting])
+    c.send("冇么子存款，两千块都冇")
+    assert c.last.expecting == "labor_capacity"
