@@ -30,13 +30,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands; each module registers its own."""
-    from bot.commands import conversation, faq, kb, screening
+    from bot.commands import conversation, faq, kb, screening, serving
 
     parser = argparse.ArgumentParser(prog="jiuzhu", description="救助通 — social-assistance assistant")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="config file (default: ./config.toml, else the packaged one)")
     sub = parser.add_subparsers(metavar="COMMAND")
-    for module in (faq, kb, conversation, screening):
+    for module in (faq, kb, conversation, screening, serving):
         module.register(sub, common)
     return parser
 

@@ -1,0 +1,1 @@
+"""Channel adapters: the only code that knows wire formats (WeChat XML, Twilio forms)."""

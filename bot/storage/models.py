@@ -97,3 +97,42 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(32))
     lead_ref: Mapped[str | None] = mapped_column(String(32), index=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class ProcessedMessage(Base):
+    """A webhook message already handled: retries (WeChat resends after 5 s) run nothing twice.
+
+    The reply is kept so a retry can be answered with it; rows are pruned after a day.
+    """
+
+    __tablename__ = "processed_messages"
+    __table_args__ = (UniqueConstraint("channel", "message_id", name="uq_processed_message"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[str] = mapped_column(String(128))
+    reply: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class SmsSubscription(Base):
+    """A phone number's STOP/START state: an unsubscribed number receives nothing."""
+
+    __tablename__ = "sms_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone_key: Mapped[str] = mapped_column(String(64), unique=True)  # keyed hash of the number
+    phone_ref: Mapped[bytes] = mapped_column(LargeBinary)             # encrypted number
+    subscribed: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiToken(Base):
+    """A token shared by every server process (the WeChat access token), with its expiry."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
