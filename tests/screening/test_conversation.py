@@ -254,3 +254,35 @@ def test_dialect_answer_with_question_word_is_taken_as_an_answer(talk):
         c.send(RURAL_FAMILY[c.last.expecting])
     c.send("冇么子存款，两千块都冇")
     assert c.last.expecting == "labor_capacity"
+
+
+ALONE_ELDER = {**RURAL_FAMILY, "program": "特困", "name": "谢玉莲", "id_number": "360732195811034284",
+               "township": "枫边乡", "household_size": "就我一个", "household_monthly_income": "一百二十块养老金",
+               "labor_capacity": "干不动了", "has_supporter": "没儿没女，老伴走了", "disability_level": "没有",
+               "serious_illness": "有高血压", "medical_expense_year": "两千"}
+SICK_CHILD = {**RURAL_FAMILY, "program": "不清楚，你帮我看看", "household_size": "四口人",
+              "household_monthly_income": "两口子打工一个月四千五", "labor_capacity": "能", "has_supporter": "有",
+              "disability_level": "没有", "serious_illness": "孩子白血病", "medical_expense_year": "自己掏了八万多",
+              "emergency": "是的上个月突然查出来", "emergency_description": "孩子查出急性白血病住院"}
+NEAR_LINE = {**RURAL_FAMILY, "household_size": "两口人", "household_monthly_income": "一千五",
+             "savings": "五千左右", "labor_capacity": "腰不好干不了重活"}
+
+
+@pytest.mark.parametrize("opening, answers, include, exclude, urgency", [
+    ("老人家一个人过能不能领钱", ALONE_ELDER, {"tekun"}, set(), "normal"),
+    ("孩子突然查出白血病，家里钱都花光了", SICK_CHILD, {"linshi", "yiliao"}, {"dibao"}, "high"),
+    ("申请低保", NEAR_LINE, {"bianyuan"}, {"dibao"}, "normal"),
+    ("申请低保", RURAL_FAMILY, {"dibao"}, {"tekun"}, "normal"),
+])
+def test_every_program_is_reached(talk, runtime, opening, answers, include, exclude, urgency):
+    c = talk(user=f"p-{opening}-{len(answers)}")
+    c.send(opening)
+    for _ in range(3):  # a situation opening is answered first, with an offer to check
+        if c.last.expecting:
+            break
+        c.send("继续")
+    reply = c.answer_until(answers)
+    lead = lead_json(runtime, reply.application_ref)
+    programs = {p["program"] for p in lead["likely_programs"]}
+    assert include <= programs and not exclude & programs
+    assert lead["urgency"] == urgency
