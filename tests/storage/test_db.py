@@ -90,3 +90,31 @@ def test_same_user_on_two_channels_has_two_conversations(store):
     a = store.load("wechat", "u1")[0]
     b = store.load("sms", "u1")[0]
     assert a != b
+
+
+def test_leads_round_trip_and_duplicate_detection(store):
+    from bot.screening.leads import LeadStore
+
+    leads = LeadStore(store.db, store.protector)
+    values = {"name": "黄春生", "id_number": "360732197909152130", "phone": "13970712468",
+              "household_size": 5, "township": "崇贤乡"}
+    kwargs = dict(channel="sms", user_key="k", values=values, programs=[{"program": "dibao", "reason": "r"}],
+                  urgency="normal", documents=["身份证"], consent={"given": True})
+    first = leads.create(**kwargs)
+    second = leads.create(**kwargs)
+    shown = leads.as_dict(leads.get(second))
+    assert shown["fields"]["id_number"] == "360732********2130"
+    assert shown["duplicates"] == [first]
+    assert [lead.ref for lead in leads.for_user("k")] == [second, first]
+    assert leads.as_dict(leads.get(first), reveal=True, actor="test")["fields"]["name"] == "黄春生"
+
+
+def test_message_claims_are_exactly_once(store):
+    from bot.dedup import claim_message, store_reply, stored_reply
+
+    assert claim_message(store.db, "wechat", "m1") is True
+    assert claim_message(store.db, "wechat", "m1") is False
+    assert claim_message(store.db, "sms", "m1") is True
+    assert stored_reply(store.db, "wechat", "m1") is None
+    store_reply(store.db, "wechat", "m1", {"text": "答复"})
+    assert stored_reply(store.db, "wechat", "m1") == {"text": "答复"}
