@@ -93,6 +93,8 @@ class Config:
     screening_expiry_days: int
     resume_hours: int
     contact_days: int
+    rate_limit_per_minute: int
+    redis_url: str | None
     sections: dict[str, dict[str, Any]] = field(repr=False)
     secrets: dict[str, str | None] = field(repr=False)
 
@@ -133,6 +135,8 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict | None = 
         screening_expiry_days=_get(raw, "conversation.screening_expiry_days", int, minimum=1),
         resume_hours=_get(raw, "screening.resume_hours", int, minimum=1),
         contact_days=_get(raw, "screening.contact_within_working_days", int, minimum=1),
+        rate_limit_per_minute=_get(raw, "rate_limit.messages_per_minute", int, minimum=1),
+        redis_url=environ.get("JIUZHU_REDIS_URL") or (raw.get("redis") or {}).get("url") or None,
         sections={k: v for k, v in raw.items() if isinstance(v, dict)},
         secrets={name: environ.get(var) or None for name, var in SECRET_VARIABLES.items()},
     )

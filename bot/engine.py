@@ -51,6 +51,15 @@ class Engine:
             log.exception("failed to handle a %s message", message.channel)
             return Reply().add(self.kb.message("generic_apology", message.channel))
 
+    def handle_limited(self, message: IncomingMessage) -> Reply:
+        """What webhooks call: like handle, but a flood from one resident gets one polite reply.
+
+        (Scripted channels — simulate, chat — are not limited.)
+        """
+        if not self.runtime.rate_limiter.allow(self.store.user_key(message.channel, message.user_id)):
+            return Reply().add(self.kb.message("rate_limited", message.channel))
+        return self.handle(message)
+
     def _route(self, message: IncomingMessage, cid: int, state: dict) -> Reply:
         channel = message.channel
         reply = Reply()

@@ -28,7 +28,7 @@ REQUIRED_MESSAGES = (
     "standards_note_unverified", "bureau_contact_verified", "bureau_contact_unverified",
     "dont_know", "did_you_mean", "choice_line", "choice_out_of_range", "empty_message",
     "unreadable_message", "message_trimmed", "generic_apology", "decline_default",
-    "leave_message_prompt", "leave_message_saved", "leave_message_cancelled",
+    "leave_message_prompt", "leave_message_saved", "leave_message_cancelled", "rate_limited",
 )
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

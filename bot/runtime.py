@@ -79,6 +79,13 @@ class Runtime:
                         AnswerParsers.from_knowledge(self.config.county.townships),
                         EligibilityRules.from_knowledge(self.config), self.leads)
 
+    @cached_property
+    def rate_limiter(self):
+        """Per-resident message limit (Redis-backed when configured)."""
+        from bot.ratelimit import RateLimiter
+
+        return RateLimiter(self.config.rate_limit_per_minute, self.config.redis_url)
+
     def start_conversations(self):
         """Load and validate everything a conversation needs now, so a bad key, config or
         flow stops start-up with a clear error instead of failing a resident later."""
