@@ -12,6 +12,9 @@ CHANNELS = ("wechat", "sms")
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `jiuzhu` console script."""
+    from bot.logs import configure_logging
+
+    configure_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

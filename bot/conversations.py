@@ -61,3 +61,17 @@ class ConversationStore:
         conversation_id, version, state = self.load(channel, user_id)
         yield conversation_id, state
         self.save(conversation_id, version, state)
+
+
+def purge_abandoned(db: Database, older_than) -> int:
+    """Delete screening state (it holds personal data) from conversations idle longer than `older_than`."""
+    cutoff = utcnow() - older_than
+    purged = 0
+    with db.session() as s:
+        rows = s.execute(select(Conversation).where(Conversation.updated_at < cutoff)).scalars()
+        for row in rows:
+            if row.state and "screening" in row.state:
+                row.state = {k: v for k, v in row.state.items() if k != "screening"}
+                row.version += 1
+                purged += 1
+    return purged

@@ -22,6 +22,10 @@ def register(sub, common) -> None:
     un.add_argument("--limit", type=int, default=50)
     un.set_defaults(func=run_unanswered)
 
+    purge = sub.add_parser("purge", parents=[common],
+                           help="delete abandoned screenings and old message ids (run daily)")
+    purge.set_defaults(func=run_purge)
+
 
 def run_chat(args) -> int:
     """A terminal conversation: type a question, read the reply; empty line or Ctrl-D quits."""
@@ -65,4 +69,19 @@ def run_unanswered(args) -> int:
         for ex in g.examples:
             print(f"        ~ {ex}")
     print(f"{sum(g.count for g in groups)} questions in {len(groups)} groups")
+    return 0
+
+
+def run_purge(args) -> int:
+    """Expire abandoned screenings (config: conversation.screening_expiry_days) and prune dedup rows."""
+    import datetime as dt
+
+    from bot.conversations import purge_abandoned
+    from bot.dedup import prune
+
+    runtime = Runtime.from_path(args.config)
+    days = runtime.config.screening_expiry_days
+    screenings = purge_abandoned(runtime.db, dt.timedelta(days=days))
+    ids = prune(runtime.db)
+    print(f"purged {screenings} abandoned screening(s) older than {days} days, {ids} old message id(s)")
     return 0

@@ -286,3 +286,15 @@ def test_every_program_is_reached(talk, runtime, opening, answers, include, excl
     programs = {p["program"] for p in lead["likely_programs"]}
     assert include <= programs and not exclude & programs
     assert lead["urgency"] == urgency
+
+
+def test_purge_deletes_abandoned_screenings(talk, runtime):
+    from bot.conversations import purge_abandoned
+
+    c = talk()
+    c.send("申请低保")
+    c.send("同意")
+    assert purge_abandoned(runtime.db, dt.timedelta(days=1)) == 0  # still fresh
+    assert purge_abandoned(runtime.db, dt.timedelta(seconds=-1)) == 1
+    with runtime.db.session() as s:
+        assert "screening" not in s.execute(select(ConversationRow)).scalar_one().state

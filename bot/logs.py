@@ -1,0 +1,37 @@
+"""Logging set-up: every line passes a filter that scrubs ID numbers and phone numbers."""
+from __future__ import annotations
+
+import logging
+import os
+
+from bot.privacy import scrub_personal_data
+
+
+class ScrubPersonalData(logging.Filter):
+    """Replace ID-number-, phone- and account-like digit runs in the rendered message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Render the message once, scrubbed; tracebacks are scrubbed by the formatter."""
+        record.msg = scrub_personal_data(record.getMessage())
+        record.args = None
+        return True
+
+
+class ScrubbingFormatter(logging.Formatter):
+    """Scrub exception text too (a traceback may quote a value)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format, then scrub the whole line."""
+        return scrub_personal_data(super().format(record))
+
+
+def configure_logging(level: str | None = None) -> None:
+    """Log to stderr at JIUZHU_LOG_LEVEL (default WARNING for commands, INFO for servers)."""
+    root = logging.getLogger()
+    if any(isinstance(h.formatter, ScrubbingFormatter) for h in root.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(ScrubbingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(ScrubPersonalData())
+    root.addHandler(handler)
+    root.setLevel(os.environ.get("JIUZHU_LOG_LEVEL") or level or "WARNING")
