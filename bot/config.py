@@ -27,6 +27,7 @@ SECRET_VARIABLES = {
     "twilio_account_sid": "JIUZHU_TWILIO_ACCOUNT_SID",
     "twilio_auth_token": "JIUZHU_TWILIO_AUTH_TOKEN",
     "twilio_from": "JIUZHU_TWILIO_FROM",
+    "twilio_shared_key": "JIUZHU_TWILIO_SHARED_KEY",
     "public_url": "JIUZHU_PUBLIC_URL",
     "secret_key": "JIUZHU_SECRET_KEY",
     "data_key": "JIUZHU_DATA_KEY",

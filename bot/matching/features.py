@@ -21,6 +21,7 @@ from bot.textnorm import normalize_numbers, normalize_text
 FEATURES = ("dice", "cover", "bag", "typical", "bigram", "fuzz", "partial", "keyword", "lead", "known",
             "foreign")
 _NOT_WORD = re.compile(r"[\W_]+")
+_CJK_GAP = re.compile(r"(?<=[\u4e00-\u9fff]) +(?=[\u4e00-\u9fff])")
 CANDIDATES = 10
 FUZZY_PER_ENTRY = 4  # rapidfuzz is the costly part: compare with the likeliest phrasings only
 
@@ -45,7 +46,7 @@ class Preparer:
     def prepare(self, raw: str) -> Prepared:
         """The comparable form of one question."""
         text = normalize_text(raw)
-        text = self.restorer.restore(text)
+        text = _CJK_GAP.sub("", self.restorer.restore(text))  # "我想 申请 低保" from typed pinyin
         text = self.synonyms.rewrite(text)
         text = normalize_numbers(text)
         return Prepared(text=text, tokens=content_tokens(self.tokenizer, text), bigrams=char_bigrams(text))

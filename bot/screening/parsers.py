@@ -52,7 +52,9 @@ _SCHEMA: dict[str, dict[str, type]] = {
     "choice": {"ordinal_prefixes": list, "ordinal_suffixes": list, "synonyms": dict},
     "numbers": {"approx_fillers": list, "not_numbers": list, "correction_cues": list, "total_cues": list},
     "count": {"people_units": list, "units": list, "words": dict, "zero": list},
-    "money": {"units": list, "not_amount": list, "not_even": list, "zero": list, "vague": list},
+    "money": {"units": list, "not_amount": list, "not_even": list, "zero": list, "vague": list,
+              "approx": dict, "debt": list},
+    "vehicle": {"car": list, "not_car": list},
     "age": {"age_units": list, "year_units": list},
     "residence": {"urban_hukou": list, "rural_hukou": list, "urban": list, "rural": list},
     "disability": {"level_suffix": list, "has_disability": list},
@@ -256,7 +258,11 @@ class AnswerParsers:
             return _good(self._digits[compact])
         for word in self._v["yes_no"]["clause_breaks"]:
             clean = clean.replace(word, ",")
-        signals = [self._clause_signals(_compact(c)) for c in _PUNCT.split(clean) if _compact(c)]
+        clauses = [_compact(c) for c in _PUNCT.split(clean) if _compact(c)]
+        lead = self._leading_answer(clauses)
+        if lead is not None:
+            return _good(lead)
+        signals = [self._clause_signals(c) for c in clauses]
         # content words (有, 没有, 干不了, 白血病) outrank bare 对/好/不是: "对，没有" is a no
         for level in ("strong", "weak"):
             for found in reversed(signals):
@@ -266,6 +272,21 @@ class AnswerParsers:
         if any(p == "unsure" for found in signals for p, _ in found):
             return _fail("unsure")
         return _fail("not_understood")
+
+    def _leading_answer(self, clauses: list[str]) -> bool | None:
+        """'冇，病是去年查出来的': a bare 有/冇 first answers the question; what follows explains —
+        unless it says the opposite in so many words ('没有，老婆有糖尿病' is a yes)."""
+        if len(clauses) < 2:
+            return None
+        polar = self._v["yes_no"]["polar"]
+        first = clauses[0]
+        if first not in polar:
+            return None
+        answer = bool(polar[first])
+        # only an explicit 有/没有 later on contradicts it (是 is also just a copula)
+        opposite = ("有", "能") if not answer else ("没有", "冇", "没", "无", "不能")
+        rest = "".join(clauses[1:])
+        return None if any(w in rest for w in opposite) else answer
 
     def _clause_signals(self, clause: str) -> list[tuple[Any, str | None]]:
         """(polarity, level) of each word of one clause; a negator turns the yes word after it into a no."""
@@ -385,10 +406,15 @@ class AnswerParsers:
         if not compact:
             return _fail("empty")
         prepared, numbers = self._numbers(clean)
+        debts = [c for c in _PUNCT.split(prepared) if any(d in c for d in self._v["money"]["debt"])]
+        numbers = [n for n in numbers if not any(prepared[n.start:n.end] in c for c in debts)]  # 欠了两万
         vague = [(s, e) for s, e, tag in self._money_words.scan(prepared) if tag == "vague"]
         numbers = [n for n in numbers if not _followed_by(prepared, n, self._v["money"]["not_amount"])
                    and not any(s <= n.start < e for s, e in vague)]  # 几千 says little
         if not numbers:
+            for word, value in self._v["money"]["approx"].items():  # 几百块 → about 500
+                if word in compact:
+                    return _good(float(value))
             tags = self._money_words.tags_in(compact)
             return _good(0.0) if tags == {"zero"} else _fail("not_understood")
         for number in numbers:
@@ -405,6 +431,15 @@ class AnswerParsers:
                 return _fail("ambiguous")  # 我两千，老婆一千五: ask for the household total
             number = pool[-1]
         return _good(float(number.value)) if 0 <= number.value <= 1e8 else _fail("out_of_range")
+
+    @_kind("car")
+    def _parse_car(self, text: str, choices: list[str] | None = None) -> Parsed:
+        """Owns a car? '只有一部电动车' is a no: motorbikes, e-bikes and disability scooters do not count."""
+        compact = _compact(normalize_text(text))
+        words = self._v["vehicle"]
+        if any(w in compact for w in words["not_car"]) and not any(w in compact for w in words["car"]):
+            return _good(False)
+        return self._parse_yes_no(text, choices)
 
     @_kind("age")
     def _parse_age(self, text: str, choices: list[str] | None = None) -> Parsed:

@@ -168,12 +168,15 @@ class Screener:
             state["attempts"][slot] = 0
             self._reask(state, ctx, reply)
             return reply.expect_slot(state)
-        # anything else: maybe it is the answer after all
+        # anything else: maybe it is the answer after all; if not, move on rather than ask again
         parsed = self.parse(self.flow.slot(slot), text)
+        state["awaiting"] = None
         if parsed.ok:
-            state["awaiting"] = None
-            return self._answer(state, self.flow.slot(slot), text, ctx, reply)
-        return reply.add(self._say("too_many_tries", ctx)).expect_slot(state)
+            return self._answer(state, self.flow.slot(slot), text, ctx, reply, parsed)
+        state["skipped"].append(slot)
+        state["callback"] = True
+        reply.add(self._say("callback_noted", ctx))
+        return self._ask_next(state, ctx, reply)
 
     # ---- corrections, going back, digressions ----------------------------------------------
     def _correction(self, state: dict, text: str, ctx: Context, reply: Reply, require_alias: bool) -> bool:

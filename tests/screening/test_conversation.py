@@ -298,3 +298,17 @@ def test_purge_deletes_abandoned_screenings(talk, runtime):
     assert purge_abandoned(runtime.db, dt.timedelta(seconds=-1)) == 1
     with runtime.db.session() as s:
         assert "screening" not in s.execute(select(ConversationRow)).scalar_one().state
+
+
+def test_after_the_way_out_is_offered_anything_moves_on(talk, runtime):
+    c = talk()
+    c.send("申请低保")
+    while c.last.expecting != "household_size":
+        c.send(RURAL_FAMILY[c.last.expecting])
+    for text in ("嗯嗯嗯", "不好说", "啊"):
+        c.send(text)
+    assert c.last.expecting is None
+    c.send("继续")  # neither 1, 2 nor 3: skip, note a call-back, go on
+    assert c.last.expecting == "household_monthly_income" and "工作人员" in c.text
+    reply = c.answer_until(RURAL_FAMILY)
+    assert lead_json(runtime, reply.application_ref)["needs_callback"] is True

@@ -13,11 +13,13 @@ PERSONAS = ROOT.parent / "shared" / "eval" / "dev-personas.json"
 
 
 @pytest.mark.skipif(not DRIVER.exists(), reason="shared/tools/persona_driver.py is not beside the project")
-def test_dev_personas_end_with_the_right_application(tmp_path):
+@pytest.mark.parametrize("personas", [PERSONAS, ROOT / "tests" / "data" / "personas-extra.json"],
+                         ids=["dev", "extra"])
+def test_personas_end_with_the_right_application(tmp_path, personas):
     jiuzhu = Path(sys.executable).with_name("jiuzhu")
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIUZHU_")}
     env["JIUZHU_DATABASE_URL"] = f"sqlite:///{tmp_path / 'personas.sqlite3'}"
-    proc = subprocess.run([sys.executable, str(DRIVER), str(PERSONAS), "--cmd", str(jiuzhu), "--reveal"],
+    proc = subprocess.run([sys.executable, str(DRIVER), str(personas), "--cmd", str(jiuzhu), "--reveal"],
                           capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 failed" in proc.stdout

@@ -1,0 +1,306 @@
+"""The Twilio SMS webhook (POST /sms): verify, de-duplicate, answer in TwiML.
+
+Order of work for every request: signature header present, body size capped,
+signature valid (against JIUZHU_PUBLIC_URL + /sms, never request.url, which is
+wrong behind a TLS-terminating proxy), then the MessageSid claimed so a retry
+gets the stored reply instead of running the conversation twice. Only then
+are carrier keywords (STOP, START, HELP, M) and the conversation engine
+consulted. Replies longer than two segments are split into pages; the rest
+wait, encrypted, in the conversation state until the resident replies M.
+Logs carry masked numbers and segment counts, never message text.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import unicodedata
+from collections.abc import Callable
+
+from flask import Blueprint, Response, request
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from twilio.request_validator import (HMAC_SHA1, HMAC_SHA256, SIGNATURE_SETTINGS_HEADER,
+                                      RequestValidator, get_signature_algorithm)
+from twilio.twiml.messaging_response import MessagingResponse
+
+from bot.conversations import ConcurrentUpdate
+from bot.dedup import claim_message, store_reply, stored_reply
+from bot.messages import IncomingMessage
+from bot.privacy import mask_phone
+from bot.storage.models import SmsSubscription, utcnow
+from handlers.app import runtime_of
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("sms", __name__)
+
+CHANNEL = "sms"
+PATH = "/sms"
+PAGES_KEY = "sms_pages"
+DEFAULT_MAX_BODY_BYTES = 32768  # 1600-character Body percent-encoded plus ~40 Twilio fields
+
+# Carrier keywords: the whole message, compared after keyword_of(). Twilio's own
+# opt-out/opt-in words are included so our state agrees with Twilio's blocking.
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT",
+                        "退订", "TD", "T", "取消订阅"})
+START_WORDS = frozenset({"START", "UNSTOP", "订阅", "开始订阅"})
+HELP_WORDS = frozenset({"HELP", "INFO", "帮助", "菜单", "?"})
+MORE_WORDS = frozenset({"M", "MORE", "更多"})
+
+_KEYWORD_NOISE = re.compile(r"[\s.,!。，！、~～…]+")
+_BREAKS = ("\n", "。！？；!?;", "，、,：: ")  # preferred page boundaries, best first
+# GSM 03.38: the ASCII characters of the basic set, and those needing an escape (2 units).
+_GSM_EXTENDED = frozenset("^{}\\[~]|")
+_GSM_ASCII = frozenset(chr(c) for c in range(32, 127)) - {"`"} - _GSM_EXTENDED | {"\n", "\r"}
+
+
+@blueprint.post(PATH)
+def incoming_sms():
+    """Twilio's incoming-message webhook: a TwiML reply, or 403 when not signed by Twilio."""
+    runtime = runtime_of()
+    if not request.headers.get("X-Twilio-Signature"):
+        return _forbidden("missing X-Twilio-Signature")
+    cap = int(runtime.config.sections.get("sms", {}).get("max_body_bytes", DEFAULT_MAX_BODY_BYTES))
+    request.max_content_length = cap  # also bounds chunked bodies that declare no length
+    if request.content_length is not None and request.content_length > cap:
+        log.warning("rejected SMS webhook: body of %d bytes exceeds %d", request.content_length, cap)
+        return Response("too large", 413, mimetype="text/plain")
+    problem = signature_problem(runtime.config.secrets, request.form, request.headers,
+                                request.query_string.decode("utf-8", "replace"))
+    if problem:
+        return _forbidden(f"{problem} (From {mask_phone(request.form.get('From', ''))})")
+
+    number = normalize_number(request.form.get("From", ""))
+    sid = request.form.get("MessageSid") or request.form.get("SmsMessageSid") or ""
+    if not number or not sid:
+        log.warning("SMS webhook without From or MessageSid; ignored")
+        return _twiml_response(render_twiml([]), 400)
+    return _twiml_response(answer_once(runtime, number, sid, request.form))
+
+
+def signature_problem(secrets: dict, form, headers, query: str = "") -> str | None:
+    """None when Twilio signed this request for our public URL, else why not (for the log)."""
+    signature = headers.get("X-Twilio-Signature", "")
+    settings = headers.get(SIGNATURE_SETTINGS_HEADER)
+    algorithm = get_signature_algorithm(settings)
+    if algorithm not in (HMAC_SHA1, HMAC_SHA256):
+        return f"unsupported signature algorithm {algorithm[:32]!r}"
+    # A Webhooks Rule signs with a SharedKey secret instead of the Auth Token.
+    secret = secrets.get("twilio_shared_key") if settings else secrets.get("twilio_auth_token")
+    if not secret:
+        return ("signed with a Twilio SharedKey, which is not configured" if settings
+                else "JIUZHU_TWILIO_AUTH_TOKEN is not set")
+    if not secrets.get("public_url"):
+        return "JIUZHU_PUBLIC_URL is not set"
+    url = secrets["public_url"].rstrip("/") + PATH + (f"?{query}" if query else "")
+    if not RequestValidator(secret).validate(url, form, signature, algorithm=algorithm):
+        return "invalid X-Twilio-Signature"
+    return None
+
+
+def answer_once(runtime, number: str, sid: str, form) -> str:
+    """The TwiML for this message; a retry of the same MessageSid gets the first reply."""
+    try:
+        if not claim_message(runtime.db, CHANNEL, sid):
+            return _replay(runtime, sid)
+        texts = respond(runtime, number, form.get("Body", ""), _num_media(form))
+    except Exception:  # noqa: BLE001 — a bug must reach the resident as an apology, not a 500
+        log.exception("SMS webhook failed for a message from %s", mask_phone(number))
+        texts = [runtime.kb.message("generic_apology", CHANNEL)]
+    twiml = render_twiml(texts)
+    try:
+        store_reply(runtime.db, CHANNEL, sid, {"twiml": _seal(runtime, twiml)})
+    except Exception:  # noqa: BLE001 — the resident still gets this reply
+        log.exception("could not store the SMS reply for de-duplication")
+    for text in texts:
+        log.info("SMS reply to %s: %d segment(s)", mask_phone(number), segments(text))
+    if not texts:
+        log.info("SMS from %s: no reply", mask_phone(number))
+    return twiml
+
+
+def respond(runtime, number: str, body: str, num_media: int = 0) -> list[str]:
+    """What to send back to this message: carrier keywords first, then the engine."""
+    kb = runtime.kb
+    word = keyword_of(body)
+    if word in STOP_WORDS:
+        if not is_subscribed(runtime, number):
+            return []
+        set_subscribed(runtime, number, False)
+        _edit_pages(runtime, number, lambda _: [])
+        return [kb.message("sms_stop_confirm", CHANNEL)]
+    if word in START_WORDS:
+        set_subscribed(runtime, number, True)
+        return [_first_page(runtime, number, kb.message("sms_start_confirm", CHANNEL))]
+    if not is_subscribed(runtime, number):
+        return []  # an unsubscribed number receives nothing
+    if word in MORE_WORDS:
+        waiting = _edit_pages(runtime, number, lambda pages: pages[1:])
+        return [waiting[0] if waiting else kb.message("sms_no_more", CHANNEL)]
+    if word in HELP_WORDS:
+        text = kb.message("sms_help", CHANNEL)
+    elif num_media and not body.strip():
+        text = kb.message("media_not_supported_sms", CHANNEL)
+    else:
+        reply = runtime.engine.handle_limited(IncomingMessage(channel=CHANNEL, user_id=number, text=body))
+        text = "\n".join(m.strip() for m in reply.messages if m.strip())
+    return [_first_page(runtime, number, text)] if text else []
+
+
+def keyword_of(body: str) -> str:
+    """The message as a carrier keyword: width-folded, upper-case, without spaces or stray punctuation."""
+    word = _KEYWORD_NOISE.sub("", unicodedata.normalize("NFKC", body or "")).upper()
+    return "?" if word and set(word) == {"?"} else word.strip("?")
+
+
+def normalize_number(number: str) -> str:
+    """E.164 form, so a lead's '138 0000 0001' and Twilio's '+8613800000001' are one number."""
+    digits = re.sub(r"[\s\-()]", "", number or "")
+    if re.fullmatch(r"1[3-9]\d{9}", digits):
+        return "+86" + digits
+    if digits.startswith("00"):
+        return "+" + digits[2:]
+    return digits
+
+
+def is_subscribed(runtime, number: str) -> bool:
+    """False once the number sent STOP (until START); outbound senders must check this."""
+    key = runtime.protector.blind_index("phone", normalize_number(number))
+    with runtime.db.session() as s:
+        flag = s.execute(select(SmsSubscription.subscribed)
+                         .where(SmsSubscription.phone_key == key)).scalar_one_or_none()
+    return flag is None or bool(flag)
+
+
+def set_subscribed(runtime, number: str, subscribed: bool) -> None:
+    """Record STOP (False) or START (True) for a number."""
+    number = normalize_number(number)
+    key = runtime.protector.blind_index("phone", number)
+    change = (update(SmsSubscription).where(SmsSubscription.phone_key == key)
+              .values(subscribed=subscribed, updated_at=utcnow()))
+    with runtime.db.session() as s:
+        if s.execute(change).rowcount:
+            return
+    try:
+        with runtime.db.session() as s:
+            s.add(SmsSubscription(phone_key=key, phone_ref=runtime.protector.encrypt(number),
+                                  subscribed=subscribed, updated_at=utcnow()))
+    except IntegrityError:  # a parallel request created the row a moment ago
+        with runtime.db.session() as s:
+            s.execute(change)
+
+
+def segments(text: str) -> int:
+    """How many SMS segments a text costs: GSM-7 160/153 if it fits that alphabet, else UCS-2 70/67."""
+    if not text:
+        return 0
+    if all(c in _GSM_ASCII or c in _GSM_EXTENDED for c in text):
+        units = len(text) + sum(c in _GSM_EXTENDED for c in text)
+        return 1 if units <= 160 else math.ceil(units / 153)
+    units = ucs2_len(text)
+    return 1 if units <= 70 else math.ceil(units / 67)
+
+
+def ucs2_len(text: str) -> int:
+    """Length in UTF-16 code units, as the handset counts (an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def paginate(text: str, limit: int, suffix: str) -> list[str]:
+    """Pages of at most `limit` UCS-2 units, cut at line or sentence ends; all but the last end in suffix."""
+    budget = limit - ucs2_len(suffix)
+    if budget < 10:
+        raise ValueError("the 'more' suffix leaves no room for text")
+    text, pages = text.strip(), []
+    while ucs2_len(text) > limit:
+        cut = _cut_point(text, budget)
+        pages.append(text[:cut].rstrip() + suffix)
+        text = text[cut:].lstrip()
+    return pages + [text]
+
+
+def _cut_point(text: str, budget: int) -> int:
+    """Where to end a page: after the last good boundary that fits, else at the budget."""
+    fits, units = 0, 0
+    for ch in text:
+        units += 2 if ord(ch) > 0xFFFF else 1
+        if units > budget:
+            break
+        fits += 1
+    floor = fits // 3  # a boundary too early would waste most of the page
+    for marks in _BREAKS:
+        at = max(text.rfind(mark, floor, fits) for mark in marks)
+        if at >= floor and text[:at + 1].strip():
+            return at + 1
+    return fits
+
+
+def render_twiml(texts: list[str]) -> str:
+    """A TwiML document sending each text; no texts renders an empty <Response/> (send nothing)."""
+    response = MessagingResponse()
+    for text in texts:
+        response.message(text)
+    return str(response)
+
+
+def _first_page(runtime, number: str, text: str) -> str:
+    """Page a reply: keep the rest for 'M' (replacing what waited), return the first page."""
+    sms = runtime.config.sections.get("sms", {})
+    limit = int(sms.get("segment_chars", 67)) * int(sms.get("max_segments", 2))
+    pages = paginate(text, limit, runtime.kb.message("sms_more_suffix", CHANNEL))
+    _edit_pages(runtime, number, lambda _: pages[1:])
+    return pages[0]
+
+
+def _edit_pages(runtime, number: str, change: Callable[[list[str]], list[str]]) -> list[str]:
+    """Replace the pages waiting for 'M' by change(waiting); returns those that were waiting."""
+    store = runtime.engine.store
+    for _ in range(3):
+        try:
+            with store.editing(CHANNEL, number) as (_cid, state):
+                sealed = state.pop(PAGES_KEY, None)
+                waiting = json.loads(_unseal(runtime, sealed)) if sealed else []
+                kept = change(waiting)
+                if kept:  # pages may hold a screening summary: encrypted like the screening itself
+                    state[PAGES_KEY] = _seal(runtime, json.dumps(kept, ensure_ascii=False))
+                return waiting
+        except ConcurrentUpdate:
+            continue
+    raise RuntimeError("SMS conversation kept changing under us")
+
+
+def _replay(runtime, sid: str) -> str:
+    """The stored reply to a retried MessageSid (empty while the first delivery is in progress)."""
+    stored = stored_reply(runtime.db, CHANNEL, sid)
+    log.info("SMS retry of an already handled message%s", "" if stored else " (still in progress)")
+    return _unseal(runtime, stored["twiml"]) if stored else render_twiml([])
+
+
+def _seal(runtime, text: str) -> str:
+    """Encrypt text that may hold personal data before it is stored."""
+    return runtime.protector.encrypt(text).decode("ascii")
+
+
+def _unseal(runtime, token: str) -> str:
+    """The clear text of a _seal()ed value."""
+    return runtime.protector.decrypt(token.encode("ascii"))
+
+
+def _num_media(form) -> int:
+    """Twilio's NumMedia, 0 when absent or malformed."""
+    try:
+        return int(form.get("NumMedia", "0") or 0)
+    except ValueError:
+        return 0
+
+
+def _twiml_response(twiml: str, status: int = 200) -> Response:
+    """A TwiML document as an HTTP response."""
+    return Response(twiml, status, mimetype="text/xml")
+
+
+def _forbidden(reason: str) -> Response:
+    """403 and one log line (the reason carries no personal data)."""
+    log.warning("rejected SMS webhook: %s", reason)
+    return Response("forbidden", 403, mimetype="text/plain")

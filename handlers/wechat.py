@@ -1,0 +1,362 @@
+"""The WeChat Official Account callback at /wechat: verify, parse, answer exactly once.
+
+Checks run in a fixed order before any XML is parsed (style habit 2): the
+signature, the timestamp window, the body size, then DTDs are refused. Safe
+mode (JIUZHU_WECHAT_AES_KEY set) also checks `msg_signature` over the
+encrypted body and encrypts the reply. Only this module (and wechat_api)
+knows WeChat's wire format: the engine gets an IncomingMessage.
+"""
+from __future__ import annotations
+
+import binascii
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from xml.etree import ElementTree
+from xml.parsers.expat import ExpatError
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
+from wechatpy import parse_message
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.replies import TextReply
+
+from bot.dedup import claim_message, store_reply, stored_reply
+from bot.errors import ConfigError, KnowledgeError
+from bot.messages import IncomingMessage
+from handlers.app import runtime_of
+from handlers.wechat_api import menu_of
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("wechat", __name__)
+
+CHANNEL = "wechat"
+EMPTY = "success"           # WeChat shows nothing and does not retry
+MAX_TEXT_BYTES = 2048       # WeChat's limit for a passive text reply
+MESSAGE_KEYS = ("welcome", "voice_unrecognised", "media_not_supported", "reply_truncated")
+_NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the callback needs, validated once when the app is built."""
+
+    token: str | None
+    crypto: WeChatCrypto | None
+    window: int
+    max_bytes: int
+    click_texts: dict[str, str] = field(default_factory=dict)
+
+
+@blueprint.record_once
+def _configure(state) -> None:
+    """Validate secrets, menu and texts at start-up, not when a resident writes."""
+    runtime = state.app.extensions["jiuzhu"]
+    secrets_, section = runtime.config.secrets, runtime.config.sections.get("wechat", {})
+    token, aes_key, app_id = (secrets_.get(k) for k in ("wechat_token", "wechat_aes_key", "wechat_app_id"))
+    crypto = None
+    if aes_key:
+        if not token or not app_id:
+            raise ConfigError("JIUZHU_WECHAT_AES_KEY", "safe mode also needs JIUZHU_WECHAT_TOKEN "
+                                                       "and JIUZHU_WECHAT_APP_ID")
+        try:
+            if len(aes_key) != 43:
+                raise ValueError
+            crypto = WeChatCrypto(token, aes_key, app_id)
+        except (ValueError, binascii.Error, AssertionError):
+            raise ConfigError("JIUZHU_WECHAT_AES_KEY", "must be the 43-character EncodingAESKey") from None
+    missing = [f"messages.yaml: missing message {k!r}" for k in MESSAGE_KEYS if k not in runtime.kb.messages]
+    if not any(e.topic == "meta.greeting" for e in runtime.kb.entries):
+        missing.append("no entry with topic meta.greeting (the welcome menu)")
+    if missing:
+        raise KnowledgeError(missing)
+    if not token:
+        log.warning("JIUZHU_WECHAT_TOKEN is not set: /wechat answers 503")
+    state.app.extensions["jiuzhu.wechat"] = Settings(
+        token=token, crypto=crypto,
+        window=int(section.get("timestamp_window_seconds", 300)),
+        max_bytes=int(section.get("max_body_bytes", 65536)),
+        click_texts=menu_of(section)[1])
+
+
+@blueprint.route("/wechat", methods=["GET", "POST"])
+def callback() -> Response:
+    """GET: WeChat's URL check (echo `echostr`); POST: one message, one passive reply."""
+    settings: Settings = current_app.extensions["jiuzhu.wechat"]
+    if not settings.token:
+        return _plain("not configured", 503)
+    args = request.args
+    if request.method == "GET":
+        if not _same(sign(settings.token, args.get("timestamp", ""), args.get("nonce", "")),
+                     args.get("signature")):
+            return _refuse("bad signature")
+        if not _fresh(args.get("timestamp"), settings.window):
+            return _refuse("timestamp outside the window")
+        return _plain(args.get("echostr", ""))
+    return _receive(settings, args)
+
+
+def _receive(settings: Settings, args) -> Response:
+    """Verify, decrypt and parse a POSTed message, then answer it."""
+    crypto = settings.crypto
+    timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
+    encrypted = args.get("encrypt_type", "raw").lower() == "aes"
+    if crypto and not encrypted:
+        return _refuse("plaintext message while safe mode is on")
+    if (not crypto or "signature" in args) and not _same(sign(settings.token, timestamp, nonce),
+                                                         args.get("signature")):
+        return _refuse("bad signature")
+    if crypto and not args.get("msg_signature"):
+        return _refuse("bad signature")
+    if not _fresh(timestamp, settings.window):
+        return _refuse("timestamp outside the window")
+    body = _read_body(settings.max_bytes)
+    if body is None:
+        log.warning("wechat: refused a request: body larger than %d bytes", settings.max_bytes)
+        return _plain("too large", 413)
+    xml = _xml_text(body)
+    if xml is None:
+        return _bad_request("not UTF-8 XML without a DTD")
+    if crypto:
+        try:
+            encrypt = ElementTree.fromstring(xml).findtext("Encrypt") or ""
+        except ElementTree.ParseError:
+            return _bad_request("malformed XML")
+        if not encrypt or not _same(sign(settings.token, timestamp, nonce, encrypt),
+                                    args.get("msg_signature")):
+            return _refuse("bad signature")
+        try:
+            xml = _xml_text(crypto.decrypt_message({"Encrypt": encrypt}, args["msg_signature"],
+                                                   timestamp, nonce).encode("utf-8"))
+        except Exception:  # noqa: BLE001 — signed by WeChat yet undecryptable: a key/AppID mismatch
+            log.warning("wechat: a signed message could not be decrypted (check the AES key and AppID)")
+            return _bad_request("undecryptable")
+        if xml is None:
+            return _bad_request("decrypted message has a DTD")
+    message = _parse(xml)
+    if message is None:
+        if encrypted and not crypto:
+            log.warning("wechat: an encrypted message arrived but JIUZHU_WECHAT_AES_KEY is not set")
+        return _bad_request("malformed message XML")
+    return _render(answer_once(message, settings), message, crypto)
+
+
+# ---- message kinds (a registry, style habit 8) -------------------------------------------
+Handler = Callable[[object, object, Settings], str]
+MESSAGE_KINDS: dict[str, Handler] = {}
+EVENT_KINDS: dict[str, Handler] = {}
+
+
+def _kind(registry: dict[str, Handler], *names: str):
+    def register(fn: Handler) -> Handler:
+        for name in names:
+            registry[name] = fn
+        return fn
+    return register
+
+
+@_kind(MESSAGE_KINDS, "text")
+def _on_text(message, runtime, settings) -> str:
+    """A typed message goes to the conversation engine."""
+    return ask_engine(runtime, message, message.content or "")
+
+
+@_kind(MESSAGE_KINDS, "voice")
+def _on_voice(message, runtime, settings) -> str:
+    """WeChat's speech recognition, when it produced text; otherwise ask to type or call."""
+    recognition = (message.recognition or "").strip()
+    if recognition:
+        return ask_engine(runtime, message, recognition)
+    return runtime.kb.message("voice_unrecognised", CHANNEL)
+
+
+@_kind(MESSAGE_KINDS, "image", "location", "video", "shortvideo", "link")
+def _on_media(message, runtime, settings) -> str:
+    """What we cannot read: say politely what the bot can do."""
+    return runtime.kb.message("media_not_supported", CHANNEL)
+
+
+@_kind(EVENT_KINDS, "subscribe", "subscribe_scan")
+def _on_subscribe(message, runtime, settings) -> str:
+    """A new follower gets the welcome and the menu of what the bot does."""
+    return "\n\n".join((runtime.kb.message("welcome", CHANNEL), _greeting(runtime)))
+
+
+@_kind(EVENT_KINDS, "unsubscribe")
+def _on_unsubscribe(message, runtime, settings) -> str:
+    """Nobody reads a reply to an unfollow."""
+    return ""
+
+
+@_kind(EVENT_KINDS, "click")
+def _on_click(message, runtime, settings) -> str:
+    """A menu click is answered as if the resident had typed the button's text."""
+    text = settings.click_texts.get(message.key or "")
+    return ask_engine(runtime, message, text) if text else _greeting(runtime)
+
+
+def ask_engine(runtime, message, text: str) -> str:
+    """Hand one resident message to the engine; its messages are joined by a blank line."""
+    reply = runtime.engine.handle(IncomingMessage(
+        channel=CHANNEL, user_id=message.source, text=text, kind="text",
+        message_id=_raw(message, "MsgId")))
+    return "\n\n".join(m for m in reply.messages if m)
+
+
+def _greeting(runtime) -> str:
+    entry = next(e for e in runtime.kb.entries if e.topic == "meta.greeting")
+    return entry.answer_for(CHANNEL)
+
+
+def _handler_of(message) -> Handler | None:
+    if message.type == "event":
+        return EVENT_KINDS.get(getattr(message, "event", ""))
+    return MESSAGE_KINDS.get(message.type)
+
+
+# ---- exactly once ----------------------------------------------------------------------
+def answer_once(message, settings: Settings) -> str:
+    """The reply text; a retry of the same message gets the first reply, or nothing yet."""
+    handler = _handler_of(message)
+    if handler is None:
+        return ""  # unknown kinds and events: an empty "success", never a crash
+    runtime = runtime_of()
+    key = dedup_key(message, runtime)
+    if key is not None and not claim_message(runtime.db, CHANNEL, key):
+        return _unseal(runtime, stored_reply(runtime.db, CHANNEL, key))
+    try:
+        text = fit_text(handler(message, runtime, settings),
+                        runtime.kb.message("reply_truncated", CHANNEL))
+    except Exception:  # noqa: BLE001 — a bug is logged; the resident gets an apology, not a trace
+        log.exception("failed to answer a wechat %s message", message.type)
+        text = runtime.kb.message("generic_apology", CHANNEL)
+    if key is not None:
+        # The reply may quote what the resident told us: kept encrypted, like the conversation.
+        store_reply(runtime.db, CHANNEL, key, {"sealed": runtime.protector.encrypt(text).decode("ascii")})
+    return text
+
+
+def _unseal(runtime, stored: dict | None) -> str:
+    """The stored first reply; nothing while it is being worked on (or if unreadable)."""
+    try:
+        return runtime.protector.decrypt(stored["sealed"].encode("ascii")) if stored else ""
+    except (KeyError, AttributeError, ValueError):
+        log.warning("wechat: a stored reply could not be read; answering the retry with nothing")
+        return ""
+
+
+def dedup_key(message, runtime) -> str | None:
+    """MsgId for messages; events have none, so a keyed hash of sender + time + event."""
+    msg_id = _raw(message, "MsgId")
+    if msg_id:
+        return f"m:{msg_id}"
+    created = _raw(message, "CreateTime")
+    if message.type == "event" and created:
+        return "e:" + runtime.protector.blind_index(
+            "wechat-event", f"{message.source}|{created}|{getattr(message, 'event', '')}")
+    return None
+
+
+# ---- wire format -------------------------------------------------------------------------
+def sign(token: str, *parts: str) -> str:
+    """WeChat's signature: sha1 of the token and the parts, sorted and concatenated."""
+    return hashlib.sha1("".join(sorted((token, *parts))).encode("utf-8")).hexdigest()
+
+
+def fit_text(text: str, note: str, limit: int = MAX_TEXT_BYTES) -> str:
+    """Text WeChat accepts: valid XML characters, at most `limit` bytes, cut at a line."""
+    text = _NOT_XML_CHARS.sub("", text)
+    if len(text.encode("utf-8")) <= limit:
+        return text
+    budget = limit - len(("\n" + note).encode("utf-8"))
+    kept, used = [], 0
+    for line in text.split("\n"):
+        size = len(line.encode("utf-8")) + (1 if kept else 0)
+        if used + size > budget:
+            break
+        kept.append(line)
+        used += size
+    head = "\n".join(kept).rstrip()
+    if not head:  # one enormous first line: cut inside it, on a character boundary
+        head = text.encode("utf-8")[:budget].decode("utf-8", "ignore").rstrip()
+    return f"{head}\n{note}"
+
+
+def _render(text: str, message, crypto: WeChatCrypto | None) -> Response:
+    if not text:
+        return _plain(EMPTY)
+    # CDATA cannot contain "]]>": split it across two sections.
+    xml = TextReply(message=message, content=text.replace("]]>", "]]]]><![CDATA[>")).render()
+    if crypto:
+        xml = crypto.encrypt_message(xml, secrets.token_hex(8))
+    return Response(xml, mimetype="application/xml")
+
+
+def _parse(xml: str):
+    """A wechatpy message, or None for XML that is not a WeChat message."""
+    try:
+        message = parse_message(xml)
+    except (ExpatError, KeyError, AttributeError, TypeError, ValueError):
+        return None
+    if message is None or not all(isinstance(_raw(message, f), str) and _raw(message, f)
+                                  for f in ("FromUserName", "ToUserName")):
+        return None
+    return message
+
+
+def _raw(message, name: str) -> str | None:
+    """A field exactly as sent (wechatpy's typed fields raise on odd values)."""
+    value = message._data.get(name)  # noqa: SLF001 — wechatpy keeps the parsed dict here
+    return value if isinstance(value, str) else None
+
+
+def _xml_text(body: bytes) -> str | None:
+    """The body as text, or None if it is not UTF-8 or declares a DTD (entity expansion)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    lowered = text.lower()
+    return None if "<!doctype" in lowered or "<!entity" in lowered else text
+
+
+def _read_body(limit: int) -> bytes | None:
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    try:
+        data = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        return None
+    return data if len(data) <= limit else None
+
+
+def _same(expected: str, given: str | None) -> bool:
+    """Constant-time comparison (wechatpy's check_signature uses !=)."""
+    return given is not None and hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
+
+
+def _fresh(timestamp: str | None, window: int) -> bool:
+    try:
+        return abs(time.time() - int(timestamp or "")) <= window
+    except ValueError:
+        return False
+
+
+def _refuse(reason: str) -> Response:
+    """403 and one log line: the reason only, never request data."""
+    log.warning("wechat: refused a request: %s", reason)
+    return _plain("forbidden", 403)
+
+
+def _bad_request(reason: str) -> Response:
+    log.warning("wechat: bad request: %s", reason)
+    return _plain("bad request", 400)
+
+
+def _plain(text: str, status: int = 200) -> Response:
+    return Response(text, status=status, mimetype="text/plain")

@@ -1,0 +1,347 @@
+"""The /wechat callback, driven with payloads built, signed and encrypted as WeChat builds them."""
+from __future__ import annotations
+
+import logging
+import time
+import urllib.parse
+
+import pytest
+import xmltodict
+
+from bot.dedup import claim_message
+from bot.errors import ConfigError
+from bot.messages import Reply
+from handlers.app import create_app
+from handlers.wechat import MAX_TEXT_BYTES, fit_text
+from tests.conftest import ROOT
+from tests.handlers.conftest import APP_ID, APP_SECRET, OPENID, TOKEN, FakeWeChat, make_runtime, wechat_environ
+
+
+def count_engine_calls(monkeypatch, runtime) -> list[str]:
+    """Record every text the engine is asked to handle."""
+    calls: list[str] = []
+    real = runtime.engine.handle
+
+    def handle(message):
+        calls.append(message.text)
+        return real(message)
+
+    monkeypatch.setattr(runtime.engine, "handle", handle)
+    return calls
+
+
+def greeting_answer(runtime) -> str:
+    return next(e for e in runtime.kb.entries if e.topic == "meta.greeting").answer_for("wechat")
+
+
+# ---- URL verification -----------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["wechat", "safe_wechat"])
+def test_get_verification_echoes_echostr(request, mode):
+    wechat = request.getfixturevalue(mode)  # an Official Account's URL check is plain in safe mode too
+    response = wechat.client.get("/wechat?" + urllib.parse.urlencode(wechat.query(echostr="8127349870")))
+    assert (response.status_code, response.data) == (200, b"8127349870")
+
+
+@pytest.mark.parametrize("change", [{"signature": "0" * 40}, {"token": "not-our-token"},
+                                    {"timestamp": 1_000_000_000}, {"drop": "signature"}])
+def test_get_verification_refuses_a_bad_request(wechat, change):
+    query = wechat.query(timestamp=change.get("timestamp"), token=change.get("token", TOKEN), echostr="42")
+    query.update({k: v for k, v in change.items() if k == "signature"})
+    query.pop(change.get("drop", ""), None)
+    response = wechat.client.get("/wechat?" + urllib.parse.urlencode(query))
+    assert response.status_code == 403
+    assert b"42" not in response.data
+
+
+# ---- answering -----------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["wechat", "safe_wechat", "compatible_wechat"])
+def test_policy_question_is_answered(request, mode):
+    client: FakeWeChat = request.getfixturevalue(mode)
+    answer = client.text("低保标准是多少")
+    assert "900" in answer and "720" in answer
+    assert len(answer.encode("utf-8")) <= MAX_TEXT_BYTES
+
+
+def test_safe_mode_reply_is_encrypted(safe_wechat):
+    response = safe_wechat.post(safe_wechat.message_xml("text", msg_id=1, Content="低保标准是多少"))
+    body = response.get_data(as_text=True)
+    assert "<Encrypt>" in body and "900" not in body
+    assert "900" in safe_wechat.reply_of(response)
+
+
+def test_several_engine_messages_are_joined_by_a_blank_line(wechat):
+    answer = wechat.text("低保是什么")
+    first, second = answer.split("\n\n", 1)
+    assert "最低生活保障" in first and "申请" in second
+
+
+@pytest.mark.parametrize("recognition, expected", [("低保标准是多少", "900"), ("", "没听清")])
+def test_voice_uses_wechat_recognition(wechat, recognition, expected):
+    reply = wechat.send("voice", MediaId="media-1", Format="amr", Recognition=recognition)
+    assert expected in reply
+
+
+def test_voice_without_recognition_asks_to_type_or_call(wechat):
+    reply = wechat.send("voice", MediaId="media-1", Format="amr")
+    assert reply == wechat.runtime.kb.message("voice_unrecognised", "wechat")
+    assert "12349" in reply
+
+
+def test_subscribe_gets_the_welcome_and_the_menu(wechat):
+    reply = wechat.send("event", Event="subscribe", EventKey="")
+    assert reply.startswith(wechat.runtime.kb.message("welcome", "wechat"))
+    assert greeting_answer(wechat.runtime) in reply
+
+
+def test_subscribe_through_a_qr_code_gets_the_welcome_too(wechat):
+    reply = wechat.send("event", Event="subscribe", EventKey="qrscene_123", Ticket="t")
+    assert greeting_answer(wechat.runtime) in reply
+
+
+def test_unsubscribe_gets_an_empty_reply(wechat, monkeypatch):
+    calls = count_engine_calls(monkeypatch, wechat.runtime)
+    assert wechat.send("event", Event="unsubscribe") == ""
+    assert calls == []
+
+
+def test_menu_click_apply_starts_the_screening(wechat, monkeypatch):
+    calls = count_engine_calls(monkeypatch, wechat.runtime)
+    reply = wechat.send("event", Event="CLICK", EventKey="APPLY")
+    assert calls == ["申请"]
+    assert "同意" in reply
+
+
+@pytest.mark.parametrize("key, topic_word", [("DIBAO", "最低生活保障"), ("PROGRESS", "申请")])
+def test_other_menu_clicks_map_to_their_text(wechat, key, topic_word):
+    assert topic_word in wechat.send("event", Event="CLICK", EventKey=key)
+
+
+def test_unknown_menu_key_shows_what_the_bot_does(wechat):
+    assert wechat.send("event", Event="CLICK", EventKey="NO_SUCH_KEY") == greeting_answer(wechat.runtime)
+
+
+@pytest.mark.parametrize("kind, fields", [
+    ("image", {"PicUrl": "http://mmbiz.qpic.cn/x", "MediaId": "m1"}),
+    ("location", {"Location_X": "26.3", "Location_Y": "115.3", "Scale": "15", "Label": "兴国县"}),
+    ("video", {"MediaId": "m2", "ThumbMediaId": "t2"}),
+    ("shortvideo", {"MediaId": "m3", "ThumbMediaId": "t3"}),
+    ("link", {"Title": "标题", "Description": "d", "Url": "http://example.invalid/"}),
+])
+def test_media_gets_a_polite_reply(wechat, kind, fields):
+    reply = wechat.send(kind, **fields)
+    assert reply == wechat.runtime.kb.message("media_not_supported", "wechat")
+    assert "申请" in reply and "政策" in reply
+
+
+@pytest.mark.parametrize("kind, fields", [("file", {"Title": "a.pdf"}), ("miniprogrampage", {}),
+                                          ("event", {"Event": "VIEW", "EventKey": "https://x"}),
+                                          ("event", {"Event": "TEMPLATESENDJOBFINISH"})])
+def test_unknown_kinds_get_an_empty_success(wechat, kind, fields, monkeypatch):
+    calls = count_engine_calls(monkeypatch, wechat.runtime)
+    response = wechat.post(wechat.message_xml(kind, msg_id=None if kind == "event" else 77, **fields))
+    assert (response.status_code, response.data) == (200, b"success")
+    assert calls == []
+
+
+# ---- exactly once ----------------------------------------------------------------------
+def test_a_retried_msgid_runs_the_conversation_once(wechat, monkeypatch):
+    calls = count_engine_calls(monkeypatch, wechat.runtime)
+    first = wechat.text("申请", msg_id=5001)
+    assert "同意" in first
+    assert wechat.text("申请", msg_id=5001) == first          # WeChat's retry: the stored reply
+    consent = wechat.text("同意", msg_id=5002)
+    assert wechat.text("同意", msg_id=5002) == consent
+    assert calls == ["申请", "同意"]                          # each message reached the engine once
+    # A resident who sent each message once is in exactly the same place.
+    other = "oJZ_test_resident_0002"
+    assert wechat.text("申请", openid=other) == first
+    assert wechat.text("同意", openid=other) == consent
+    assert consent != first and "您同意吗" not in consent      # consent was not asked again
+    assert wechat.text("低保", openid=other) == wechat.text("低保")
+
+
+def test_a_retry_while_the_first_is_still_working_gets_success(wechat, monkeypatch):
+    claim_message(wechat.runtime.db, "wechat", "m:5100")  # another process is on it
+    calls = count_engine_calls(monkeypatch, wechat.runtime)
+    response = wechat.post(wechat.message_xml("text", msg_id=5100, Content="低保标准是多少"))
+    assert response.data == b"success"
+    assert calls == []
+
+
+def test_a_retried_event_runs_once(wechat, monkeypatch):
+    calls = count_engine_calls(monkeypatch, wechat.runtime)
+    xml = wechat.message_xml("event", created=1_767_000_000, Event="CLICK", EventKey="APPLY")
+    first = wechat.reply_of(wechat.post(xml))
+    assert wechat.reply_of(wechat.post(xml)) == first
+    assert calls == ["申请"]
+
+
+def test_safe_mode_retry_is_encrypted_afresh(safe_wechat):
+    first = safe_wechat.text("低保标准是多少", msg_id=6001)
+    assert safe_wechat.text("低保标准是多少", msg_id=6001) == first
+
+
+# ---- verification before parsing ---------------------------------------------------------
+def test_bad_signature_is_403_and_one_quiet_log_line(wechat, caplog, monkeypatch):
+    calls = count_engine_calls(monkeypatch, wechat.runtime)
+    query = wechat.query()
+    query["signature"] = "f" * 40
+    with caplog.at_level(logging.INFO):
+        response = wechat.post(wechat.message_xml("text", msg_id=1, Content="低保标准是多少"), query=query)
+    assert response.status_code == 403
+    assert calls == []
+    records = [r for r in caplog.records if r.name.startswith("handlers")]
+    assert len(records) == 1 and records[0].exc_info is None
+    logged = records[0].getMessage()
+    assert "signature" in logged
+    for secret in (OPENID, query["nonce"], query["timestamp"], "低保", TOKEN):
+        assert secret not in logged
+
+
+@pytest.mark.parametrize("tamper", ["signature", "body"])
+def test_safe_mode_bad_msg_signature_is_403(safe_wechat, monkeypatch, tamper):
+    calls = count_engine_calls(monkeypatch, safe_wechat.runtime)
+    query = safe_wechat.query()
+    xml = safe_wechat.message_xml("text", msg_id=1, Content="低保")
+    envelope = xmltodict.parse(safe_wechat.crypto.encrypt_message(xml, query["nonce"], query["timestamp"]))["xml"]
+    encrypt, msg_signature = envelope["Encrypt"], envelope["MsgSignature"]
+    if tamper == "signature":
+        msg_signature = "0" * 40
+    else:  # a different (validly encrypted) body under the original signature
+        encrypt = xmltodict.parse(safe_wechat.crypto.encrypt_message(
+            xml.replace("低保", "特困"), query["nonce"], query["timestamp"]))["xml"]["Encrypt"]
+    query.update(openid=OPENID, encrypt_type="aes", msg_signature=msg_signature)
+    body = f"<xml><ToUserName><![CDATA[gh]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+    response = safe_wechat.client.post("/wechat?" + urllib.parse.urlencode(query), data=body)
+    assert response.status_code == 403
+    assert calls == []
+
+
+def test_safe_mode_refuses_plaintext(safe_wechat):
+    xml = safe_wechat.message_xml("text", msg_id=1, Content="低保")
+    response = safe_wechat.client.post("/wechat?" + urllib.parse.urlencode(safe_wechat.query()), data=xml)
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("age", [-3600, 3600])
+def test_timestamp_outside_the_window_is_403(wechat, age):
+    query = wechat.query(timestamp=int(time.time()) + age)  # correctly signed, but stale / future
+    response = wechat.post(wechat.message_xml("text", msg_id=1, Content="低保"), query=query)
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("xml", [
+    '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY lol "lol">]><xml><ToUserName>&lol;</ToUserName></xml>',
+    '<!doctype xml SYSTEM "file:///etc/passwd"><xml/>',
+    '<xml><!ENTITY x "y"></xml>',
+    "<!DOCTYPE xml>" + FakeWeChat.message_xml("text", msg_id=1, Content="低保"),  # valid apart from the DTD
+])
+def test_dtd_and_entity_declarations_are_400(wechat, xml, monkeypatch):
+    calls = count_engine_calls(monkeypatch, wechat.runtime)
+    assert wechat.post(xml).status_code == 400
+    assert calls == []
+
+
+def test_entity_inside_the_encrypted_body_is_400(safe_wechat):
+    xml = '<!DOCTYPE xml [<!ENTITY a "b">]><xml><MsgType>text</MsgType></xml>'
+    assert safe_wechat.post(xml).status_code == 400
+
+
+def test_oversized_body_is_413(wechat, monkeypatch):
+    calls = count_engine_calls(monkeypatch, wechat.runtime)
+    limit = wechat.runtime.config.sections["wechat"]["max_body_bytes"]
+    xml = wechat.message_xml("text", msg_id=1, Content="低" * (limit // 3 + 10))
+    assert wechat.post(xml).status_code == 413
+    assert calls == []
+
+
+@pytest.mark.parametrize("xml", [
+    "<xml><ToUserName><![CDATA[gh]]></ToUserName><MsgType>text",     # truncated
+    "not xml at all",
+    "",
+    "<xml><MsgType>text</MsgType></xml>",                             # no sender
+    "<root><MsgType>text</MsgType></root>",                           # not WeChat's root
+    "<xml>just text</xml>",
+    FakeWeChat.message_xml("text", msg_id=1, Content="x").replace("<MsgType><![CDATA[text]]></MsgType>", ""),
+])
+def test_malformed_xml_is_400(wechat, xml):
+    assert wechat.post(xml).status_code == 400
+
+
+def test_not_utf8_is_400(wechat):
+    query = urllib.parse.urlencode(wechat.query())
+    body = FakeWeChat.message_xml("text", msg_id=1, Content="低保").encode("utf-16")
+    assert wechat.client.post("/wechat?" + query, data=body).status_code == 400
+
+
+# ---- reply format -------------------------------------------------------------------------
+def test_long_and_tricky_replies_fit_wechat(wechat, monkeypatch):
+    line = "低保标准每人每月900元，以县民政局公布为准。"
+    text = "\n".join(f"{i}. {line}" for i in range(200)) + "\n名字]]>后面\x07"
+    monkeypatch.setattr(wechat.runtime.engine, "handle", lambda message: Reply(messages=[text]))
+    reply = wechat.text("随便问")
+    assert len(reply.encode("utf-8")) <= MAX_TEXT_BYTES
+    assert reply.endswith(wechat.runtime.kb.message("reply_truncated", "wechat"))
+    body, _ = reply.rsplit("\n", 1)
+    assert all(row.endswith("为准。") for row in body.split("\n"))  # cut at a line boundary
+
+    monkeypatch.setattr(wechat.runtime.engine, "handle", lambda message: Reply(messages=["名字]]>后面\x07"]))
+    assert wechat.text("再问") == "名字]]>后面"                    # CDATA-safe, control chars dropped
+
+
+def test_fit_text_cuts_a_single_huge_line_on_a_character_boundary():
+    out = fit_text("字" * 2000, "（略）")
+    assert len(out.encode("utf-8")) <= MAX_TEXT_BYTES and out.endswith("\n（略）")
+    assert fit_text("短\n\n回复", "（略）") == "短\n\n回复"
+
+
+def test_a_handler_bug_gets_an_apology_not_a_traceback(wechat, monkeypatch, caplog):
+    def broken(message):
+        raise RuntimeError("boom 13800000000")
+
+    monkeypatch.setattr(wechat.runtime.engine, "handle", broken)
+    with caplog.at_level(logging.ERROR):
+        reply = wechat.text("低保")
+    assert reply == wechat.runtime.kb.message("generic_apology", "wechat")
+    assert "boom" not in reply
+
+
+# ---- configuration ----------------------------------------------------------------------
+def test_without_a_token_wechat_answers_503(runtime):
+    app = create_app(runtime)
+    client = FakeWeChat(app, runtime)
+    assert client.post(client.message_xml("text", msg_id=1, Content="低保")).status_code == 503
+
+
+def test_a_bad_aes_key_stops_start_up(sqlite_url, shared_runtime):
+    env = wechat_environ(sqlite_url, safe=True) | {"JIUZHU_WECHAT_AES_KEY": "too-short"}
+    with pytest.raises(ConfigError, match="JIUZHU_WECHAT_AES_KEY"):
+        create_app(make_runtime(env, shared_runtime))
+
+
+# ---- `jiuzhu wechat menu` -----------------------------------------------------------------
+def test_menu_command_publishes_the_configured_menu_and_reuses_the_token(cli, tmp_path, fake_wechat_api):
+    config = tmp_path / "config.toml"
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    assert 'api_base = "https://api.weixin.qq.com"' in text
+    config.write_text(text.replace('api_base = "https://api.weixin.qq.com"',
+                                   f'api_base = "{fake_wechat_api.url}"'), encoding="utf-8")
+    env = {"JIUZHU_WECHAT_APP_ID": APP_ID, "JIUZHU_WECHAT_APP_SECRET": APP_SECRET}
+
+    first = cli("wechat", "menu", "--config", str(config), env=env)
+    second = cli("wechat", "menu", "--config", str(config), env=env)  # another process
+
+    assert "menu published" in first.stdout and "menu published" in second.stdout
+    menus = [(q, body) for path, q, body in fake_wechat_api.requests if path == "/cgi-bin/menu/create"]
+    assert len(menus) == 2
+    assert len(fake_wechat_api.token_requests()) == 1            # the stored token was reused
+    assert menus[0][0] == menus[1][0] == {"access_token": "ACCESS-1"}
+    menu = menus[0][1]
+    assert [b["name"] for b in menu["button"]] == ["政策问答", "申请预审", "查进度"]
+    policy = menu["button"][0]["sub_button"]
+    assert [(b["type"], b["name"]) for b in policy] == [
+        ("click", "低保"), ("click", "特困供养"), ("click", "临时救助"), ("click", "医疗救助")]
+    assert menu["button"][1] == {"type": "click", "name": "申请预审", "key": "APPLY"}
+    assert menu["button"][2] == {"type": "click", "name": "查进度", "key": "PROGRESS"}
+    assert all("text" not in b for b in policy)                   # our own mapping stays local
+    assert APP_SECRET not in first.stdout + first.stderr + second.stdout + second.stderr
