@@ -202,7 +202,7 @@ def _on_click(message, runtime, settings) -> str:
 
 def ask_engine(runtime, message, text: str) -> str:
     """Hand one resident message to the engine; its messages are joined by a blank line."""
-    reply = runtime.engine.handle(IncomingMessage(
+    reply = runtime.engine.handle_limited(IncomingMessage(
         channel=CHANNEL, user_id=message.source, text=text, kind="text",
         message_id=_raw(message, "MsgId")))
     return "\n\n".join(m for m in reply.messages if m)
