@@ -1,6 +1,5 @@
 """`jiuzhu simulate` / `jiuzhu leads` through the real CLI, audit of reveals, the flow diagram."""
 import json
-import os
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
