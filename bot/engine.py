@@ -103,15 +103,15 @@ class Engine:
                 return reply.add(entry.answer_for(channel))
             return reply.add(self.kb.message("choice_out_of_range", channel, max=len(offer)))
         state.pop("offer", None)
-        return self.answer_question(text, channel, cid, state, reply, message)
+        return self.answer_question(text, message, state, reply)
 
-    def answer_question(self, text: str, channel: str, cid: int, state: dict, reply: Reply,
-                        message: IncomingMessage | None = None) -> Reply:
+    def answer_question(self, text: str, message: IncomingMessage, state: dict, reply: Reply) -> Reply:
         """Match a policy question; remember offered choices; log what we could not answer."""
+        channel = message.channel
         result = self.matcher.match(text)
         answer = compose_answer(self.kb, result, channel)
         intent = INTENTS.get(answer.topic or "")
-        if intent and message is not None:
+        if intent:
             return intent(self, text, message, state, reply)
         if answer.outcome == "choices":
             self._remember_offer(state, answer.choices)
@@ -126,7 +126,8 @@ class Engine:
             (c.entry.topic or "").split(".")[0] in SCREENING_PROGRAMS for c in answer.choices)
         if answer.outcome == "unknown" or program_choice or (
                 answer.outcome == "answer" and self._invites_screening(answer)):
-            reply.add(self.runtime.screener.texts.get("offer_screening"))
+            if channel != "sms":  # two SMS segments are all an answer gets; 申请 still works there
+                reply.add(self.runtime.screener.texts.get("offer_screening"))
             state["offer_screening"] = True
         elif answer.topic == "meta.greeting":
             state["offer_screening"] = True  # the menu already mentions applying

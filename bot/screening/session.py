@@ -93,6 +93,10 @@ class Screener:
         if command == "back":
             return self._go_back(state, ctx, reply)
         slot = self.flow.slot(state["asked"])
+        if command == "skip" and slot.name not in ("consent", "confirm"):
+            state["skipped"].append(slot.name)  # 不知道 / 跳过: the township asks again in person
+            reply.add(self._say("skipped", ctx))
+            return self._ask_next(state, ctx, reply)
         if slot.name == "confirm":
             return self._confirm(state, text, ctx, reply)
         if self._correction(state, text, ctx, reply, require_alias=False):
@@ -139,7 +143,6 @@ class Screener:
     def _answer_awaiting(self, state: dict, text: str, ctx: Context, reply: Reply) -> Reply:
         choice = self.runtime.engine.choice_number(text)
         awaiting = state["awaiting"]
-        word = normalize_text(text)
         if awaiting == "resume":
             if choice == 2 or self.runtime.engine.command_of(text) == "restart":
                 state.clear()
@@ -152,7 +155,7 @@ class Screener:
             return reply.expect_slot(state)
         # too many failed tries: 1 skip, 2 ask a caseworker to call, 3 try again
         slot = state["asked"]
-        if choice == 1 or word in ("跳过",):
+        if choice == 1 or self.runtime.engine.command_of(text) == "skip":
             state["awaiting"] = None
             state["skipped"].append(slot)
             reply.add(self._say("skipped", ctx))

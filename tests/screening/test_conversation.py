@@ -312,3 +312,14 @@ def test_after_the_way_out_is_offered_anything_moves_on(talk, runtime):
     assert c.last.expecting == "household_monthly_income" and "工作人员" in c.text
     reply = c.answer_until(RURAL_FAMILY)
     assert lead_json(runtime, reply.application_ref)["needs_callback"] is True
+
+
+def test_dont_know_skips_the_question(talk, runtime):
+    c = talk()
+    c.send("申请低保")
+    while c.last.expecting != "savings":
+        c.send(RURAL_FAMILY[c.last.expecting])
+    c.send("不晓得")
+    assert c.last.expecting == "labor_capacity" and "跳过" in c.text
+    reply = c.answer_until(RURAL_FAMILY)
+    assert "savings" not in lead_json(runtime, reply.application_ref)["fields"]
