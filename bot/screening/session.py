@@ -93,7 +93,7 @@ class Screener:
         if command == "back":
             return self._go_back(state, ctx, reply)
         slot = self.flow.slot(state["asked"])
-        if command == "skip" and slot.name not in ("consent", "confirm"):
+        if command == "skip" and slot.name not in ("consent", "confirm") and not self.parse(slot, text).ok:
             state["skipped"].append(slot.name)  # 不知道 / 跳过: the township asks again in person
             reply.add(self._say("skipped", ctx))
             return self._ask_next(state, ctx, reply)

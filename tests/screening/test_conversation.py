@@ -323,3 +323,12 @@ def test_dont_know_skips_the_question(talk, runtime):
     assert c.last.expecting == "labor_capacity" and "跳过" in c.text
     reply = c.answer_until(RURAL_FAMILY)
     assert "savings" not in lead_json(runtime, reply.application_ref)["fields"]
+
+
+def test_dont_know_which_program_means_unsure_not_skip(talk):
+    c = talk()
+    c.send("我想看看能不能申请救助")
+    c.send("同意")
+    assert c.last.expecting == "program"
+    c.send("不知道")
+    assert c.last.expecting == "name"
