@@ -174,7 +174,14 @@ def _build_model(kb: KnowledgeBase, key: str) -> _Model:
     preparer = Preparer(restorer, SynonymRewriter(kb.synonyms), tokenizer)
     index, prepared, counts = training.build_feature_index(kb, preparer)
     weights, decision, report = training.calibrate(index, prepared, counts)
-    exact = {p.text: int(index.ph_entry[i]) for i, p in enumerate(prepared) if p.text}
+    exact: dict[str, int] = {}
+    clashes = set()
+    for i, p in enumerate(prepared):
+        entry = int(index.ph_entry[i])
+        if p.text in exact and index.entry_topics[exact[p.text]] != index.entry_topics[entry]:
+            clashes.add(p.text)  # two topics read the same once folded: let the model decide
+        exact.setdefault(p.text, entry)
+    exact = {t: e for t, e in exact.items() if t and t not in clashes}
     return _Model(key=key, restorer=restorer, synonyms=dict(kb.synonyms), dictionary=str(dictionary),
                   index=index, weights=weights, decision=decision, report=report, exact=exact)
 

@@ -67,7 +67,8 @@ class PinyinRestorer:
     """
 
     chars: dict[str, str]            # character → fuzzy syllable of its main reading
-    keys: dict[str, str]             # "fuzzy syllables" → word (policy terms win)
+    keys: dict[str, str]             # "fuzzy syllables" → word (policy terms win), for typed pinyin
+    term_keys: dict[str, str]        # the same for policy terms only: what a Chinese typo may become
     syllables: frozenset[str]        # every valid toneless syllable, for typed pinyin
     lengths: dict[str, tuple[int, ...]]  # first syllable → word lengths, longest first
     words: frozenset[str] = frozenset()  # real words: never "corrected" (这个 is not 咋个)
@@ -78,11 +79,15 @@ class PinyinRestorer:
               vocabulary: list[str] = (), char_counts: dict[str, int] | None = None) -> PinyinRestorer:
         """Index terms, then vocabulary words, by every plausible reading of their characters."""
         keys: dict[str, str] = {}
+        term_keys: dict[str, str] = {}
         for word in [*terms, *vocabulary]:
             if not (2 <= len(word) <= MAX_TERM_SYLLABLES) or not all(c in table for c in word):
                 continue
             for combo in product(*(table[c][:2] for c in word)):
-                keys.setdefault(" ".join(fuzzy_syllable(s) for s in combo), word)
+                key = " ".join(fuzzy_syllable(s) for s in combo)
+                keys.setdefault(key, word)
+                if word in terms:
+                    term_keys.setdefault(key, word)
         lengths: dict[str, set[int]] = {}
         for key in keys:
             parts = key.split()
@@ -91,7 +96,8 @@ class PinyinRestorer:
         for char, _ in sorted((char_counts or {}).items(), key=lambda kv: -kv[1]):
             if char in table:
                 single.setdefault(fuzzy_syllable(table[char][0]), char)
-        return cls(chars={c: fuzzy_syllable(r[0]) for c, r in table.items()}, keys=keys,
+        terms = set(terms)
+        return cls(chars={c: fuzzy_syllable(r[0]) for c, r in table.items()}, keys=keys, term_keys=term_keys,
                    syllables=frozenset(s for readings in table.values() for s in readings),
                    lengths={k: tuple(sorted(v, reverse=True)) for k, v in lengths.items()},
                    words=words | frozenset(vocabulary), single=single)
@@ -148,7 +154,10 @@ class PinyinRestorer:
             window = units[i:i + length]
             if len(window) < length or any(u[1] is None for u in window):
                 continue
-            word = self.keys.get(" ".join(u[1] for u in window))
+            # typed pinyin may become any known word; a Chinese spelling only a policy term —
+            # otherwise 昨天起火 would turn into 昨天气火
+            keys = self.keys if all(u[2] for u in window) else self.term_keys
+            word = keys.get(" ".join(u[1] for u in window))
             if word and self._plausible(window, word):
                 return word, length
         return None
