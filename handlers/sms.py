@@ -1,4 +1,5 @@
-"""The Twilio SMS webhook (POST /sms): verify, de-duplicate, answer in TwiML.
+"""The Twilio SMS webhooks: POST /sms (verify, de-duplicate, answer in TwiML) and
+POST /sms/status (delivery reports of the messages `jiuzhu worker` sends).
 
 Order of work for every request: signature header present, body size capped,
 signature valid (against JIUZHU_PUBLIC_URL + /sms, never request.url, which is
@@ -28,6 +29,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from bot.conversations import ConcurrentUpdate
 from bot.dedup import claim_message, store_reply, stored_reply
 from bot.messages import IncomingMessage
+from bot.outbox import record_status
 from bot.privacy import mask_phone
 from bot.storage.models import SmsSubscription, utcnow
 from handlers.app import runtime_of
@@ -37,6 +39,7 @@ blueprint = Blueprint("sms", __name__)
 
 CHANNEL = "sms"
 PATH = "/sms"
+STATUS_PATH = "/sms/status"   # delivery reports of messages `jiuzhu worker` sent
 PAGES_KEY = "sms_pages"
 DEFAULT_MAX_BODY_BYTES = 32768  # 1600-character Body percent-encoded plus ~40 Twilio fields
 
@@ -59,17 +62,9 @@ _GSM_ASCII = frozenset(chr(c) for c in range(32, 127)) - {"`"} - _GSM_EXTENDED |
 def incoming_sms():
     """Twilio's incoming-message webhook: a TwiML reply, or 403 when not signed by Twilio."""
     runtime = runtime_of()
-    if not request.headers.get("X-Twilio-Signature"):
-        return _forbidden("missing X-Twilio-Signature")
-    cap = int(runtime.config.sections.get("sms", {}).get("max_body_bytes", DEFAULT_MAX_BODY_BYTES))
-    request.max_content_length = cap  # also bounds chunked bodies that declare no length
-    if request.content_length is not None and request.content_length > cap:
-        log.warning("rejected SMS webhook: body of %d bytes exceeds %d", request.content_length, cap)
-        return Response("too large", 413, mimetype="text/plain")
-    problem = signature_problem(runtime.config.secrets, request.form, request.headers,
-                                request.query_string.decode("utf-8", "replace"))
-    if problem:
-        return _forbidden(f"{problem} (From {mask_phone(request.form.get('From', ''))})")
+    refusal = _refusal(runtime, PATH)
+    if refusal is not None:
+        return refusal
 
     number = normalize_number(request.form.get("From", ""))
     sid = request.form.get("MessageSid") or request.form.get("SmsMessageSid") or ""
@@ -79,8 +74,38 @@ def incoming_sms():
     return _twiml_response(answer_once(runtime, number, sid, request.form))
 
 
-def signature_problem(secrets: dict, form, headers, query: str = "") -> str | None:
-    """None when Twilio signed this request for our public URL, else why not (for the log)."""
+@blueprint.post(STATUS_PATH)
+def message_status():
+    """Twilio's status callback for a message the worker sent: recorded on its outbox row, 204."""
+    runtime = runtime_of()
+    refusal = _refusal(runtime, STATUS_PATH)
+    if refusal is not None:
+        return refusal
+    status = request.form.get("MessageStatus") or request.form.get("SmsStatus") or ""
+    outcome = record_status(runtime, request.form.get("MessageSid", ""), status, request.form.get("ErrorCode"))
+    if outcome != "recorded":  # unknown: sent by something else, or the callback beat our own record
+        log.info("SMS status callback %r: %s", status[:24], outcome)
+    return Response(status=204)
+
+
+def _refusal(runtime, path: str) -> Response | None:
+    """403 or 413 unless this is a Twilio-signed request of acceptable size for `path`."""
+    if not request.headers.get("X-Twilio-Signature"):
+        return _forbidden("missing X-Twilio-Signature")
+    cap = int(runtime.config.sections.get("sms", {}).get("max_body_bytes", DEFAULT_MAX_BODY_BYTES))
+    request.max_content_length = cap  # also bounds chunked bodies that declare no length
+    if request.content_length is not None and request.content_length > cap:
+        log.warning("rejected SMS webhook: body of %d bytes exceeds %d", request.content_length, cap)
+        return Response("too large", 413, mimetype="text/plain")
+    problem = signature_problem(runtime.config.secrets, request.form, request.headers,
+                                request.query_string.decode("utf-8", "replace"), path)
+    if problem:
+        return _forbidden(f"{problem} (From {mask_phone(request.form.get('From', ''))})")
+    return None
+
+
+def signature_problem(secrets: dict, form, headers, query: str = "", path: str = PATH) -> str | None:
+    """None when Twilio signed this request for our public URL + path, else why not (for the log)."""
     signature = headers.get("X-Twilio-Signature", "")
     settings = headers.get(SIGNATURE_SETTINGS_HEADER)
     algorithm = get_signature_algorithm(settings)
@@ -93,7 +118,7 @@ def signature_problem(secrets: dict, form, headers, query: str = "") -> str | No
                 else "JIUZHU_TWILIO_AUTH_TOKEN is not set")
     if not secrets.get("public_url"):
         return "JIUZHU_PUBLIC_URL is not set"
-    url = secrets["public_url"].rstrip("/") + PATH + (f"?{query}" if query else "")
+    url = secrets["public_url"].rstrip("/") + path + (f"?{query}" if query else "")
     if not RequestValidator(secret).validate(url, form, signature, algorithm=algorithm):
         return "invalid X-Twilio-Signature"
     return None

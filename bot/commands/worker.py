@@ -1,0 +1,130 @@
+"""`jiuzhu worker`: send what the outbox holds, with retries; also the hourly purge.
+
+Several workers may run at once (each message goes to exactly one of them).
+SIGTERM or Ctrl-C lets the message being sent finish, then the worker exits;
+`--once` delivers what is due now and exits (for cron and tests).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import threading
+import time
+
+from bot.errors import ConfigError
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+PURGE_LEASE = "lease:purge"   # api_tokens row: when any worker may purge next
+HOUSEKEEPING_SECONDS = 60     # stuck rows and the purge lease are checked this often
+
+
+def register(sub, common) -> None:
+    """Add `worker`."""
+    worker = sub.add_parser("worker", parents=[common], help="send queued SMS and WeChat messages")
+    worker.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
+    worker.set_defaults(func=run_worker_command)
+
+
+def run_worker_command(args) -> int:
+    """Build the senders from the environment and run until SIGTERM (or once)."""
+    from bot.logs import configure_logging
+    from handlers.senders import build_senders, subscription_check
+
+    configure_logging()
+    if not os.environ.get("JIUZHU_LOG_LEVEL"):  # a service: its log shows operators what was sent
+        logging.getLogger().setLevel("INFO")
+        logging.getLogger("twilio.http_client").setLevel("WARNING")  # request headers, per message
+    runtime = Runtime.from_path(args.config)
+    senders = build_senders(runtime)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # let the message being sent finish
+        signal.signal(signum, lambda *_: stop.set())
+    totals = run_worker(runtime, senders, subscription_check(runtime), once=args.once, stop=stop)
+    print(", ".join(f"{n} {outcome}" for outcome, n in sorted(totals.items())) or "nothing to send")
+    return 0
+
+
+def run_worker(runtime, senders: dict, can_send, once: bool = False,
+               stop: threading.Event | None = None) -> dict[str, int]:
+    """Deliver due messages until `stop` is set (or, with once, until nothing is due); the outcome counts."""
+    from bot.outbox import Policy, deliver_due, fail_stuck
+    from bot.storage.models import utcnow
+
+    section = runtime.config.sections.get("worker", {})
+    policy = Policy.from_section(section)
+    poll = _positive(section, "poll_seconds", 2)
+    purge_every = dt.timedelta(minutes=_positive(section, "purge_every_minutes", 60))
+    longest = policy.batch_size * max(s.max_seconds for s in senders.values())
+    if policy.stuck_minutes * 60 <= longest:
+        # A claimed row waits in `sending` while the batch ahead of it is sent.
+        raise ConfigError("worker.stuck_minutes", f"must exceed a batch's longest send ({longest:.0f} s)")
+    stop = stop or threading.Event()
+    started = utcnow()  # --once: rows retried during this run wait for the next run
+    housekeeping_due = 0.0
+    totals: dict[str, int] = {}
+    while not stop.is_set():
+        try:
+            if time.monotonic() >= housekeeping_due:
+                housekeeping_due = time.monotonic() + HOUSEKEEPING_SECONDS
+                if claim_lease(runtime.db, PURGE_LEASE, purge_every):
+                    purge(runtime)
+                fail_stuck(runtime, dt.timedelta(minutes=policy.stuck_minutes))
+            outcomes = deliver_due(runtime, senders, can_send, policy, stop=stop,
+                                   now=started if once else None)
+        except Exception:
+            if once:
+                raise
+            log.exception("worker: this round failed (database unreachable?); trying again")
+            stop.wait(poll)
+            continue
+        for outcome, n in outcomes.items():
+            totals[outcome] = totals.get(outcome, 0) + n
+        if outcomes:
+            log.info("outbox: %s", ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items())))
+        elif once:
+            break
+        else:
+            stop.wait(poll)  # nothing due: poll again soon (WeChat replies are waited for)
+    return totals
+
+
+def purge(runtime) -> None:
+    """The daily clean-up: abandoned screenings (personal data) and old webhook message ids."""
+    from bot.conversations import purge_abandoned
+    from bot.dedup import prune
+
+    screenings = purge_abandoned(runtime.db, dt.timedelta(days=runtime.config.screening_expiry_days))
+    ids = prune(runtime.db)
+    log.info("purged %d abandoned screening(s) and %d old message id(s)", screenings, ids)
+
+
+def claim_lease(db, name: str, every: dt.timedelta) -> bool:
+    """True for the one process (of all workers and cron runs) whose turn it is; next turn in `every`."""
+    from sqlalchemy import update
+    from sqlalchemy.exc import IntegrityError
+
+    from bot.storage.models import ApiToken, utcnow
+
+    now = utcnow()
+    with db.session() as s:
+        if s.execute(update(ApiToken).where(ApiToken.name == name, ApiToken.expires_at <= now)
+                     .values(expires_at=now + every)).rowcount:
+            return True
+    try:
+        with db.session() as s:
+            s.add(ApiToken(name=name, value="worker", expires_at=now + every))
+        return True
+    except IntegrityError:  # the lease exists and is not due (or a parallel worker just took it)
+        return False
+
+
+def _positive(section: dict, key: str, default: int) -> int:
+    """A whole number of at least 1 from `[worker]`."""
+    value = section.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"worker.{key}", f"must be a whole number of at least 1, got {value!r}")
+    return value

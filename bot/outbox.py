@@ -1,0 +1,316 @@
+"""The outbox: messages to residents, queued in the database and sent by `jiuzhu worker`.
+
+A message is queued once (an idempotency key makes a second enqueue a no-op),
+claimed by exactly one worker (status `sending`), handed to its channel's
+sender and recorded. No provider is known here: the senders live in handlers/
+and report what went wrong with these exceptions (their text never carries
+personal data, it is stored in `last_error`):
+
+    SendError             a send did not succeed
+    ├── TemporaryFailure  nothing was sent and trying later can help (HTTP 5xx, 429, refused connection)
+    ├── PermanentFailure  the provider refused this message for good (bad number, window closed)
+    └── UnknownOutcome    the request may have reached the provider (timeout after sending)
+
+    queued ──claim──▶ sending ──▶ sent
+      ▲                 │ ├─────▶ failed     permanent, attempts used up, or outcome unknown
+      └──── backoff ────┘ └─────▶ cancelled  the recipient unsubscribed
+
+Sending is at most once: whenever a message may already have gone out, it is
+marked failed for a person to check rather than sent again.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.errors import ConfigError
+from bot.privacy import scrub_personal_data
+from bot.storage.models import OutboxMessage, utcnow
+
+log = logging.getLogger(__name__)
+
+CHANNELS = ("sms", "wechat")
+QUEUED, SENDING, SENT, FAILED, CANCELLED = "queued", "sending", "sent", "failed", "cancelled"
+UNKNOWN_OUTCOME = "outcome unknown"  # last_error prefix of the rows a person must check
+# Twilio's message statuses in the order they happen; a late callback never moves a row back.
+PROVIDER_STATUS_RANK = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3,
+                        "delivered": 4, "undelivered": 4, "failed": 4, "canceled": 4,
+                        "partially_delivered": 4, "read": 5}
+
+
+class SendError(Exception):
+    """A send did not succeed; the text says why without personal data."""
+
+
+class TemporaryFailure(SendError):
+    """Nothing was sent, and trying again later can help."""
+
+
+class PermanentFailure(SendError):
+    """The provider refused this message; trying again cannot help."""
+
+
+class UnknownOutcome(SendError):
+    """The request may have reached the provider: never sent again automatically."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What a provider said about an accepted message."""
+
+    provider_id: str | None = None
+    segments: int | None = None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A claimed message, decrypted for its sender (recipient and body are never logged)."""
+
+    id: int
+    channel: str
+    attempts: int
+    recipient: str = field(repr=False)
+    body: str = field(repr=False)
+
+
+class Sender(Protocol):
+    """A channel's sender (handlers/senders.py)."""
+
+    max_seconds: float  # the longest one send can take (all its HTTP calls and timeouts)
+
+    def send(self, recipient: str, body: str) -> Sent:
+        """Send one message or raise a SendError."""
+
+
+CanSend = Callable[[str, str], bool]  # (channel, recipient) -> may we write to them now?
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Retries and batching, from config.toml `[worker]`."""
+
+    max_attempts: int = 5
+    backoff_seconds: int = 30
+    batch_size: int = 10
+    stuck_minutes: int = 15
+
+    @classmethod
+    def from_section(cls, section: dict) -> Policy:
+        """The policy of `[worker]`, every value checked (a ConfigError names the key)."""
+        values = {}
+        for name, default in cls.__dataclass_fields__.items():
+            value = section.get(name, default.default)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"worker.{name}", f"must be a whole number of at least 1, got {value!r}")
+            values[name] = value
+        return cls(**values)
+
+    def backoff(self, attempts: int) -> dt.timedelta:
+        """The wait after failed attempt number `attempts`: 30 s, 1, 2, 4 minutes …"""
+        return dt.timedelta(seconds=self.backoff_seconds * 2 ** max(0, attempts - 1))
+
+
+def enqueue(runtime, channel: str, recipient: str, body: str, idempotency_key: str,
+            send_after: dt.datetime | None = None) -> tuple[int, bool]:
+    """Queue a message; (row id, True), or (the existing row's id, False) if this key was queued before.
+
+    An SMS recipient should be in E.164 form, like the conversation's user id.
+    """
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}")
+    if not recipient or not body or not idempotency_key:
+        raise ValueError("recipient, body and idempotency_key are required")
+    protector, now = runtime.protector, utcnow()
+    # Hashed: callers' keys may name a resident ("followup:<number>"); this is all a lookup needs.
+    key = protector.blind_index("outbox", idempotency_key)
+    row = OutboxMessage(channel=channel, recipient_key=protector.blind_index(f"user:{channel}", recipient),
+                        recipient_ref=protector.encrypt(recipient), body=protector.encrypt(body),
+                        status=QUEUED, attempts=0, next_attempt_at=send_after or now,
+                        idempotency_key=key, created_at=now, updated_at=now)
+    try:
+        with runtime.db.session() as s:
+            s.add(row)
+            s.flush()
+            return row.id, True
+    except IntegrityError:  # queued before, perhaps by a parallel process a moment ago
+        with runtime.db.session() as s:
+            return s.execute(select(OutboxMessage.id)
+                             .where(OutboxMessage.idempotency_key == key)).scalar_one(), False
+
+
+def claim_batch(runtime, channels: Iterable[str], limit: int, now: dt.datetime | None = None) -> list[Outgoing]:
+    """Move up to `limit` messages due by `now` of these channels to `sending`; no other worker gets them."""
+    now = now or utcnow()
+    due = (select(OutboxMessage.id)
+           .where(OutboxMessage.status == QUEUED, OutboxMessage.next_attempt_at <= now,
+                  OutboxMessage.channel.in_(list(channels)))
+           .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
+    with runtime.db.session() as s:
+        # PostgreSQL: SKIP LOCKED hands concurrent workers disjoint rows. SQLite ignores
+        # FOR UPDATE; there the conditional UPDATE decides, as SQLite runs one writer at a
+        # time and only the first sees rowcount 1 (the SELECT runs outside a transaction).
+        for _ in range(3):  # lost every row to another worker: look again
+            ids = s.execute(due.with_for_update(skip_locked=True)).scalars().all()
+            claimed = [i for i in ids if s.execute(
+                update(OutboxMessage).where(OutboxMessage.id == i, OutboxMessage.status == QUEUED)
+                .values(status=SENDING, attempts=OutboxMessage.attempts + 1, updated_at=utcnow())).rowcount == 1]
+            if claimed or not ids:
+                break
+        rows = s.execute(select(OutboxMessage).where(OutboxMessage.id.in_(claimed))
+                         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)).scalars().all()
+        batch, unreadable = [], []
+        for row in rows:
+            try:
+                batch.append(Outgoing(row.id, row.channel, row.attempts,
+                                      runtime.protector.decrypt(row.recipient_ref),
+                                      runtime.protector.decrypt(row.body)))
+            except ValueError:
+                unreadable.append(row.id)
+    for message_id in unreadable:
+        _finish(runtime, message_id, FAILED, "cannot decrypt (was JIUZHU_DATA_KEY changed?)")
+    return batch
+
+
+def deliver_due(runtime, senders: dict[str, Sender], can_send: CanSend, policy: Policy,
+                stop: threading.Event | None = None, now: dt.datetime | None = None) -> Counter:
+    """Claim one batch and deliver it; once `stop` is set the rest is handed back unsent."""
+    outcomes: Counter = Counter()
+    batch = claim_batch(runtime, senders, policy.batch_size, now)
+    for i, message in enumerate(batch):
+        if stop is not None and stop.is_set():
+            release(runtime, [m.id for m in batch[i:]])
+            break
+        try:
+            outcomes[deliver(runtime, message, senders[message.channel], can_send, policy)] += 1
+        except Exception:
+            release(runtime, [m.id for m in batch[i + 1:]])  # untouched: safe to hand back
+            raise
+    return outcomes
+
+
+def deliver(runtime, message: Outgoing, sender: Sender, can_send: CanSend, policy: Policy) -> str:
+    """Send one claimed message and record the outcome; returns the row's new status."""
+    try:
+        allowed = can_send(message.channel, message.recipient)
+    except Exception:  # noqa: BLE001 — nothing was sent: try again later
+        log.exception("outbox #%d: could not check whether the recipient may be written to", message.id)
+        return mark_failed(runtime, message, TemporaryFailure("recipient check failed"), policy)
+    if not allowed:
+        _finish(runtime, message.id, CANCELLED, "recipient unsubscribed")
+        log.info("outbox #%d (%s): cancelled, the recipient unsubscribed", message.id, message.channel)
+        return CANCELLED
+    if not _still_mine(runtime, message.id):
+        return FAILED  # marked for a person meanwhile (the batch waited too long): leave it alone
+    try:
+        sent = sender.send(message.recipient, message.body)
+    except SendError as exc:
+        return mark_failed(runtime, message, exc, policy)
+    except Exception:  # noqa: BLE001 — a bug in a sender may strike after the request went out
+        log.exception("outbox #%d: the %s sender failed unexpectedly", message.id, message.channel)
+        return mark_failed(runtime, message, UnknownOutcome("sender error (see the worker log)"), policy)
+    mark_sent(runtime, message.id, sent)
+    return SENT
+
+
+def mark_sent(runtime, message_id: int, sent: Sent) -> None:
+    """Record an accepted message (also over a stuck-row mark: now we know it went out)."""
+    with runtime.db.session() as s:
+        s.execute(update(OutboxMessage)
+                  .where(OutboxMessage.id == message_id, OutboxMessage.status.in_([SENDING, FAILED]))
+                  .values(status=SENT, provider_id=sent.provider_id, segments=sent.segments,
+                          last_error=None, updated_at=utcnow()))
+    log.info("outbox #%d: sent", message_id)
+
+
+def mark_failed(runtime, message: Outgoing, error: SendError, policy: Policy,
+                now: dt.datetime | None = None) -> str:
+    """Queue a temporary failure again after a backoff, else mark it failed; returns the new status."""
+    now = now or utcnow()
+    reason = str(error) or type(error).__name__
+    if isinstance(error, UnknownOutcome):
+        reason = f"{UNKNOWN_OUTCOME}: {reason}"
+    elif isinstance(error, TemporaryFailure) and message.attempts < policy.max_attempts:
+        retry_at = now + policy.backoff(message.attempts)
+        _finish(runtime, message.id, QUEUED, reason, next_attempt_at=retry_at)
+        log.warning("outbox #%d (%s): attempt %d failed (%s); retry at %s", message.id, message.channel,
+                    message.attempts, reason, retry_at.strftime("%H:%M:%S"))
+        return QUEUED
+    _finish(runtime, message.id, FAILED, reason)
+    log.warning("outbox #%d (%s): failed after %d attempt(s): %s", message.id, message.channel,
+                message.attempts, reason)
+    return FAILED
+
+
+def release(runtime, message_ids: list[int]) -> None:
+    """Hand claimed messages that were never given to a sender back to the queue."""
+    if message_ids:
+        with runtime.db.session() as s:
+            s.execute(update(OutboxMessage)
+                      .where(OutboxMessage.id.in_(message_ids), OutboxMessage.status == SENDING)
+                      .values(status=QUEUED, attempts=OutboxMessage.attempts - 1, updated_at=utcnow()))
+
+
+def fail_stuck(runtime, older_than: dt.timedelta, now: dt.datetime | None = None) -> int:
+    """Mark messages left in `sending` (a worker died mid-send) failed for a person to check.
+
+    They are never queued again: the worker may have died after the provider accepted
+    the message and before it was recorded, and Twilio has no idempotency key to stop
+    a second copy, so a resend could reach the resident twice. A person can look the
+    number up in the Twilio console and queue it again by hand if it never went out.
+    """
+    now = now or utcnow()
+    with runtime.db.session() as s:
+        count = s.execute(update(OutboxMessage)
+                          .where(OutboxMessage.status == SENDING, OutboxMessage.updated_at < now - older_than)
+                          .values(status=FAILED, updated_at=now,
+                                  last_error=f"{UNKNOWN_OUTCOME}: the worker stopped while sending")).rowcount
+    if count:
+        log.warning("outbox: %d message(s) stuck in sending marked failed (%s); check them by hand",
+                    count, UNKNOWN_OUTCOME)
+    return count
+
+
+def record_status(runtime, provider_id: str, status: str, error_code: str | None = None) -> str:
+    """Record a provider's delivery status; 'recorded', 'stale' (an older status), 'unknown' or 'invalid'."""
+    rank = PROVIDER_STATUS_RANK.get(status)
+    if rank is None or not provider_id:
+        return "invalid"
+    earlier = [name for name, r in PROVIDER_STATUS_RANK.items() if r < rank] + [status]
+    values: dict = {"provider_status": status, "updated_at": utcnow()}
+    if status in ("undelivered", "failed"):
+        code = error_code if (error_code or "").isdigit() else None
+        values["last_error"] = f"delivery {status}" + (f": provider error {code}" if code else "")
+    with runtime.db.session() as s:
+        changed = s.execute(update(OutboxMessage).where(
+            OutboxMessage.provider_id == provider_id,
+            or_(OutboxMessage.provider_status.is_(None), OutboxMessage.provider_status.in_(earlier)))
+            .values(**values)).rowcount
+        if changed:
+            return "recorded"
+        known = s.execute(select(OutboxMessage.id).where(OutboxMessage.provider_id == provider_id)).first()
+    return "stale" if known else "unknown"
+
+
+def _still_mine(runtime, message_id: int) -> bool:
+    """Just before sending: the row is still `sending` (refresh its clock so it does not look stuck)."""
+    with runtime.db.session() as s:
+        return s.execute(update(OutboxMessage)
+                         .where(OutboxMessage.id == message_id, OutboxMessage.status == SENDING)
+                         .values(updated_at=utcnow())).rowcount == 1
+
+
+def _finish(runtime, message_id: int, status: str, reason: str, **values) -> None:
+    """Move a claimed row on, with a reason safe to store (no personal data, bounded)."""
+    with runtime.db.session() as s:
+        s.execute(update(OutboxMessage)
+                  .where(OutboxMessage.id == message_id, OutboxMessage.status == SENDING)
+                  .values(status=status, last_error=scrub_personal_data(reason)[:200],
+                          updated_at=utcnow(), **values))
