@@ -16,6 +16,8 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from xml.etree import ElementTree
 from xml.parsers.expat import ExpatError
@@ -38,7 +40,7 @@ blueprint = Blueprint("wechat", __name__)
 CHANNEL = "wechat"
 EMPTY = "success"           # WeChat shows nothing and does not retry
 MAX_TEXT_BYTES = 2048       # WeChat's limit for a passive text reply
-MESSAGE_KEYS = ("welcome", "voice_unrecognised", "media_not_supported", "reply_truncated")
+MESSAGE_KEYS = ("welcome", "voice_unrecognised", "media_not_supported", "reply_continues")
 _NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -51,6 +53,8 @@ class Settings:
     window: int
     max_bytes: int
     click_texts: dict[str, str] = field(default_factory=dict)
+    budget: float = 4.0           # WeChat waits 5 s: answer passively within this, else hand off
+    pool: ThreadPoolExecutor | None = None
 
 
 @blueprint.record_once
@@ -81,7 +85,10 @@ def _configure(state) -> None:
         token=token, crypto=crypto,
         window=int(section.get("timestamp_window_seconds", 300)),
         max_bytes=int(section.get("max_body_bytes", 65536)),
-        click_texts=menu_of(section)[1])
+        click_texts=menu_of(section)[1],
+        budget=float(section.get("reply_budget_seconds", 4.0)),
+        pool=ThreadPoolExecutor(max_workers=int(section.get("answer_threads", 8)),
+                                thread_name_prefix="wechat-answer"))
 
 
 @blueprint.route("/wechat", methods=["GET", "POST"])
@@ -229,16 +236,53 @@ def answer_once(message, settings: Settings) -> str:
     key = dedup_key(message, runtime)
     if key is not None and not claim_message(runtime.db, CHANNEL, key):
         return _unseal(runtime, stored_reply(runtime.db, CHANNEL, key))
+    job = settings.pool.submit(_answer, handler, message, runtime, settings)
     try:
-        text = fit_text(handler(message, runtime, settings),
-                        runtime.kb.message("reply_truncated", CHANNEL))
-    except Exception:  # noqa: BLE001 — a bug is logged; the resident gets an apology, not a trace
+        full = job.result(timeout=settings.budget)
+    except FutureTimeout:
+        # Too slow for the passive reply: answer "success" now; the worker sends the reply
+        # through the customer-service API when it is ready (and a retry gets nothing twice).
+        job.add_done_callback(lambda done: _hand_off(runtime, message, key, done.result()))
+        log.warning("wechat: answer took longer than %.1f s; sending it later", settings.budget)
+        return ""
+    return _passive(runtime, message, key, full)
+
+
+def _answer(handler: Handler, message, runtime, settings: Settings) -> str:
+    """Run one handler; a bug is logged and the resident gets an apology, never a trace."""
+    try:
+        return handler(message, runtime, settings)
+    except Exception:  # noqa: BLE001
         log.exception("failed to answer a wechat %s message", message.type)
-        text = runtime.kb.message("generic_apology", CHANNEL)
+        return runtime.kb.message("generic_apology", CHANNEL)
+
+
+def _passive(runtime, message, key: str | None, full: str) -> str:
+    """The passive reply; what does not fit in 2,048 bytes follows as a customer-service message."""
+    text, rest = split_text(full, runtime.kb.message("reply_continues", CHANNEL))
+    if rest:
+        _enqueue(runtime, message, key or f"long:{time.time_ns()}", rest)
     if key is not None:
         # The reply may quote what the resident told us: kept encrypted, like the conversation.
         store_reply(runtime.db, CHANNEL, key, {"sealed": runtime.protector.encrypt(text).decode("ascii")})
     return text
+
+
+def _hand_off(runtime, message, key: str | None, full: str) -> None:
+    """A late answer goes out through the outbox (customer-service message API)."""
+    try:
+        if key is not None:
+            store_reply(runtime.db, CHANNEL, key, {"sealed": runtime.protector.encrypt("").decode("ascii")})
+        _enqueue(runtime, message, key or f"late:{time.time_ns()}", full)
+    except Exception:  # noqa: BLE001 — in a background thread: log, never raise
+        log.exception("wechat: could not queue a late reply")
+
+
+def _enqueue(runtime, message, key: str, text: str) -> None:
+    from bot.outbox import enqueue
+
+    for i, part in enumerate(split_all(text)):
+        enqueue(runtime, CHANNEL, message.source, part, idempotency_key=f"wechat:{key}:{i}")
 
 
 def _unseal(runtime, stored: dict | None) -> str:
@@ -266,6 +310,38 @@ def dedup_key(message, runtime) -> str | None:
 def sign(token: str, *parts: str) -> str:
     """WeChat's signature: sha1 of the token and the parts, sorted and concatenated."""
     return hashlib.sha1("".join(sorted((token, *parts))).encode("utf-8")).hexdigest()
+
+
+def split_text(text: str, note: str, limit: int = MAX_TEXT_BYTES) -> tuple[str, str]:
+    """(what fits in one reply — with `note` when cut — , the rest), cut at lines."""
+    text = _NOT_XML_CHARS.sub("", text)
+    if len(text.encode("utf-8")) <= limit:
+        return text, ""
+    parts = split_all(text, limit - len(("\n" + note).encode("utf-8")))
+    return f"{parts[0]}\n{note}", "\n".join(parts[1:])
+
+
+def split_all(text: str, limit: int = MAX_TEXT_BYTES) -> list[str]:
+    """Text cut into parts of at most `limit` bytes, at line ends where possible."""
+    parts: list[str] = []
+    current = ""
+    for line in _NOT_XML_CHARS.sub("", text).split("\n"):
+        while len(line.encode("utf-8")) > limit:  # one enormous line: cut on a character boundary
+            cut = line.encode("utf-8")[:limit].decode("utf-8", "ignore")
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(cut)
+            line = line[len(cut):]
+        candidate = f"{current}\n{line}" if current else line
+        if current and len(candidate.encode("utf-8")) > limit:
+            parts.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        parts.append(current)
+    return parts
 
 
 def fit_text(text: str, note: str, limit: int = MAX_TEXT_BYTES) -> str:

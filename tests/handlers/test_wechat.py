@@ -281,9 +281,13 @@ def test_long_and_tricky_replies_fit_wechat(wechat, monkeypatch):
     monkeypatch.setattr(wechat.runtime.engine, "handle", lambda message: Reply(messages=[text]))
     reply = wechat.text("随便问")
     assert len(reply.encode("utf-8")) <= MAX_TEXT_BYTES
-    assert reply.endswith(wechat.runtime.kb.message("reply_truncated", "wechat"))
+    assert reply.endswith(wechat.runtime.kb.message("reply_continues", "wechat"))
     body, _ = reply.rsplit("\n", 1)
     assert all(row.endswith("为准。") for row in body.split("\n"))  # cut at a line boundary
+    # the rest waits in the outbox, in order, for the customer-service API — nothing lost
+    sent = [row for row in _queued_texts(wechat.runtime)]
+    rows_text = "\n".join([body, *sent])
+    assert rows_text.count("为准。") == 200 and "名字]]>后面" in rows_text
 
     monkeypatch.setattr(wechat.runtime.engine, "handle", lambda message: Reply(messages=["名字]]>后面\x07"]))
     assert wechat.text("再问") == "名字]]>后面"                    # CDATA-safe, control chars dropped
@@ -345,3 +349,35 @@ def test_menu_command_publishes_the_configured_menu_and_reuses_the_token(cli, tm
     assert menu["button"][2] == {"type": "click", "name": "查进度", "key": "PROGRESS"}
     assert all("text" not in b for b in policy)                   # our own mapping stays local
     assert APP_SECRET not in first.stdout + first.stderr + second.stdout + second.stderr
+
+
+def _queued_texts(runtime) -> list[str]:
+    """Decrypted bodies of queued WeChat customer-service messages, in order."""
+    from sqlalchemy import select
+
+    from bot.storage.models import OutboxMessage
+    with runtime.db.session() as session:
+        rows = session.execute(select(OutboxMessage).where(OutboxMessage.channel == "wechat")
+                               .order_by(OutboxMessage.id)).scalars().all()
+        return [runtime.protector.decrypt(r.body) for r in rows]
+
+
+def test_a_slow_answer_is_sent_later_through_the_outbox(wechat, monkeypatch):
+    import threading
+
+    release = threading.Event()
+
+    def slow(message):
+        release.wait(5)
+        return Reply(messages=["迟到的答复"])
+    monkeypatch.setattr(wechat.runtime.engine, "handle", slow)
+    import dataclasses
+    settings = wechat.app.extensions["jiuzhu.wechat"]
+    wechat.app.extensions["jiuzhu.wechat"] = dataclasses.replace(settings, budget=0.2)
+    assert wechat.text("低保标准是多少") == ""      # "success": WeChat shows nothing and does not retry
+    release.set()
+    for _ in range(50):
+        if _queued_texts(wechat.runtime):
+            break
+        threading.Event().wait(0.1)
+    assert _queued_texts(wechat.runtime) == ["迟到的答复"]
