@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The newest migration; a test keeps it equal to Alembic's head, so the fast
 # start-up check below never needs to import Alembic.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 
 class Database:
@@ -97,6 +97,9 @@ def make_engine(url: str) -> Engine:
         def _sqlite_pragmas(dbapi_conn, _record):  # WAL lets readers and a writer overlap
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
+            # With WAL, NORMAL keeps the database consistent and only risks the last commits on
+            # power loss; FULL syncs every commit and tripled webhook p99 under concurrent writes.
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()

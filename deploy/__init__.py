@@ -1,0 +1,1 @@
+"""Production serving: the gunicorn settings and the WSGI entry point (see deploy/README.md)."""
