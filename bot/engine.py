@@ -143,8 +143,12 @@ class Engine:
                         opening: str | None = None) -> Reply:
         """Begin a guided pre-screening (consent first)."""
         screener = self.runtime.screener
-        sc, start = screener.start(self._context(message), opening if opening is not None else text)
+        ctx = self._context(message)
+        sc, start = screener.start(ctx, opening if opening is not None else text)
+        if message.channel == "sms":
+            self.handover.offer_on_sms(sc, ctx, start)
         state["screening"] = self._seal(sc)
+        self._index_phone(ctx, sc)
         reply.messages.extend(start.messages)
         reply.expecting = start.expecting
         return reply
@@ -175,7 +179,16 @@ class Engine:
             state.pop("screening")
             reply.add(screener.texts.get("expired", days=self.runtime.config.screening_expiry_days))
             return False
-        inner = screener.handle(sc, text, self._context(IncomingMessage(channel=channel, user_id=user_id)))
+        ctx = self._context(IncomingMessage(channel=channel, user_id=user_id))
+        if sc.get("awaiting") in ("link_offer", "link_code"):
+            inner = Reply()
+            sc = self.handover.answer(sc, text, ctx, inner)
+        else:
+            phone_before = sc["values"].get("phone")
+            inner = screener.handle(sc, text, ctx)
+            if channel != "sms" and not sc.get("done") and sc["values"].get("phone") != phone_before:
+                self.handover.offer_code(sc, ctx, inner)
+        self._index_phone(ctx, sc)
         reply.messages.extend(inner.messages)
         reply.expecting = inner.expecting
         if sc.get("done"):
@@ -185,6 +198,22 @@ class Engine:
         else:
             state["screening"] = self._seal(sc)
         return True
+
+    @property
+    def handover(self):
+        """Continuing a screening across channels (bot/screening/linking.py)."""
+        from bot.screening.linking import Handover, ScreeningLinker
+
+        if not hasattr(self, "_handover"):
+            self._handover = Handover(self.runtime, ScreeningLinker(self.runtime))
+        return self._handover
+
+    def _index_phone(self, ctx, sc: dict) -> None:
+        """Keep the conversation findable by the screening's phone while it is unfinished."""
+        own = self.handover.conversation_id(ctx)
+        if own is not None:
+            phone = None if sc.get("done") else sc.get("values", {}).get("phone")
+            self.handover.linker.remember(own, phone)
 
     def _context(self, message: IncomingMessage):
         from bot.screening.session import Context

@@ -69,6 +69,12 @@ class Screener:
                     text = text.replace(w, " ")
         return found[0] if len(found) == 1 else None
 
+    def resume(self, state: dict, ctx: Context) -> Reply:
+        """Ask the current question again (after a hand-over between channels)."""
+        reply = Reply()
+        self._reask(state, ctx, reply)
+        return reply.expect_slot(state)
+
     # ---- each message ---------------------------------------------------------------
     def handle(self, state: dict, text: str, ctx: Context) -> Reply:
         """Process one resident message inside a screening; sets state['done'] when it ends."""

@@ -14,7 +14,8 @@ REQUIRED = ("retention", "reask", "reask_problem", "too_many_tries", "skipped", 
             "consent_refused", "resume_prompt", "expired", "digression_back", "offer_screening",
             "correct_hint", "submitted", "submitted_sms", "no_program", "summary_line", "summary_header",
             "progress_none", "progress_line", "progress_header", "progress_foreign_ref", "status",
-            "channel_names", "labels", "values", "programs")
+            "channel_names", "labels", "values", "programs", "link_found_wechat", "link_found_sms",
+            "link_code_sms", "link_code_wrong", "link_joined", "link_declined")
 
 
 class ScreeningTexts:

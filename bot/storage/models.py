@@ -36,6 +36,8 @@ class Conversation(Base):
     channel: Mapped[str] = mapped_column(String(16))
     user_key: Mapped[str] = mapped_column(String(64))  # keyed hash of the channel user id
     user_ref: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted channel user id
+    # keyed hash of the phone an unfinished screening gave: the same resident on the other channel
+    phone_key: Mapped[str | None] = mapped_column(String(64), index=True)
     state: Mapped[dict] = mapped_column(JSON, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,191 @@
+"""One resident, two channels: continue an unfinished screening on the other channel.
+
+The phone number a screening collected is the link. On WeChat the resident
+proves the number is theirs with a one-time code sent to it by SMS; on SMS the
+sender's number already proves it. Only then does the screening state (with
+its personal data) move to the new conversation.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+
+from sqlalchemy import select, update
+
+from bot.storage.models import Conversation, utcnow
+
+CODE_MINUTES = 10
+CODE_TRIES = 3
+
+
+def phone_digits(number: str) -> str | None:
+    """The 11-digit mainland mobile number in any spelling (+86 138…, 138-…), else None."""
+    digits = "".join(c for c in number if c.isdigit())[-11:]
+    return digits if len(digits) == 11 and digits[0] == "1" and digits[1] in "3456789" else None
+
+
+class ScreeningLinker:
+    """Finds, proves and moves a resident's unfinished screening between channels."""
+
+    def __init__(self, runtime):
+        self.runtime = runtime
+        self.db = runtime.db
+        self.protector = runtime.protector
+
+    def phone_key(self, number: str) -> str | None:
+        """The keyed hash a conversation is indexed by."""
+        digits = phone_digits(number)
+        return self.protector.blind_index("phone", digits) if digits else None
+
+    def remember(self, conversation_id: int, number: str | None) -> None:
+        """Index (or, with None, un-index) a conversation by the phone its screening gave."""
+        key = self.phone_key(number) if number else None
+        with self.db.session() as s:
+            s.execute(update(Conversation).where(Conversation.id == conversation_id).values(phone_key=key))
+
+    def unfinished_elsewhere(self, number: str, channel: str) -> int | None:
+        """Id of a conversation on another channel with an unfinished screening for this phone."""
+        key = self.phone_key(number)
+        if not key:
+            return None
+        with self.db.session() as s:
+            rows = s.execute(select(Conversation).where(Conversation.phone_key == key,
+                                                        Conversation.channel != channel)).scalars()
+            for row in rows:
+                if (row.state or {}).get("screening"):
+                    return row.id
+        return None
+
+    def send_code(self, number: str, conversation_id: int, source_id: int) -> dict:
+        """Text a one-time code to the number; returns what the asking conversation must keep."""
+        from bot.outbox import enqueue
+
+        code = f"{secrets.randbelow(10**6):06d}"
+        text = self.runtime.screener.texts.get("link_code_sms", code=code, minutes=CODE_MINUTES)
+        digits = phone_digits(number)
+        enqueue(self.runtime, "sms", "+86" + digits, text,
+                idempotency_key=f"link:{conversation_id}:{source_id}:{secrets.token_hex(4)}")
+        expires = utcnow() + dt.timedelta(minutes=CODE_MINUTES)
+        return {"source": source_id, "code": self.protector.blind_index("otp", f"{conversation_id}:{code}"),
+                "expires": expires.isoformat(), "tries": 0}
+
+    def code_matches(self, pending: dict, conversation_id: int, text: str) -> bool:
+        """Whether the resident typed the code we sent (and it is still valid)."""
+        digits = "".join(c for c in text if c.isdigit())
+        if dt.datetime.fromisoformat(pending["expires"]) < utcnow() or len(digits) != 6:
+            return False
+        expected = self.protector.blind_index("otp", f"{conversation_id}:{digits}")
+        return secrets.compare_digest(expected, pending["code"])
+
+    def take_over(self, source_id: int) -> str | None:
+        """Move the sealed screening out of the other conversation (it continues here)."""
+        with self.db.session() as s:
+            row = s.get(Conversation, source_id, with_for_update=True)
+            if row is None or not (row.state or {}).get("screening"):
+                return None
+            sealed = row.state["screening"]
+            row.state = {k: v for k, v in row.state.items() if k != "screening"}
+            row.phone_key = None
+            row.version += 1
+            return sealed
+
+
+def sealed_summary(runtime, sealed: str) -> dict | None:
+    """The decrypted screening state (for the label of the step it stopped at)."""
+    try:
+        return json.loads(runtime.protector.decrypt(sealed.encode("ascii")))
+    except ValueError:
+        return None
+
+
+class Handover:
+    """The conversation around a link: offer, code, take-over — for the engine to call."""
+
+    def __init__(self, runtime, linker: ScreeningLinker):
+        self.runtime = runtime
+        self.linker = linker
+
+    @property
+    def texts(self):
+        """The screening's sentences."""
+        return self.runtime.screener.texts
+
+    def conversation_id(self, ctx) -> int | None:
+        """This resident's own conversation row on this channel."""
+        with self.runtime.db.session() as s:
+            return s.execute(select(Conversation.id).where(Conversation.channel == ctx.channel,
+                                                           Conversation.user_key == ctx.user_key)).scalar()
+
+    def offer_on_sms(self, sc: dict, ctx, reply) -> bool:
+        """On SMS, the sender's number proves it is theirs: offer to continue a WeChat screening."""
+        source = self.linker.unfinished_elsewhere(ctx.user_id, ctx.channel)
+        if source is None:
+            return False
+        sc["awaiting"], sc["link"] = "link_offer", {"source": source}
+        reply.messages[:] = [self.texts.get("link_found_sms", label=self._label_of(source))]
+        reply.expecting = None
+        return True
+
+    def offer_code(self, sc: dict, ctx, reply) -> None:
+        """On WeChat, a phone with an unfinished SMS screening: text a code to prove the number."""
+        phone = sc["values"].get("phone")
+        source = self.linker.unfinished_elsewhere(phone, ctx.channel) if phone else None
+        own = self.conversation_id(ctx)
+        if source is None or own is None:
+            return
+        from bot.privacy import mask_phone
+
+        sc["link"] = self.linker.send_code(phone, own, source)
+        sc["awaiting"] = "link_code"
+        reply.messages[:] = [self.texts.get("link_found_wechat", label=self._label_of(source),
+                                            phone=mask_phone(phone))]
+        reply.expecting = None
+
+    def answer(self, sc: dict, text: str, ctx, reply) -> dict:
+        """The resident's reply to our offer; returns the screening state to continue with."""
+        screener = self.runtime.screener
+        choice = self.runtime.engine.choice_number(text)
+        link = sc.get("link") or {}
+        if sc["awaiting"] == "link_offer":
+            if choice == 1:
+                return self._join(sc, link["source"], ctx, reply)
+            return self._decline(sc, ctx, reply, screener)
+        if "".join(c for c in text if c.isdigit()) == "0":
+            return self._decline(sc, ctx, reply, screener)
+        own = self.conversation_id(ctx)
+        if own is not None and self.linker.code_matches(link, own, text):
+            return self._join(sc, link["source"], ctx, reply)
+        link["tries"] = link.get("tries", 0) + 1
+        if link["tries"] >= CODE_TRIES:
+            return self._decline(sc, ctx, reply, screener)
+        reply.add(self.texts.get("link_code_wrong", left=CODE_TRIES - link["tries"]))
+        return sc
+
+    def _join(self, sc: dict, source: int, ctx, reply) -> dict:
+        sealed = self.linker.take_over(source)
+        other = sealed_summary(self.runtime, sealed) if sealed else None
+        if other is None:
+            return self._decline(sc, ctx, reply, self.runtime.screener)
+        other["updated"] = utcnow().isoformat()
+        reply.add(self.texts.get("link_joined"))
+        inner = self.runtime.screener.resume(other, ctx)
+        reply.messages.extend(inner.messages)
+        reply.expecting = inner.expecting
+        return other
+
+    def _decline(self, sc: dict, ctx, reply, screener) -> dict:
+        sc["awaiting"] = None
+        sc.pop("link", None)
+        reply.add(self.texts.get("link_declined"))
+        inner = screener.resume(sc, ctx)
+        reply.messages.extend(inner.messages)
+        reply.expecting = inner.expecting
+        return sc
+
+    def _label_of(self, source: int) -> str:
+        with self.runtime.db.session() as s:
+            row = s.get(Conversation, source)
+            sealed = (row.state or {}).get("screening") if row else None
+        other = sealed_summary(self.runtime, sealed) if sealed else None
+        return self.texts.label(other.get("asked") or "consent") if other else ""

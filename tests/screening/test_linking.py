@@ -1,0 +1,81 @@
+"""One resident, two channels: an unfinished screening continues on the other one."""
+from sqlalchemy import select
+
+from bot.storage.models import OutboxMessage
+from tests.screening.conftest import RURAL_FAMILY
+
+PHONE = "13970712468"
+
+
+def sms_codes(runtime) -> list[str]:
+    """Bodies of the SMS waiting in the outbox (decrypted, as the worker would send them)."""
+    with runtime.db.session() as s:
+        rows = s.execute(select(OutboxMessage).where(OutboxMessage.channel == "sms")).scalars().all()
+        return [runtime.protector.decrypt(r.body) for r in rows]
+
+
+def start_on_sms(talk, until="household_size"):
+    sms = talk(channel="sms", user=f"+86{PHONE}")
+    sms.send("申请低保")
+    while sms.last.expecting != until:
+        sms.send({**RURAL_FAMILY, "consent": "1"}[sms.last.expecting])
+    return sms
+
+
+def test_wechat_continues_an_sms_screening_after_a_code(talk, runtime):
+    start_on_sms(talk)
+    wx = talk(channel="wechat", user="openid-1")
+    wx.send("申请低保")
+    while wx.last.expecting != "phone":
+        wx.send(RURAL_FAMILY[wx.last.expecting])
+    wx.send("139 7071 2468")
+    assert "验证码" in wx.text and "139****2468" in wx.text and wx.last.expecting is None
+    (message,) = sms_codes(runtime)
+    code = "".join(c for c in message if c.isdigit())[:6]
+    wx.send("000000" if code != "000000" else "111111")
+    assert "不对" in wx.text
+    wx.send(code)
+    assert "接上" in wx.text and wx.last.expecting == "household_size"  # where SMS had stopped
+    reply = wx.answer_until(RURAL_FAMILY)
+    assert reply.application_ref
+    sms_again = talk(channel="sms", user=f"+86{PHONE}")
+    sms_again.send("五个人")  # the SMS conversation no longer holds the screening
+    assert sms_again.last.expecting != "household_monthly_income"
+
+
+def test_refusing_the_code_keeps_the_new_screening(talk, runtime):
+    start_on_sms(talk)
+    wx = talk(channel="wechat", user="openid-2")
+    wx.send("申请低保")
+    while wx.last.expecting != "phone":
+        wx.send(RURAL_FAMILY[wx.last.expecting])
+    wx.send(PHONE)
+    wx.send("0")
+    assert wx.last.expecting == "township"
+
+
+def test_three_wrong_codes_give_up_linking(talk, runtime):
+    start_on_sms(talk)
+    wx = talk(channel="wechat", user="openid-3")
+    wx.send("申请低保")
+    while wx.last.expecting != "phone":
+        wx.send(RURAL_FAMILY[wx.last.expecting])
+    wx.send(PHONE)
+    code = "".join(c for c in sms_codes(runtime)[0] if c.isdigit())[:6]
+    wrong = "123456" if code != "123456" else "654321"
+    for _ in range(3):
+        wx.send(wrong)
+    assert wx.last.expecting == "township"
+
+
+def test_sms_continues_a_wechat_screening_without_a_code(talk, runtime):
+    wx = talk(channel="wechat", user="openid-4")
+    wx.send("申请低保")
+    while wx.last.expecting != "township":
+        wx.send(RURAL_FAMILY[wx.last.expecting])  # the phone given on WeChat is PHONE
+    sms = talk(channel="sms", user=f"+86{PHONE}")
+    sms.send("申请")
+    assert "微信" in sms.text and sms.last.expecting is None
+    sms.send("1")
+    assert sms.last.expecting == "township"
+    assert sms_codes(runtime) == []  # the sender's own number proves it: no code needed
