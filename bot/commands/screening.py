@@ -30,6 +30,13 @@ def register(sub, common) -> None:
     show.add_argument("--reveal", action="store_true", help="show personal data in full (audited)")
     show.set_defaults(func=run_leads_show)
 
+    status = leads_sub.add_parser("status", parents=[common],
+                                  help="set a lead's status (audited) and text the applicant")
+    status.add_argument("ref")
+    status.add_argument("status", choices=("new", "contacted", "submitted", "closed", "rejected"))
+    status.add_argument("--no-sms", action="store_true", help="do not text the applicant")
+    status.set_defaults(func=run_leads_status)
+
     keygen = sub.add_parser("keygen", help="print a fresh JIUZHU_DATA_KEY")
     keygen.set_defaults(func=run_keygen)
 
@@ -75,6 +82,20 @@ def run_leads_show(args) -> int:
     else:
         for key, value in data.items():
             print(f"{key}: {value}")
+    return 0
+
+
+def run_leads_status(args) -> int:
+    """Change the status; the applicant gets an SMS through the outbox (sent by `jiuzhu worker`)."""
+    from bot.screening.notify import notify_status
+
+    runtime = Runtime.from_path(args.config)
+    lead = runtime.leads.set_status(args.ref, args.status, actor=f"cli:{getpass.getuser()}")
+    if lead is None:
+        print(f"jiuzhu leads status: no lead {args.ref}", file=sys.stderr)
+        return 1
+    texted = not args.no_sms and notify_status(runtime, lead)
+    print(f"{lead.ref}: {lead.status}" + ("; SMS queued" if texted else ""))
     return 0
 
 

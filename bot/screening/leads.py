@@ -13,6 +13,7 @@ from bot.storage.db import Database
 from bot.storage.models import AuditEvent, Lead, utcnow
 
 PERSONAL = ("name", "id_number", "phone")
+STATUSES = ("new", "contacted", "submitted", "closed", "rejected")
 MASKS = {"name": mask_name, "id_number": mask_id_number, "phone": mask_phone}
 _REF_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud over the phone
 
@@ -87,6 +88,22 @@ class LeadStore:
             "duplicates": self.duplicates(lead), "consent": lead.consent,
             "fields": {**lead.fields, **personal},
         }
+
+    def set_status(self, ref: str, status: str, actor: str) -> Lead | None:
+        """Move a lead to a new status (audited); None if there is no such lead."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+        with self.db.session() as s:
+            lead = s.execute(select(Lead).where(Lead.ref == ref.strip().upper())).scalar_one_or_none()
+            if lead is None:
+                return None
+            previous, lead.status, lead.updated_at = lead.status, status, utcnow()
+        self.audit(actor, "status", lead.ref, f"{previous} → {status}")
+        return lead
+
+    def phone_of(self, lead: Lead) -> str | None:
+        """The applicant's phone, decrypted only to send them a message about their own application."""
+        return json.loads(self.protector.decrypt(lead.personal)).get("phone")
 
     def audit(self, actor: str, action: str, ref: str | None, detail: str = "") -> None:
         """Write one audit event."""

@@ -278,6 +278,9 @@ class Screener:
             needs_callback=state.get("callback", False))
         state["done"] = "submitted"
         state["ref"] = ref
+        from bot.screening.notify import notify_submitted
+
+        notify_submitted(self.runtime, ref, ctx.channel, values)
         reply.application_ref = ref
         return reply.add(self._submitted_text(ref, values, assessment, ctx))
 

@@ -15,7 +15,8 @@ REQUIRED = ("retention", "reask", "reask_problem", "too_many_tries", "skipped", 
             "correct_hint", "submitted", "submitted_sms", "no_program", "summary_line", "summary_header",
             "progress_none", "progress_line", "progress_header", "progress_foreign_ref", "status",
             "channel_names", "labels", "values", "programs", "link_found_wechat", "link_found_sms",
-            "link_code_sms", "link_code_wrong", "link_joined", "link_declined")
+            "link_code_sms", "link_code_wrong", "link_joined", "link_declined", "status_sms",
+            "submitted_confirm_sms")
 
 
 class ScreeningTexts:

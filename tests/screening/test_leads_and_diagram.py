@@ -69,3 +69,25 @@ def test_missing_data_key_outside_development_is_a_startup_error(cli):
 def test_flow_diagram_is_up_to_date():
     committed = (ROOT / "docs" / "screening-flow.md").read_text(encoding="utf-8")
     assert committed == render_mermaid(load_flow()), "run `jiuzhu flow diagram` and commit docs/"
+
+
+def test_leads_status_command_audits_and_queues_an_sms(cli, runtime, sqlite_url):
+    from bot.messages import IncomingMessage
+
+    def say(text):
+        return runtime.engine.handle(IncomingMessage(channel="wechat", user_id="st-1", text=text))
+
+    reply = say("申请低保")
+    while not reply.done:
+        reply = say(RURAL_FAMILY[reply.expecting])
+    ref = reply.application_ref
+    out = cli("leads", "status", ref, "contacted").stdout
+    assert out.strip() == f"{ref}: contacted; SMS queued"
+    assert json.loads(cli("leads", "show", ref, "--json").stdout)["status"] == "contacted"
+    engine = create_engine(sqlite_url)
+    with engine.connect() as conn:
+        actions = [r.action for r in conn.execute(text("SELECT action FROM audit_log"))]
+        queued = conn.execute(text("SELECT count(*) FROM outbox WHERE channel = 'sms'")).scalar()
+    engine.dispose()
+    assert actions == ["status"] and queued == 2  # the submission confirmation and the status change
+    assert cli("leads", "status", "JZ000000-XXXX", "closed", check=False).returncode == 1

@@ -79,3 +79,18 @@ def test_sms_continues_a_wechat_screening_without_a_code(talk, runtime):
     sms.send("1")
     assert sms.last.expecting == "township"
     assert sms_codes(runtime) == []  # the sender's own number proves it: no code needed
+
+
+def test_applicant_is_texted_on_submission_and_status_change(talk, runtime):
+    from bot.screening.notify import notify_status
+
+    wx = talk(channel="wechat", user="openid-5")
+    wx.send("申请低保")
+    ref = wx.answer_until(RURAL_FAMILY).application_ref
+    assert any(ref in m and "已收到" in m for m in sms_codes(runtime))
+    lead = runtime.leads.set_status(ref, "contacted", actor="test")
+    assert notify_status(runtime, lead) and notify_status(runtime, lead)  # twice: queued once
+    status_sms = [m for m in sms_codes(runtime) if "核实" in m]
+    assert len(status_sms) == 1 and ref in status_sms[0]
+    shown = runtime.leads.as_dict(runtime.leads.get(ref))
+    assert shown["status"] == "contacted"
