@@ -14,8 +14,10 @@ from collections import defaultdict
 class RateLimiter:
     """Fixed one-minute windows: at most `limit` messages per user per minute."""
 
-    def __init__(self, limit: int, redis_url: str | None = None, prefix: str = "jiuzhu:rl:"):
+    def __init__(self, limit: int, redis_url: str | None = None, prefix: str = "jiuzhu:rl:",
+                 clock=time.time):
         self.limit = limit
+        self.clock = clock
         self.prefix = prefix
         self._redis = None
         if redis_url:
@@ -27,7 +29,7 @@ class RateLimiter:
 
     def allow(self, key: str, now: float | None = None) -> bool:
         """Count one message for `key` (already a keyed hash); False once over the limit."""
-        window = int((now if now is not None else time.time()) // 60)
+        window = int((now if now is not None else self.clock()) // 60)
         name = f"{self.prefix}{key}:{window}"
         if self._redis is not None:
             try:

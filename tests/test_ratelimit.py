@@ -47,7 +47,7 @@ def test_redis_down_falls_back_to_counting_locally():
 
 
 def test_a_flood_gets_a_polite_answer(runtime):
-    runtime.__dict__["rate_limiter"] = RateLimiter(2)
+    runtime.__dict__["rate_limiter"] = RateLimiter(2, clock=lambda: 600.0)  # one minute, whatever the time
     replies = [runtime.engine.handle_limited(IncomingMessage(channel="sms", user_id="138", text="低保标准是多少"))
                for _ in range(3)]
     assert "900" in replies[1].messages[0]
