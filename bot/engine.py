@@ -73,7 +73,7 @@ class Engine:
         command = self.command_of(text)
 
         if state.get("screening"):
-            handled = self._continue_screening(text, channel, message.user_id, state, reply)
+            handled = self._continue_screening(text, channel, message.user_id, cid, state, reply)
             if handled:
                 return reply
         if state.pop("offer_screening", False) and command == "continue":
@@ -148,7 +148,8 @@ class Engine:
         if message.channel == "sms":
             self.handover.offer_on_sms(sc, ctx, start)
         state["screening"] = self._seal(sc)
-        self._index_phone(ctx, sc)
+        if sc["values"].get("phone"):  # derived from the SMS sender
+            self._index_phone(self.handover.conversation_id(ctx), sc)
         reply.messages.extend(start.messages)
         reply.expecting = start.expecting
         return reply
@@ -171,7 +172,8 @@ class Engine:
                                    status=texts.doc["status"].get(lead.status, lead.status)))
         return reply.add("\n".join(lines))
 
-    def _continue_screening(self, text: str, channel: str, user_id: str, state: dict, reply: Reply) -> bool:
+    def _continue_screening(self, text: str, channel: str, user_id: str, cid: int, state: dict,
+                            reply: Reply) -> bool:
         """Route a message into the screening in progress; False if it had expired."""
         screener = self.runtime.screener
         sc = self._unseal(state["screening"])
@@ -180,15 +182,16 @@ class Engine:
             reply.add(screener.texts.get("expired", days=self.runtime.config.screening_expiry_days))
             return False
         ctx = self._context(IncomingMessage(channel=channel, user_id=user_id))
+        indexed = sc.get("values", {}).get("phone")
         if sc.get("awaiting") in ("link_offer", "link_code"):
             inner = Reply()
             sc = self.handover.answer(sc, text, ctx, inner)
         else:
-            phone_before = sc["values"].get("phone")
             inner = screener.handle(sc, text, ctx)
-            if channel != "sms" and not sc.get("done") and sc["values"].get("phone") != phone_before:
+            if channel != "sms" and not sc.get("done") and sc["values"].get("phone") != indexed:
                 self.handover.offer_code(sc, ctx, inner)
-        self._index_phone(ctx, sc)
+        if sc.get("done") or sc.get("values", {}).get("phone") != indexed:
+            self._index_phone(cid, sc)  # only when it changes: one write less per message
         reply.messages.extend(inner.messages)
         reply.expecting = inner.expecting
         if sc.get("done"):
@@ -208,12 +211,11 @@ class Engine:
             self._handover = Handover(self.runtime, ScreeningLinker(self.runtime))
         return self._handover
 
-    def _index_phone(self, ctx, sc: dict) -> None:
+    def _index_phone(self, cid: int | None, sc: dict) -> None:
         """Keep the conversation findable by the screening's phone while it is unfinished."""
-        own = self.handover.conversation_id(ctx)
-        if own is not None:
+        if cid is not None:
             phone = None if sc.get("done") else sc.get("values", {}).get("phone")
-            self.handover.linker.remember(own, phone)
+            self.handover.linker.remember(cid, phone)
 
     def _context(self, message: IncomingMessage):
         from bot.screening.session import Context
