@@ -159,7 +159,8 @@ class Engine:
         texts = self.runtime.screener.texts
         hotline = self.runtime.config.county.hotlines.assistance
         leads = self.runtime.leads.for_user(self.store.user_key(message.channel, message.user_id))
-        asked = {m.upper() for m in _REF.findall(normalize_text(text).upper())}
+        asked = {m.replace("-", "")[:8] + "-" + m.replace("-", "")[8:]  # JZ261128ABCD → JZ261128-ABCD
+                 for m in _REF.findall(normalize_text(text).upper())}
         own = {lead.ref for lead in leads}
         if asked - own:
             return reply.add(texts.get("progress_foreign_ref", assistance_hotline=hotline))

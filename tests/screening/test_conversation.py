@@ -332,3 +332,11 @@ def test_dont_know_which_program_means_unsure_not_skip(talk):
     assert c.last.expecting == "program"
     c.send("不知道")
     assert c.last.expecting == "name"
+
+
+def test_progress_accepts_the_reference_without_its_dash(talk):
+    c = talk(user="dash")
+    c.send("申请低保")
+    ref = c.answer_until(RURAL_FAMILY).application_ref
+    c.send(f"查进度 {ref.replace('-', '').lower()}")
+    assert ref in c.text and "没有查到" not in c.text
