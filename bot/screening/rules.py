@@ -9,30 +9,27 @@ every resident-facing sentence lives in knowledge/screening/*.yaml.
 from __future__ import annotations
 
 import datetime as dt
-import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import yaml
-
-from bot.config import Config, Standards
+from bot.config import Config
 from bot.errors import KnowledgeError
-from bot.placeholders import COUNTY_FIGURES, base_values, format_number
-from knowledge import KNOWLEDGE_DIR
+from bot.placeholders import base_values
+# The household, the documents checklist and the YAML checks live in their own
+# modules; their public names are re-exported so imports from here keep working.
+from bot.screening.documents import CONDITIONS, Document, read_documents, select_documents
+from bot.screening.household import Household, Thresholds, read_thresholds
+from bot.screening.rules_validation import (ASSET_ITEMS, DOCUMENTS_FILE, FIGURES, PROGRAMS,
+                                            RULES_FILE, STEP_TEXTS, TOP_TEXTS, USE_NAMES,
+                                            check_rules, load_rule_files, lookup)
 
-PROGRAMS = ("tekun", "dibao", "bianyuan", "yiliao", "linshi")  # also the default ranking
-RULES_FILE = "screening/rules.yaml"
-DOCUMENTS_FILE = "screening/documents.yaml"
-ASSET_ITEMS = ("vehicle", "houses", "savings")
-STEP_TEXTS = ("urgent", "apply", "none", "assets", "missing_income",
-              "requested_not_listed", "single_person")
-TOP_TEXTS = ("preliminary", "standards_note_unverified", "residence_assumed",
-             "emergency_default", "place_default", "areas.urban", "areas.rural")
-# Placeholders filled per use rather than per household.
-USE_NAMES = frozenset({"household_programs", "program_list", "asset_list", "program_name"})
-# A text quoting one of these must carry {standards_note} while figures are unverified.
-FIGURES = COUNTY_FIGURES | {"standard", "bianyuan_line", "savings_limit"}
+__all__ = [
+    "ASSET_ITEMS", "CONDITIONS", "DOCUMENTS_FILE", "FIGURES", "PROGRAMS", "RULES", "RULES_FILE",
+    "STEP_TEXTS", "TOP_TEXTS", "USE_NAMES", "Assessment", "Document", "EligibilityRules",
+    "Finding", "Household", "ProgramResult", "Rule", "Thresholds", "read_thresholds",
+    "register_rule",
+]
 
 
 @dataclass(frozen=True)
@@ -51,182 +48,6 @@ class Assessment:
     urgency: str                 # "high" or "normal"
     documents: tuple[str, ...]
     next_steps: str
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """The thresholds of rules.yaml (the county standards stay in config.toml)."""
-
-    savings_months: float
-    max_houses: float
-    linshi_expense_ratio: float
-    yiliao_expense_ratio: float
-    tekun_elderly_age: float
-    tekun_child_age: float
-    tekun_disability_levels: tuple[int, ...]
-    alone_priority_age: float
-    single_person_disability_levels: tuple[int, ...]
-
-
-def read_thresholds(raw: Any, where: str, problems: list[str]) -> Thresholds | None:
-    """Positive numbers, and lists of disability levels 1–4 for the *_levels keys."""
-    raw = raw if isinstance(raw, dict) else {}
-    values, valid = {}, True
-    for name in Thresholds.__dataclass_fields__:
-        value, levels = raw.get(name), name.endswith("_levels")
-        if levels:
-            ok = isinstance(value, list) and all(type(v) is int and 1 <= v <= 4 for v in value)
-        else:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-        if not ok:
-            problems.append(f"{where}.{name}: missing or not "
-                            f"{'a list of levels 1-4' if levels else 'a positive number'}")
-        valid = valid and ok
-        values[name] = tuple(value) if levels and ok else value
-    return Thresholds(**values) if valid else None
-
-
-@dataclass(frozen=True)
-class Household:
-    """Normalised slot values as the rules read them; a missing or malformed slot is None."""
-
-    fields: Mapping[str, Any]
-    standards: Standards
-    t: Thresholds
-
-    VALUE_NAMES = frozenset({
-        "per_capita", "income", "household_size", "standard", "bianyuan_line", "annual_income",
-        "medical_expense", "age", "disability_level", "savings", "savings_limit", "house_count",
-        "savings_months", "linshi_ratio_percent", "yiliao_ratio_percent", "alone_priority_age",
-        "tekun_elderly_age", "tekun_child_age"})
-
-    def flag(self, name: str) -> bool | None:
-        """A yes/no slot, or None when it was not asked."""
-        value = self.fields.get(name)
-        return value if isinstance(value, bool) else None
-
-    def number(self, name: str) -> float | None:
-        """A numeric slot ≥ 0, or None when missing (a bool is not a number here)."""
-        value = self.fields.get(name)
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
-        return value if ok else None
-
-    @property
-    def size(self) -> int | None:
-        """People living together, or None."""
-        size = self.number("household_size")
-        return int(size) if size and size >= 1 else None
-
-    @property
-    def income(self) -> float | None:
-        """Monthly household income in yuan, or None."""
-        return self.number("household_monthly_income")
-
-    @property
-    def age(self) -> float | None:
-        """The applicant's age, or None."""
-        return self.number("age")
-
-    @property
-    def disability(self) -> int | None:
-        """The highest disability level in the household, or None."""
-        level = self.number("disability_level")
-        return int(level) if level else None
-
-    @property
-    def residence(self) -> str:
-        """urban or rural; unknown counts as rural."""
-        # Most of the county is rural, and the rural standard is the lower one, so an
-        # unknown residence never makes a household look more eligible than it is.
-        return "urban" if self.fields.get("residence") == "urban" else "rural"
-
-    @property
-    def residence_assumed(self) -> bool:
-        """Whether the residence was not given."""
-        return self.fields.get("residence") not in ("urban", "rural")
-
-    @property
-    def standard(self) -> float:
-        """The 低保 standard (元/人·月) of the household's residence."""
-        return self.standards.dibao_urban if self.residence == "urban" else self.standards.dibao_rural
-
-    @property
-    def bianyuan_line(self) -> float:
-        """The 低保边缘 line: standard × multiplier."""
-        # Rounded to the fen so 720 × 1.5 compares as exactly 1080.
-        return round(self.standard * self.standards.bianyuan_multiplier, 2)
-
-    @property
-    def per_capita(self) -> float | None:
-        """Monthly income per person, or None."""
-        return None if self.income is None or self.size is None else self.income / self.size
-
-    @property
-    def annual_income(self) -> float | None:
-        """Household income over 12 months, or None."""
-        return None if self.income is None else self.income * 12
-
-    @property
-    def medical_expense(self) -> float:
-        """Self-paid medical costs of the past 12 months (0 when unknown)."""
-        return self.number("medical_expense_year") or 0
-
-    @property
-    def emergency(self) -> bool:
-        """Whether a sudden event just happened."""
-        return self.flag("emergency") is True
-
-    @property
-    def savings_limit(self) -> float | None:
-        """Savings above this make 低保 unlikely [U], or None."""
-        return None if self.size is None else self.standard * self.size * self.t.savings_months
-
-    def below(self, line: float) -> bool:
-        """Per-capita income strictly below a line (exactly at the standard is not below)."""
-        return self.per_capita is not None and self.per_capita < line
-
-    def expense_share_above(self, ratio: float) -> bool:
-        """Self-paid medical costs above this share of the annual household income."""
-        return self.annual_income is not None and self.medical_expense > ratio * self.annual_income
-
-    def asset_problems(self) -> tuple[str, ...]:
-        """The assets that make 低保/边缘/特困 unlikely; unknown assets are left to the township."""
-        savings, houses, limit = self.number("savings"), self.number("house_count"), self.savings_limit
-        return tuple(item for item, bad in (
-            ("vehicle", self.flag("owns_vehicle") is True),
-            ("houses", houses is not None and houses > self.t.max_houses),
-            ("savings", savings is not None and limit is not None and savings > limit),
-        ) if bad)
-
-    def no_labour_reason(self) -> str | None:
-        """Why the applicant counts as unable to work (S3), or None."""
-        if self.age is not None and self.age >= self.t.tekun_elderly_age:
-            return "elderly"
-        if self.age is not None and self.age < self.t.tekun_child_age:
-            return "child"
-        if self.disability in self.t.tekun_disability_levels:
-            return "disability"
-        return "stated" if self.flag("labor_capacity") is False else None
-
-    def values(self) -> dict[str, str]:
-        """The household's figures as text for the {placeholders} of VALUE_NAMES."""
-        def money(x: float | None) -> str:
-            return "" if x is None else format_number(round(x))
-        t = self.t
-        return {
-            "per_capita": money(self.per_capita), "income": money(self.income),
-            "household_size": money(self.size), "standard": money(self.standard),
-            "bianyuan_line": money(self.bianyuan_line), "annual_income": money(self.annual_income),
-            "medical_expense": money(self.medical_expense), "age": money(self.age),
-            "disability_level": money(self.disability), "savings": money(self.number("savings")),
-            "savings_limit": money(self.savings_limit), "house_count": money(self.number("house_count")),
-            "savings_months": format_number(t.savings_months),
-            "linshi_ratio_percent": format_number(t.linshi_expense_ratio * 100),
-            "yiliao_ratio_percent": format_number(t.yiliao_expense_ratio * 100),
-            "alone_priority_age": format_number(t.alone_priority_age),
-            "tekun_elderly_age": format_number(t.tekun_elderly_age),
-            "tekun_child_age": format_number(t.tekun_child_age),
-        }
 
 
 @dataclass(frozen=True)
@@ -317,28 +138,6 @@ def check_yiliao(h: Household, found: Mapping[str, Finding]) -> Finding | None:
     return None
 
 
-CONDITIONS: dict[str, Callable[[Household], bool]] = {
-    "always": lambda h: True,
-    "disability": lambda h: h.disability is not None,
-    "serious_illness": lambda h: h.flag("serious_illness") is True,
-    "medical_expense": lambda h: h.medical_expense > 0,
-    "emergency": lambda h: h.emergency,
-    # Someone must be able to work for the income to be earned: the applicant, or
-    # (we cannot tell) another member of a larger household.
-    "earned_income": lambda h: bool(h.income) and (h.flag("labor_capacity") is True
-                                                    or (h.size or 0) > 1),
-}
-
-
-@dataclass(frozen=True)
-class Document:
-    """One checklist line and when it applies."""
-
-    name: str
-    when: tuple[str, ...]
-    programs: tuple[str, ...]
-
-
 class EligibilityRules:
     """The screening rules, thresholds and texts, validated once at start-up."""
 
@@ -349,28 +148,17 @@ class EligibilityRules:
         self._doc = rules_doc if isinstance(rules_doc, dict) else {}
         if not isinstance(rules_doc, dict):
             problems.append(f"{RULES_FILE}: must be a mapping")
-        self._effective = self._check_rules(problems)
+        self._effective = check_rules(self._doc, RULES, self._base, problems)
         self.thresholds: Thresholds | None = read_thresholds(
             self._doc.get("thresholds"), f"{RULES_FILE}: thresholds", problems)
-        self.documents = _read_documents(documents_doc, problems)
+        self.documents = read_documents(documents_doc, problems)
         if problems:
             raise KnowledgeError(problems)
 
     @classmethod
     def from_knowledge(cls, config: Config, directory: Path | None = None) -> EligibilityRules:
         """Load and validate knowledge/screening/rules.yaml and documents.yaml."""
-        directory = Path(directory or KNOWLEDGE_DIR)
-        docs, problems = [], []
-        for rel in (RULES_FILE, DOCUMENTS_FILE):
-            try:
-                docs.append(yaml.safe_load((directory / rel).read_text(encoding="utf-8")))
-            except OSError as exc:
-                problems.append(f"{rel}: cannot read ({exc.strerror})")
-            except yaml.YAMLError as exc:
-                problems.append(f"{rel}: not valid YAML ({getattr(exc, 'problem', exc)})")
-        if problems:
-            raise KnowledgeError(problems)
-        return cls(config, *docs)
+        return cls(config, *load_rule_files(directory))
 
     def assess(self, fields: dict, today: dt.date | None = None) -> Assessment:
         """Screen one household's normalised slot values (any may be missing)."""
@@ -390,10 +178,7 @@ class EligibilityRules:
         programs = tuple(ProgramResult(f.program, self._reason(f, values)) for f in likely)
         urgency = "high" if h.emergency or any(f.urgent for f in likely) else "normal"
         listed = {f.program for f in likely}
-        documents = tuple(dict.fromkeys(
-            d.name for d in self.documents
-            if all(CONDITIONS[c](h) for c in d.when)
-            and (not d.programs or listed.intersection(d.programs))))
+        documents = select_documents(self.documents, h, listed)
         return Assessment(programs, urgency, documents,
                           self._next_steps(h, found, listed, requested, values))
 
@@ -445,36 +230,7 @@ class EligibilityRules:
 
     def _fill(self, path: str, values: Mapping[str, str], extra: Mapping[str, str] | None = None) -> str:
         # Validation admits only known names; one not filled yet reads as empty, never a crash.
-        return _lookup(self._doc, path).format_map(_Blank({**values, **(extra or {})}))
-
-    def _check_rules(self, problems: list[str]) -> dict[str, dt.date]:
-        """Check programs, effective dates and every text; return each rule's date."""
-        doc, effective = self._doc, {}
-        programs = doc.get("programs") if isinstance(doc.get("programs"), dict) else {}
-        names = doc.get("program_names") if isinstance(doc.get("program_names"), dict) else {}
-        for where, mapping in (("programs", programs), ("program_names", names)):
-            for name in mapping:
-                if name not in RULES:
-                    problems.append(f"{RULES_FILE}: {where}.{name}: unknown program {name!r}")
-        paths = list(TOP_TEXTS) + [f"program_names.{p}" for p in PROGRAMS]
-        paths += [f"assets.{a}" for a in ASSET_ITEMS] + [f"next_steps.{s}" for s in STEP_TEXTS]
-        for rule in RULES.values():
-            entry = programs.get(rule.program)
-            if not isinstance(entry, dict):
-                problems.append(f"{RULES_FILE}: programs.{rule.program}: missing")
-                continue
-            date = entry.get("effective")
-            if not isinstance(date, dt.date):
-                problems.append(f"{RULES_FILE}: programs.{rule.program}.effective: "
-                                "must be a date (YYYY-MM-DD)")
-            else:
-                effective[rule.program] = date.date() if isinstance(date, dt.datetime) else date
-            paths += [f"programs.{rule.program}.texts.{t}" for t in rule.texts]
-        allowed = set(self._base) | Household.VALUE_NAMES | USE_NAMES | {
-            "standards_note", "area", "residence_note", "emergency_description", "place"}
-        for path in paths:
-            _check_text(_lookup(doc, path), path, allowed, problems)
-        return effective
+        return lookup(self._doc, path).format_map(_Blank({**values, **(extra or {})}))
 
 
 class _Blank(dict):
@@ -482,61 +238,3 @@ class _Blank(dict):
 
     def __missing__(self, key: str) -> str:
         return ""
-
-
-def _lookup(doc: Any, path: str) -> Any:
-    for part in path.split("."):
-        doc = doc.get(part) if isinstance(doc, dict) else None
-    return doc
-
-
-def _check_text(text: Any, path: str, allowed: set[str], problems: list[str]) -> None:
-    """A non-empty text whose placeholders exist; county figures carry their note."""
-    where = f"{RULES_FILE}: {path}"
-    if not isinstance(text, str) or not text.strip():
-        problems.append(f"{where}: missing text")
-        return
-    try:
-        names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
-    except ValueError as exc:
-        problems.append(f"{where}: bad braces ({exc}); write {{{{ for a literal brace")
-        return
-    for name in sorted(names - allowed):
-        problems.append(f"{where}: unknown placeholder {{{name}}}")
-    # Asset items are fragments of next_steps.assets, which carries the note for them.
-    if names & FIGURES and "standards_note" not in names and not path.startswith("assets."):
-        problems.append(f"{where}: quotes a county figure without {{standards_note}}")
-
-
-def _read_documents(doc: Any, problems: list[str]) -> tuple[Document, ...]:
-    """The checklist of documents.yaml; conditions and programs must be known."""
-    items = doc.get("documents") if isinstance(doc, dict) else None
-    if not isinstance(items, list) or not items:
-        problems.append(f"{DOCUMENTS_FILE}: documents: must be a non-empty list")
-        return ()
-    out, seen = [], set()
-    for i, raw in enumerate(items):
-        key = f"{DOCUMENTS_FILE}: documents[{i}]"
-        name = raw.get("name") if isinstance(raw, dict) else None
-        if not isinstance(name, str) or not name.strip():
-            problems.append(f"{key}.name: missing text")
-            continue
-        key = f"{key} ({name})"
-        for extra in sorted(set(raw) - {"name", "when", "programs"}):
-            problems.append(f"{key}: unknown field {extra!r}")
-        when, programs = (_as_tuple(raw.get(k)) for k in ("when", "programs"))
-        problems += [f"{key}.when: unknown condition {c!r}" for c in when if c not in CONDITIONS]
-        problems += [f"{key}.programs: unknown program {p!r}" for p in programs if p not in PROGRAMS]
-        if not when and not programs:
-            problems.append(f"{key}: needs 'when' or 'programs'")
-        if name in seen:
-            problems.append(f"{key}: listed twice")
-        seen.add(name)
-        out.append(Document(name.strip(), when, programs))
-    return tuple(out)
-
-
-def _as_tuple(value: Any) -> tuple:
-    if value is None:
-        return ()
-    return tuple(value) if isinstance(value, list) else (value,)
