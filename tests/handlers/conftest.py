@@ -182,12 +182,17 @@ class FakeWeChatApi:
         else:
             handler.send_error(404)
             return
-        data = json.dumps(result).encode()
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
+        send_json(handler, result)
+
+
+def send_json(handler, result: dict) -> None:
+    """Answer a fake API request with a JSON body, as WeChat's API does."""
+    data = json.dumps(result).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from handlers.senders import CUSTOM_SEND, SmsSender, WechatSender, build_senders
 from handlers.sms import set_subscribed
 from handlers.wechat_api import WeChatApi
 from tests.conftest import ROOT
-from tests.handlers.conftest import APP_ID, APP_SECRET, OPENID, FakeWeChatApi
+from tests.handlers.conftest import APP_ID, APP_SECRET, OPENID, FakeWeChatApi, send_json
 from tests.test_outbox import meet_at_first_claim
 
 ACCOUNT_SID = "AC" + "1" * 32
@@ -346,12 +346,7 @@ class FakeCustomerService(FakeWeChatApi):
         token = dict(urllib.parse.parse_qsl(parts.query)).get("access_token", "")
         self.requests.append((parts.path, {"access_token": token}, body))
         code = 40001 if token in self.reject_tokens else (self.errcodes.pop(0) if self.errcodes else 0)
-        data = json.dumps({"errcode": code, "errmsg": "ok" if code == 0 else "error"}).encode()
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
+        send_json(handler, {"errcode": code, "errmsg": "ok" if code == 0 else "error"})
 
 
 @pytest.fixture

@@ -24,6 +24,15 @@ class Conversation:
         """Everything the resident received for the last message, joined."""
         return "\n".join(self.last.messages)
 
+    def advance_to(self, slot: str, answers: dict, limit: int = 60):
+        """Answer from `answers` until the bot asks for `slot`."""
+        for _ in range(limit):
+            if self.last.expecting == slot:
+                return self.last
+            assert self.last.expecting in answers, f"unexpected {self.last.expecting}: {self.text}"
+            self.send(answers[self.last.expecting])
+        raise AssertionError(f"{slot} never asked")
+
     def answer_until(self, answers: dict, limit: int = 60):
         """Answer whatever slot is expected from `answers` until done."""
         for _ in range(limit):

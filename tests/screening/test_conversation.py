@@ -68,8 +68,7 @@ def test_slots_that_do_not_apply_are_not_asked(talk):
 def test_correction_of_an_earlier_answer(talk, runtime):
     c = talk()
     c.send("申请低保")
-    while c.last.expecting != "household_monthly_income":
-        c.send(RURAL_FAMILY[c.last.expecting])
+    c.advance_to("household_monthly_income", RURAL_FAMILY)
     c.send("说错了，是四口人")
     assert "4口人" in c.text
     assert c.last.expecting == "household_monthly_income"
@@ -85,8 +84,7 @@ def test_correction_of_an_earlier_answer(talk, runtime):
 def test_policy_question_mid_form_is_answered_then_form_resumes(talk):
     c = talk()
     c.send("申请低保")
-    while c.last.expecting != "household_monthly_income":
-        c.send(RURAL_FAMILY[c.last.expecting])
+    c.advance_to("household_monthly_income", RURAL_FAMILY)
     c.send("低保标准是多少")
     assert "900" in c.text and "720" in c.text
     assert c.last.expecting == "household_monthly_income"
@@ -95,8 +93,7 @@ def test_policy_question_mid_form_is_answered_then_form_resumes(talk):
 def test_unparseable_answer_is_reasked_with_example_then_skippable(talk):
     c = talk()
     c.send("申请低保")
-    while c.last.expecting != "household_size":
-        c.send(RURAL_FAMILY[c.last.expecting])
+    c.advance_to("household_size", RURAL_FAMILY)
     c.send("嗯嗯嗯")
     assert c.last.expecting == "household_size" and "比如" in c.text
     c.send("不好说")
@@ -109,8 +106,7 @@ def test_unparseable_answer_is_reasked_with_example_then_skippable(talk):
 def test_wrong_id_check_digit_gets_a_clear_message(talk):
     c = talk()
     c.send("申请低保")
-    while c.last.expecting != "id_number":
-        c.send(RURAL_FAMILY[c.last.expecting])
+    c.advance_to("id_number", RURAL_FAMILY)
     c.send("360732197909152131")
     assert c.last.expecting == "id_number" and "最后一位" in c.text
 
@@ -179,8 +175,7 @@ def test_abandoned_screening_expires(talk, monkeypatch):
 def test_summary_before_submit_and_correction_there(talk, runtime):
     c = talk()
     c.send("申请低保")
-    while c.last.expecting != "confirm":
-        c.send(RURAL_FAMILY[c.last.expecting])
+    c.advance_to("confirm", RURAL_FAMILY)
     assert "请核对" in c.text and "5口人" in c.text and "360732********2130" in c.text
     c.send("人口改成六口人")
     assert c.last.expecting == "confirm" and "6口人" in c.text
@@ -238,8 +233,7 @@ def test_situation_openings_lead_into_a_screening(talk, opening):
 def test_an_answer_that_reads_like_a_question_cannot_loop(talk):
     c = talk()
     c.send("申请低保")
-    while c.last.expecting != "household_monthly_income":
-        c.send(RURAL_FAMILY[c.last.expecting])
+    c.advance_to("household_monthly_income", RURAL_FAMILY)
     for _ in range(8):
         c.send("低保标准是多少")
         if c.last.expecting is None:
@@ -250,8 +244,7 @@ def test_an_answer_that_reads_like_a_question_cannot_loop(talk):
 def test_dialect_answer_with_question_word_is_taken_as_an_answer(talk):
     c = talk()
     c.send("申请低保")
-    while c.last.expecting != "savings":
-        c.send(RURAL_FAMILY[c.last.expecting])
+    c.advance_to("savings", RURAL_FAMILY)
     c.send("冇么子存款，两千块都冇")
     assert c.last.expecting == "labor_capacity"
 
@@ -303,8 +296,7 @@ def test_purge_deletes_abandoned_screenings(talk, runtime):
 def test_after_the_way_out_is_offered_anything_moves_on(talk, runtime):
     c = talk()
     c.send("申请低保")
-    while c.last.expecting != "household_size":
-        c.send(RURAL_FAMILY[c.last.expecting])
+    c.advance_to("household_size", RURAL_FAMILY)
     for text in ("嗯嗯嗯", "不好说", "啊"):
         c.send(text)
     assert c.last.expecting is None
@@ -317,8 +309,7 @@ def test_after_the_way_out_is_offered_anything_moves_on(talk, runtime):
 def test_dont_know_skips_the_question(talk, runtime):
     c = talk()
     c.send("申请低保")
-    while c.last.expecting != "savings":
-        c.send(RURAL_FAMILY[c.last.expecting])
+    c.advance_to("savings", RURAL_FAMILY)
     c.send("不晓得")
     assert c.last.expecting == "labor_capacity" and "跳过" in c.text
     reply = c.answer_until(RURAL_FAMILY)

@@ -26,8 +26,7 @@ def test_wechat_continues_an_sms_screening_after_a_code(talk, runtime):
     start_on_sms(talk)
     wx = talk(channel="wechat", user="openid-1")
     wx.send("申请低保")
-    while wx.last.expecting != "phone":
-        wx.send(RURAL_FAMILY[wx.last.expecting])
+    wx.advance_to("phone", RURAL_FAMILY)
     wx.send("139 7071 2468")
     assert "验证码" in wx.text and "139****2468" in wx.text and wx.last.expecting is None
     (message,) = sms_codes(runtime)
@@ -47,8 +46,7 @@ def test_refusing_the_code_keeps_the_new_screening(talk, runtime):
     start_on_sms(talk)
     wx = talk(channel="wechat", user="openid-2")
     wx.send("申请低保")
-    while wx.last.expecting != "phone":
-        wx.send(RURAL_FAMILY[wx.last.expecting])
+    wx.advance_to("phone", RURAL_FAMILY)
     wx.send(PHONE)
     wx.send("0")
     assert wx.last.expecting == "township"
@@ -58,8 +56,7 @@ def test_three_wrong_codes_give_up_linking(talk, runtime):
     start_on_sms(talk)
     wx = talk(channel="wechat", user="openid-3")
     wx.send("申请低保")
-    while wx.last.expecting != "phone":
-        wx.send(RURAL_FAMILY[wx.last.expecting])
+    wx.advance_to("phone", RURAL_FAMILY)
     wx.send(PHONE)
     code = "".join(c for c in sms_codes(runtime)[0] if c.isdigit())[:6]
     wrong = "123456" if code != "123456" else "654321"
@@ -71,8 +68,7 @@ def test_three_wrong_codes_give_up_linking(talk, runtime):
 def test_sms_continues_a_wechat_screening_without_a_code(talk, runtime):
     wx = talk(channel="wechat", user="openid-4")
     wx.send("申请低保")
-    while wx.last.expecting != "township":
-        wx.send(RURAL_FAMILY[wx.last.expecting])  # the phone given on WeChat is PHONE
+    wx.advance_to("township", RURAL_FAMILY)  # the phone given on WeChat is PHONE
     sms = talk(channel="sms", user=f"+86{PHONE}")
     sms.send("申请")
     assert "微信" in sms.text and sms.last.expecting is None
