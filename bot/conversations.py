@@ -30,11 +30,14 @@ class ConversationStore:
     def load(self, channel: str, user_id: str) -> tuple[int, int, dict]:
         """(conversation id, version, state), creating the conversation if new."""
         key = self.user_key(channel, user_id)
-        with self.db.session() as s:
-            row = s.execute(select(Conversation).where(
-                Conversation.channel == channel, Conversation.user_key == key)).scalar_one_or_none()
-            if row is not None:
-                return row.id, row.version, dict(row.state or {})
+        table = Conversation.__table__
+        # Core, not the ORM: this runs twice for every message and the ORM's bookkeeping
+        # cost more than the query itself.
+        with self.db.engine.connect() as conn:
+            row = conn.execute(select(table.c.id, table.c.version, table.c.state).where(
+                table.c.channel == channel, table.c.user_key == key)).first()
+        if row is not None:
+            return row.id, row.version, dict(row.state or {})
         try:
             with self.db.session() as s:
                 row = Conversation(channel=channel, user_key=key, state={}, version=0,
@@ -47,13 +50,13 @@ class ConversationStore:
 
     def save(self, conversation_id: int, version: int, state: dict) -> None:
         """Write state if nobody else did since it was loaded, else ConcurrentUpdate."""
-        with self.db.session() as s:
-            result = s.execute(
-                update(Conversation)
-                .where(Conversation.id == conversation_id, Conversation.version == version)
+        table = Conversation.__table__
+        with self.db.engine.begin() as conn:
+            result = conn.execute(
+                update(table).where(table.c.id == conversation_id, table.c.version == version)
                 .values(state=state, version=version + 1, updated_at=utcnow()))
-            if result.rowcount != 1:
-                raise ConcurrentUpdate(conversation_id)
+        if result.rowcount != 1:
+            raise ConcurrentUpdate(conversation_id)
 
     @contextlib.contextmanager
     def editing(self, channel: str, user_id: str) -> Iterator[tuple[int, dict]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.storage.db import Database
@@ -16,9 +16,11 @@ from bot.storage.models import ProcessedMessage, utcnow
 
 def claim_message(db: Database, channel: str, message_id: str) -> bool:
     """True for the first claim of this message; False for every retry."""
+    table = ProcessedMessage.__table__
     try:
-        with db.session() as s:
-            s.add(ProcessedMessage(channel=channel, message_id=message_id[:128]))
+        with db.engine.begin() as conn:  # Core: runs for every webhook message
+            conn.execute(insert(table).values(channel=channel, message_id=message_id[:128],
+                                              created_at=utcnow()))
         return True
     except IntegrityError:
         return False
@@ -26,10 +28,10 @@ def claim_message(db: Database, channel: str, message_id: str) -> bool:
 
 def store_reply(db: Database, channel: str, message_id: str, reply: dict) -> None:
     """Keep the reply so a retry of the same message gets it."""
-    with db.session() as s:
-        s.execute(update(ProcessedMessage).where(ProcessedMessage.channel == channel,
-                                                 ProcessedMessage.message_id == message_id[:128])
-                  .values(reply=reply))
+    table = ProcessedMessage.__table__
+    with db.engine.begin() as conn:
+        conn.execute(update(table).where(table.c.channel == channel,
+                                         table.c.message_id == message_id[:128]).values(reply=reply))
 
 
 def stored_reply(db: Database, channel: str, message_id: str) -> dict | None:
