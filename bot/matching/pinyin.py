@@ -71,6 +71,7 @@ class PinyinRestorer:
     term_keys: dict[str, str]        # the same for policy terms only: what a Chinese typo may become
     syllables: frozenset[str]        # every valid toneless syllable, for typed pinyin
     lengths: dict[str, tuple[int, ...]]  # first syllable → word lengths, longest first
+    term_lengths: dict[str, tuple[int, ...]]  # the same for policy terms (all a Chinese typo may become)
     words: frozenset[str] = frozenset()  # real words: never "corrected" (这个 is not 咋个)
     single: dict[str, str] | None = None  # fuzzy syllable → likeliest character, for stray pinyin
 
@@ -88,10 +89,12 @@ class PinyinRestorer:
                 keys.setdefault(key, word)
                 if word in terms:
                     term_keys.setdefault(key, word)
-        lengths: dict[str, set[int]] = {}
-        for key in keys:
-            parts = key.split()
-            lengths.setdefault(parts[0], set()).add(len(parts))
+        def lengths_of(index: dict[str, str]) -> dict[str, tuple[int, ...]]:
+            found: dict[str, set[int]] = {}
+            for key in index:
+                parts = key.split()
+                found.setdefault(parts[0], set()).add(len(parts))
+            return {k: tuple(sorted(v, reverse=True)) for k, v in found.items()}
         single: dict[str, str] = {}
         for char, _ in sorted((char_counts or {}).items(), key=lambda kv: -kv[1]):
             if char in table:
@@ -99,7 +102,7 @@ class PinyinRestorer:
         terms = set(terms)
         return cls(chars={c: fuzzy_syllable(r[0]) for c, r in table.items()}, keys=keys, term_keys=term_keys,
                    syllables=frozenset(s for readings in table.values() for s in readings),
-                   lengths={k: tuple(sorted(v, reverse=True)) for k, v in lengths.items()},
+                   lengths=lengths_of(keys), term_lengths=lengths_of(term_keys),
                    words=words | frozenset(vocabulary), single=single)
 
     def split_latin(self, run: str) -> list[str] | None:
@@ -148,16 +151,23 @@ class PinyinRestorer:
         return re.sub(r"\s+", " ", "".join(out)).strip()
 
     def _word_at(self, units: list[tuple[str, str | None, bool]], i: int) -> tuple[str, int] | None:
-        """The longest known word whose sound starts at unit i, if plausible there."""
-        first = units[i][1]
-        for length in self.lengths.get(first, ()) if first else ():
+        """The longest known word whose sound starts at unit i, if plausible there.
+
+        Typed pinyin may become any known word; a Chinese spelling only a policy
+        term — otherwise 昨天起火 would turn into 昨天气火.
+        """
+        _, first, latin = units[i]
+        if first is None:
+            return None
+        keys, lengths = (self.keys, self.lengths) if latin else (self.term_keys, self.term_lengths)
+        for length in lengths.get(first, ()):
             window = units[i:i + length]
-            if len(window) < length or any(u[1] is None for u in window):
+            if len(window) < length:
                 continue
-            # typed pinyin may become any known word; a Chinese spelling only a policy term —
-            # otherwise 昨天起火 would turn into 昨天气火
-            keys = self.keys if all(u[2] for u in window) else self.term_keys
-            word = keys.get(" ".join(u[1] for u in window))
+            syllables = [u[1] for u in window]
+            if None in syllables:
+                continue
+            word = keys.get(" ".join(syllables))
             if word and self._plausible(window, word):
                 return word, length
         return None
