@@ -139,15 +139,28 @@ class FeatureIndex:
 
         fz = self._fuzzy(q.text, top, exclude, acc)
         base = (dice[top] + bag[top] + typical[top] + fz) / 4
-        topics = [self.entry_topics[e] for e in top]
-        lead = np.empty(len(top))
-        for i, topic in enumerate(topics):
-            others = [base[j] for j, t in enumerate(topics) if t != topic]
-            lead[i] = base[i] - (max(others) if others else 0.0)
+        lead = base - best_of_others(base, self.topic_ids()[top], floor=0.0)
         rows = np.column_stack([dice[top], cover[top], bag[top], typical[top], bigram[top], fz,
                                 keyword[top], lead, np.full(len(top), known / wq),
                                 (foreign_total - foreign_in[top]) / wq])
         return top, rows
+
+    def topic_ids(self) -> np.ndarray:
+        """Each entry's topic as an integer (out-of-scope entries share one), computed once."""
+        ids = self.__dict__.get("_topic_ids")
+        if ids is None:
+            names = {t: i for i, t in enumerate(dict.fromkeys(self.entry_topics))}
+            ids = self.__dict__["_topic_ids"] = np.asarray([names[t] for t in self.entry_topics])
+        return ids
+
+    def group_ids(self) -> np.ndarray:
+        """Like topic_ids, but every out-of-scope entry is a group of its own."""
+        ids = self.__dict__.get("_group_ids")
+        if ids is None:
+            ids = np.where(np.asarray(self.entry_topics) == "decline",
+                           -1 - np.arange(len(self.entry_topics)), self.topic_ids())
+            self.__dict__["_group_ids"] = ids
+        return ids
 
     def _bigram_dice(self, q: Prepared, exclude: int | None) -> np.ndarray:
         """Per entry: the best IDF-weighted character-bigram Dice over its phrasings."""
@@ -188,3 +201,17 @@ class FeatureIndex:
             ratio = process.cdist([text], choices, scorer=fuzz.ratio, dtype=np.float32)[0]
             np.maximum.at(fz, np.asarray(owner), ratio / 100)
         return fz
+
+
+def best_of_others(values: np.ndarray, groups: np.ndarray, floor: float) -> np.ndarray:
+    """For each item, the best value among items of a different group (or `floor`)."""
+    if len(values) == 0:
+        return values
+    uniq, inverse = np.unique(groups, return_inverse=True)
+    best = np.full(len(uniq), -np.inf)
+    np.maximum.at(best, inverse, values)
+    order = np.argsort(-best)
+    first = best[order[0]]
+    second = best[order[1]] if len(order) > 1 else -np.inf
+    others = np.where(inverse == order[0], second, first)
+    return np.maximum(others, floor)

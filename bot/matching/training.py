@@ -15,7 +15,7 @@ from collections import defaultdict
 import numpy as np
 
 from bot.knowledge import KnowledgeBase
-from bot.matching.features import FEATURES, FeatureIndex, Preparer, Prepared
+from bot.matching.features import FEATURES, FeatureIndex, Prepared, Preparer, best_of_others
 
 L2 = 1.0
 
@@ -130,26 +130,15 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = L2, iterations: int =
     return w
 
 
-def margins(logits: np.ndarray, groups: list, floor: float) -> np.ndarray:
-    """Each candidate's logit minus the best logit of a different group (topic).
-
-    `floor` is the logit of an entry sharing nothing with the question: a lone
-    candidate leads only by what it really matched, not by default.
-    """
-    out = np.empty(len(logits))
-    for i, g in enumerate(groups):
-        others = [logits[j] for j, h in enumerate(groups) if h != g]
-        out[i] = logits[i] - max(others + [floor])
-    return out
-
-
 def decision_rows(index: FeatureIndex, top: np.ndarray, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Inputs of the confidence model: a candidate's ranking logit and its lead over other topics."""
     logits = rows @ weights[:-1] + weights[-1]
-    groups = [index.entry_topics[e] if index.entry_topics[e] != "decline" else f"decline:{e}" for e in top]
+    groups = index.group_ids()[top]
+    # `floor` is the logit of an entry sharing nothing with the question: a lone candidate
+    # leads only by what it really matched, not by default.
+    lead = logits - best_of_others(logits, groups, floor=float(weights[-1]))
     # out-of-scope groups are told apart less reliably than policy topics: own calibration term
-    is_decline = np.array([index.entry_topics[e] == "decline" for e in top], dtype=float)
-    return np.column_stack([logits, margins(logits, groups, floor=float(weights[-1])), is_decline])
+    return np.column_stack([logits, lead, (groups < 0).astype(float)])
 
 
 def calibrate(index: FeatureIndex, prepared: list[Prepared], counts: dict) -> tuple[np.ndarray, np.ndarray, dict]:
