@@ -84,37 +84,48 @@ class FeatureIndex:
                    bag_drop: dict[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top entries for a question and their feature rows (exclude: a held-out phrasing)."""
         n_entries = len(self.entry_topics)
-        acc = np.zeros(len(self.ph_entry))
-        bag = np.zeros(n_entries)
-        typical = np.zeros(n_entries)
         sizes = self.entry_sizes.astype(float)
         e_out = int(self.ph_entry[exclude]) if exclude is not None else -1
         if exclude is not None:
             sizes[e_out] -= 1
         wq = known = foreign_total = 0.0
-        foreign_in = np.zeros(n_entries)  # out-of-scope weight each entry itself explains
+        # Gather every posting first and sum them with one bincount per feature: far fewer
+        # numpy calls than adding token by token (this is the matcher's hot loop).
+        bag_idx, bag_w, oos_w, post_idx, post_w, typ_idx, typ_w = [], [], [], [], [], [], []
+        bag_fix = np.zeros(n_entries)
+        foreign_fix = np.zeros(n_entries)
+        typical_fix = 0.0
         for token in q.tokens:
             entries = self.bag.get(token)
-            post = self.postings.get(token)
             if entries is None or (bag_drop and token in bag_drop and len(entries) == 1):
                 wq += self.unknown_weight  # in no entry's vocabulary (or only the held-out one)
                 continue
             w = self.idf[token]
             wq += w
             known += w
-            bag[entries] += w
             oos = w * self.out_of_scope.get(token, 0.0)
             foreign_total += oos
-            foreign_in[entries] += oos
+            bag_idx.append(entries)
+            bag_w.append(w)
+            oos_w.append(oos)
             if bag_drop and token in bag_drop:
-                bag[bag_drop[token]] -= w  # the held-out phrasing was its only source
-                foreign_in[bag_drop[token]] -= oos
+                bag_fix[bag_drop[token]] -= w  # the held-out phrasing was its only source
+                foreign_fix[bag_drop[token]] -= oos
+            post = self.postings.get(token)
             if post is not None:
-                acc[post] += w
+                post_idx.append(post)
+                post_w.append(w)
                 t_entries, t_counts = self.typical[token]
-                typical[t_entries] += w * t_counts
+                typ_idx.append(t_entries)
+                typ_w.append(w * t_counts)
                 if exclude is not None:
-                    typical[e_out] -= w  # the held-out phrasing contained it
+                    typical_fix -= w  # the held-out phrasing contained it
+        bag = _sum_at(bag_idx, bag_w, n_entries) + bag_fix
+        foreign_in = _sum_at(bag_idx, oos_w, n_entries) + foreign_fix  # out-of-scope weight each entry explains
+        acc = _sum_at(post_idx, post_w, len(self.ph_entry))
+        typical = _sum_at(typ_idx, typ_w, n_entries, per_item=True)
+        if exclude is not None:
+            typical[e_out] += typical_fix
         if wq == 0:
             return np.empty(0, dtype=int), np.empty((0, len(FEATURES)))
         if exclude is not None:
@@ -164,17 +175,18 @@ class FeatureIndex:
 
     def _bigram_dice(self, q: Prepared, exclude: int | None) -> np.ndarray:
         """Per entry: the best IDF-weighted character-bigram Dice over its phrasings."""
-        acc = np.zeros(len(self.ph_entry))
         wq = 0.0
-        unknown = self.unknown_weight
+        posts, weights = [], []
         for bg in q.bigrams:
             post = self.bi_postings.get(bg)
             if post is None or (exclude is not None and len(post) == 1 and post[0] == exclude):
-                wq += unknown
+                wq += self.unknown_weight
                 continue
             w = self.bi_idf[bg]
             wq += w
-            acc[post] += w
+            posts.append(post)
+            weights.append(w)
+        acc = _sum_at(posts, weights, len(self.ph_entry))
         if exclude is not None:
             acc[exclude] = 0.0
         if wq == 0:
@@ -215,3 +227,15 @@ def best_of_others(values: np.ndarray, groups: np.ndarray, floor: float) -> np.n
     second = best[order[1]] if len(order) > 1 else -np.inf
     others = np.where(inverse == order[0], second, first)
     return np.maximum(others, floor)
+
+
+def _sum_at(indexes: list[np.ndarray], weights: list, size: int, per_item: bool = False) -> np.ndarray:
+    """Σ weights at indexes: one scalar per index array, or (per_item) one array per index array."""
+    if not indexes:
+        return np.zeros(size)
+    flat = np.concatenate(indexes)
+    if per_item:
+        values = np.concatenate(weights)
+    else:
+        values = np.repeat(np.asarray(weights, dtype=float), [len(a) for a in indexes])
+    return np.bincount(flat, weights=values, minlength=size).astype(float)
