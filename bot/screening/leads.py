@@ -26,8 +26,11 @@ class LeadStore:
         self.protector = protector
 
     def create(self, *, channel: str, user_key: str, values: dict, programs: list[dict], urgency: str,
-               documents: list[str], consent: dict, needs_callback: bool = False) -> str:
-        """Store a new lead and return its reference number."""
+               documents: list[str], consent: dict, needs_callback: bool = False,
+               submission_key: str | None = None) -> str:
+        """Store a new lead and return its reference number (the existing one for a repeated submission)."""
+        if submission_key and (existing := self._by_submission(submission_key)):
+            return existing
         personal = {k: values[k] for k in PERSONAL if values.get(k) is not None}
         fields = {k: v for k, v in values.items() if k not in PERSONAL and k not in ("consent", "confirm")}
         id_index = (self.protector.blind_index("id_number", personal["id_number"])
@@ -40,11 +43,17 @@ class LeadStore:
                                township=values.get("township"), urgency=urgency, programs=programs,
                                documents=documents, fields=fields, id_index=id_index, consent=consent,
                                personal=self.protector.encrypt(json.dumps(personal, ensure_ascii=False)),
-                               needs_callback=needs_callback))
+                               needs_callback=needs_callback, submission_key=submission_key))
                 return ref
             except IntegrityError:
+                if submission_key and (existing := self._by_submission(submission_key)):
+                    return existing  # another process submitted this screening a moment ago
                 continue  # a reference number collision: draw another
         raise RuntimeError("could not allocate a unique reference number")
+
+    def _by_submission(self, submission_key: str) -> str | None:
+        with self.db.session() as s:
+            return s.execute(select(Lead.ref).where(Lead.submission_key == submission_key)).scalar()
 
     def for_user(self, user_key: str) -> list[Lead]:
         """The resident's own leads, newest first."""

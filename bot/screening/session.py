@@ -275,7 +275,9 @@ class Screener:
             channel=ctx.channel, user_key=ctx.user_key, values=values,
             programs=[{"program": p.program, "reason": p.reason} for p in assessment.programs],
             urgency=assessment.urgency, documents=list(assessment.documents), consent=consent,
-            needs_callback=state.get("callback", False))
+            needs_callback=state.get("callback", False),
+            # derived from saved state, so a retry after a concurrent update finds the same lead
+            submission_key=self.leads.protector.blind_index("submission", f"{ctx.user_key}|{state['started']}"))
         state["done"] = "submitted"
         state["ref"] = ref
         from bot.screening.notify import notify_submitted

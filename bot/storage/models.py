@@ -72,6 +72,8 @@ class Lead(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ref: Mapped[str] = mapped_column(String(32), unique=True)
+    # keyed hash of (resident, screening start): a retried submission finds the first lead
+    submission_key: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     status: Mapped[str] = mapped_column(String(16), default="new", index=True)
     channel: Mapped[str] = mapped_column(String(16))
     user_key: Mapped[str] = mapped_column(String(64), index=True)

@@ -118,3 +118,13 @@ def test_message_claims_are_exactly_once(store):
     assert stored_reply(store.db, "wechat", "m1") is None
     store_reply(store.db, "wechat", "m1", {"text": "答复"})
     assert stored_reply(store.db, "wechat", "m1") == {"text": "答复"}
+
+
+def test_a_repeated_submission_returns_the_first_lead(store):
+    from bot.screening.leads import LeadStore
+
+    leads = LeadStore(store.db, store.protector)
+    kwargs = dict(channel="wechat", user_key="k", values={"name": "甲"}, programs=[], urgency="normal",
+                  documents=[], consent={"given": True}, submission_key="same-screening")
+    assert leads.create(**kwargs) == leads.create(**kwargs)
+    assert len(leads.all()) == 1
