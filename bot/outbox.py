@@ -314,3 +314,31 @@ def _finish(runtime, message_id: int, status: str, reason: str, **values) -> Non
                   .where(OutboxMessage.id == message_id, OutboxMessage.status == SENDING)
                   .values(status=status, last_error=scrub_personal_data(reason)[:200],
                           updated_at=utcnow(), **values))
+
+
+def needing_attention(runtime, limit: int = 50) -> list[dict]:
+    """Failed messages, newest first, for a person to check (recipient masked, no text)."""
+    from bot.privacy import mask_phone
+
+    with runtime.db.session() as s:
+        rows = s.execute(select(OutboxMessage).where(OutboxMessage.status == "failed")
+                         .order_by(OutboxMessage.updated_at.desc()).limit(limit)).scalars().all()
+        out = []
+        for row in rows:
+            try:
+                recipient = runtime.protector.decrypt(row.recipient_ref)
+            except ValueError:
+                recipient = "?"
+            out.append({"id": row.id, "channel": row.channel, "attempts": row.attempts,
+                        "recipient": mask_phone(recipient) if row.channel == "sms" else recipient[:6] + "…",
+                        "error": row.last_error or "", "updated_at": row.updated_at.isoformat()})
+        return out
+
+
+def requeue(runtime, message_id: int) -> bool:
+    """Send a failed message again — for a person who checked it did not arrive."""
+    with runtime.db.session() as s:
+        result = s.execute(update(OutboxMessage).where(OutboxMessage.id == message_id,
+                                                       OutboxMessage.status == "failed")
+                           .values(status="queued", next_attempt_at=utcnow(), updated_at=utcnow()))
+        return result.rowcount == 1

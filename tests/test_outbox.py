@@ -348,3 +348,17 @@ def test_claimed_rows_are_in_sending(rt):
     assert "oJZ_openid" not in repr(claimed[0]) and "通知" not in repr(claimed[0])
     assert row_of(rt, message_id).status == SENDING
     assert claim_batch(rt, ["wechat"], 10) == []
+
+
+def test_a_person_can_list_and_requeue_failed_messages(rt):
+    from bot.outbox import needing_attention, requeue
+
+    message_id, _ = enqueue(rt, "sms", PHONE, "通知内容", "k-review")
+    deliver_due(rt, {"sms": RecordingSender(UnknownOutcome("no answer from Twilio (ReadTimeout)"))}, always, POLICY)
+    (listed,) = needing_attention(rt)
+    assert listed["id"] == message_id and listed["recipient"] == "+86*******0001"
+    assert "通知内容" not in str(listed) and listed["error"].startswith("outcome unknown")
+    assert requeue(rt, message_id) and not requeue(rt, message_id)  # only failed rows go back
+    sender = RecordingSender()
+    deliver_due(rt, {"sms": sender}, always, POLICY)
+    assert sender.sent == [(PHONE, "通知内容")] and needing_attention(rt) == []

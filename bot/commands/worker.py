@@ -6,6 +6,8 @@ SIGTERM or Ctrl-C lets the message being sent finish, then the worker exits;
 """
 from __future__ import annotations
 
+import sys
+
 import datetime as dt
 import logging
 import os
@@ -27,6 +29,39 @@ def register(sub, common) -> None:
     worker = sub.add_parser("worker", parents=[common], help="send queued SMS and WeChat messages")
     worker.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
     worker.set_defaults(func=run_worker_command)
+
+    outbox = sub.add_parser("outbox", help="outbound messages that need a person")
+    outbox_sub = outbox.add_subparsers(metavar="ACTION")
+    failed = outbox_sub.add_parser("failed", parents=[common], help="failed messages (outcome unknown first to check)")
+    failed.set_defaults(func=run_outbox_failed)
+    again = outbox_sub.add_parser("requeue", parents=[common], help="send a failed message again")
+    again.add_argument("id", type=int)
+    again.set_defaults(func=run_outbox_requeue)
+
+
+def run_outbox_failed(args) -> int:
+    """List failed outbound messages (masked recipient, reason, never the text)."""
+    from bot.outbox import needing_attention
+    from bot.runtime import Runtime
+
+    rows = needing_attention(Runtime.from_path(args.config))
+    for row in rows:
+        print(f"{row['id']:6d} {row['channel']:6s} {row['recipient']:14s} tries {row['attempts']} "
+              f"{row['updated_at'][:16]}  {row['error']}")
+    print(f"{len(rows)} failed message(s)")
+    return 0
+
+
+def run_outbox_requeue(args) -> int:
+    """Queue one failed message again (after checking it did not arrive: unknown outcomes may have)."""
+    from bot.outbox import requeue
+    from bot.runtime import Runtime
+
+    if not requeue(Runtime.from_path(args.config), args.id):
+        print(f"jiuzhu outbox requeue: no failed message {args.id}", file=sys.stderr)
+        return 1
+    print(f"message {args.id} queued again")
+    return 0
 
 
 def run_worker_command(args) -> int:
