@@ -91,6 +91,9 @@ class Engine:
             state["mode"] = "awaiting_message"
             return reply.add(self.kb.message("leave_message_prompt", channel))
 
+        if _REF.search(normalize_text(text).upper()):
+            return self.show_progress(text, message, state, reply)  # a bare reference number: 查进度
+
         offer = self._valid_offer(state)
         choice = self.choice_number(text)
         if offer and choice is not None:

@@ -331,3 +331,11 @@ def test_progress_accepts_the_reference_without_its_dash(talk):
     ref = c.answer_until(RURAL_FAMILY).application_ref
     c.send(f"查进度 {ref.replace('-', '').lower()}")
     assert ref in c.text and "没有查到" not in c.text
+
+
+def test_sending_just_the_reference_number_shows_its_progress(talk):
+    c = talk(user="bare-ref")
+    c.send("申请低保")
+    ref = c.answer_until(RURAL_FAMILY).application_ref
+    c.send(ref)
+    assert ref in c.text and "已收到" in c.text
