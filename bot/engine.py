@@ -176,6 +176,13 @@ class Engine:
                                    status=texts.doc["status"].get(lead.status, lead.status)))
         return reply.add("\n".join(lines))
 
+    def subscription(self, text: str, message: IncomingMessage, state: dict, reply: Reply) -> Reply:
+        """订阅 / 退订 policy notices: remembered with the conversation (SMS STOP/START is in handlers/sms)."""
+        stop = any(w in normalize_text(text) for w in self.kb.commands.get("unsubscribe", ()))
+        state["policy_notices"] = not stop
+        reply.topic = "service.subscribe"
+        return reply.add(self.kb.message("notices_off" if stop else "notices_on", message.channel))
+
     def _continue_screening(self, text: str, channel: str, user_id: str, cid: int, state: dict,
                             reply: Reply) -> bool:
         """Route a message into the screening in progress; False if it had expired."""
@@ -276,4 +283,5 @@ class Engine:
 INTENTS = {
     "service.apply_start": Engine.start_screening,
     "service.progress": Engine.show_progress,
+    "service.subscribe": Engine.subscription,
 }

@@ -93,3 +93,13 @@ def test_a_bug_becomes_an_apology_not_a_traceback(runtime, monkeypatch):
     reply = say(runtime, "低保标准是多少")
     assert reply.messages and "secret" not in reply.messages[0]
     assert "再发一次" in reply.messages[0] and "12349" in reply.messages[0]
+
+
+def test_subscribing_and_unsubscribing_policy_notices(runtime):
+    on = say(runtime, "订阅政策通知")
+    assert "已为您订阅" in on.messages[0]
+    off = say(runtime, "我要退订")
+    assert "已退订" in off.messages[0]
+    with runtime.db.session() as s:
+        from bot.storage.models import Conversation
+        assert s.query(Conversation).one().state["policy_notices"] is False
