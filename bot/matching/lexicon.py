@@ -104,7 +104,9 @@ class SynonymRewriter:
 def content_tokens(tokenizer, text: str) -> list[str]:
     """jieba tokens without stopwords, punctuation or repeats, in order."""
     seen: dict[str, None] = {}
-    for token in tokenizer.lcut(text, HMM=True):
+    # No HMM: it glues unknown characters into invented "words" that match nothing,
+    # while single characters still can (held-out phrasing top-1 78.9 % → 80.6 %).
+    for token in tokenizer.lcut(text, HMM=False):
         token = token.strip()
         if token and token not in STOPWORDS and not _PUNCT.match(token):
             seen.setdefault(token, None)

@@ -119,7 +119,7 @@ class Matcher:
         text, scored = self.scored(question)
         if not text:
             return MatchResult("empty", None, (), text)
-        if not scored:
+        if not scored or not any(ch.isalpha() for ch in text):  # "1", "123": a number is no question
             return MatchResult("unknown", None, (), text)
         best = scored[0]
         in_scope = _distinct_topics([s for s in scored if s.entry.kind != "decline"])
@@ -167,7 +167,7 @@ def _build_model(kb: KnowledgeBase, key: str) -> _Model:
         repr(sorted(vocabulary.items())).encode()).hexdigest()[:16])
     tokenizer = load_tokenizer(dictionary)
     kb_words, char_counts = _knowledge_words(kb, tokenizer)
-    restorer = PinyinRestorer.build(table, sorted(targets, key=lambda w: -vocabulary.get(w, 0)),
+    restorer = PinyinRestorer.build(table, sorted(targets, key=lambda w: (-vocabulary.get(w, 0), w)),
                                     words=lexicon.general_words() - targets,
                                     vocabulary=[w for w in kb_words if w not in targets],
                                     char_counts=char_counts)
