@@ -22,11 +22,17 @@ def start_on_sms(talk, until="household_size"):
     return sms
 
 
-def test_wechat_continues_an_sms_screening_after_a_code(talk, runtime):
-    start_on_sms(talk)
-    wx = talk(channel="wechat", user="openid-1")
+def wechat_at_phone(talk, user):
+    """A WeChat resident who has started a screening and is asked for the phone."""
+    wx = talk(channel="wechat", user=user)
     wx.send("申请低保")
     wx.advance_to("phone", RURAL_FAMILY)
+    return wx
+
+
+def test_wechat_continues_an_sms_screening_after_a_code(talk, runtime):
+    start_on_sms(talk)
+    wx = wechat_at_phone(talk, "openid-1")
     wx.send("139 7071 2468")
     assert "验证码" in wx.text and "139****2468" in wx.text and wx.last.expecting is None
     (message,) = sms_codes(runtime)
@@ -44,9 +50,7 @@ def test_wechat_continues_an_sms_screening_after_a_code(talk, runtime):
 
 def test_refusing_the_code_keeps_the_new_screening(talk, runtime):
     start_on_sms(talk)
-    wx = talk(channel="wechat", user="openid-2")
-    wx.send("申请低保")
-    wx.advance_to("phone", RURAL_FAMILY)
+    wx = wechat_at_phone(talk, "openid-2")
     wx.send(PHONE)
     wx.send("0")
     assert wx.last.expecting == "township"
@@ -54,9 +58,7 @@ def test_refusing_the_code_keeps_the_new_screening(talk, runtime):
 
 def test_three_wrong_codes_give_up_linking(talk, runtime):
     start_on_sms(talk)
-    wx = talk(channel="wechat", user="openid-3")
-    wx.send("申请低保")
-    wx.advance_to("phone", RURAL_FAMILY)
+    wx = wechat_at_phone(talk, "openid-3")
     wx.send(PHONE)
     code = "".join(c for c in sms_codes(runtime)[0] if c.isdigit())[:6]
     wrong = "123456" if code != "123456" else "654321"
