@@ -133,16 +133,26 @@ def score(systems: dict, rows: list[dict]) -> dict:
     return out
 
 
-def throughput(predict, questions: list[str], seconds: float, min_passes: int = 3) -> dict:
-    """Warm questions per second over whole passes, until `seconds` have elapsed."""
-    passes, start = 0, time.perf_counter()
-    while passes < min_passes or time.perf_counter() - start < seconds:
-        for q in questions:
-            predict(q)
-        passes += 1
-    elapsed = time.perf_counter() - start
-    return {"passes": passes, "questions": passes * len(questions), "seconds": elapsed,
-            "qps": passes * len(questions) / elapsed}
+def throughput(systems: dict, questions: list[str], seconds: float, min_rounds: int = 3) -> dict:
+    """Warm questions per second for each system, over whole passes of the questions.
+
+    The systems take turns, one pass each per round (the order rotating), until
+    every system has had `seconds` of timed work: on a shared machine whose speed
+    drifts from minute to minute, each system then sees the same conditions.
+    """
+    names = list(systems)
+    spent = dict.fromkeys(names, 0.0)
+    rounds = 0
+    while rounds < min_rounds or min(spent.values()) < seconds:
+        for name in names[rounds % len(names):] + names[:rounds % len(names)]:
+            predict = systems[name]
+            start = time.perf_counter()
+            for q in questions:
+                predict(q)
+            spent[name] += time.perf_counter() - start
+        rounds += 1
+    return {name: {"passes": rounds, "questions": rounds * len(questions), "seconds": spent[name],
+                   "qps": rounds * len(questions) / spent[name]} for name in names}
 
 
 def cold_ask(runs: int) -> dict:
@@ -244,8 +254,8 @@ def main() -> int:
         report["files"][name] = entry
 
     questions = [row["q"] for row in everything]
-    speed = {s: throughput(predict, questions, args.seconds) for s, predict in systems.items()
-             if s != "jiuzhu_ranked"}
+    speed = throughput({s: predict for s, predict in systems.items() if s != "jiuzhu_ranked"},
+                       questions, args.seconds)
     speed["ratio"] = speed["jiuzhu"]["qps"] / speed["baseline"]["qps"]
     speed["ratio_phrasings"] = speed["jiuzhu"]["qps"] / speed["baseline_phrasings"]["qps"]
     report["speed"] = speed

@@ -1,5 +1,5 @@
 # Sourced by scripts/dev and scripts/test: create .venv and (re)install the
-# project when pyproject.toml changed since the last install.
+# project when pyproject.toml or the C scorer changed since the last install.
 ensure_venv() {
   local extras="${1:-}"
   local spec="."
@@ -8,7 +8,8 @@ ensure_venv() {
     python3 -m venv .venv
   fi
   local stamp=".venv/.jiuzhu-installed${extras:+-$extras}"
-  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  # pyproject.toml names what to install; _scorer.c is compiled by the install
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ bot/matching/_scorer.c -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec"
     touch "$stamp"
   fi

@@ -8,6 +8,7 @@ calibrated probability.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -18,11 +19,22 @@ from bot.matching.lexicon import SynonymRewriter, content_tokens
 from bot.matching.pinyin import PinyinRestorer
 from bot.textnorm import normalize_numbers, normalize_text
 
+try:  # the compiled hot loop (_scorer.c); without it the numpy reference path does the same, slower
+    from bot.matching import _scorer
+except ImportError:  # pragma: no cover - depends on the build
+    _scorer = None
+if _scorer is not None and getattr(_scorer, "ABI_VERSION", None) != 2:
+    _scorer = None  # a stale build from an older checkout: never trust its layout
+
 FEATURES = ("dice", "cover", "bag", "typical", "bigram", "fuzz", "keyword", "lead", "known",
             "foreign")
 _NOT_WORD = re.compile(r"[\W_]+")
 _CJK_GAP = re.compile(r"(?<=[\u4e00-\u9fff]) +(?=[\u4e00-\u9fff])")
 CANDIDATES = 10
+# Where the columns of a feature row come from: those _scorer.candidates (or its numpy
+# reference) returns, in this order, then the two worked out afterwards.
+_SUMMED = [FEATURES.index(f) for f in ("dice", "cover", "bag", "typical", "bigram", "keyword", "foreign", "known")]
+_FUZZ, _LEAD = FEATURES.index("fuzz"), FEATURES.index("lead")
 FUZZY_PER_ENTRY = 4  # rapidfuzz is the costly part: compare with the likeliest phrasings only
 
 
@@ -80,81 +92,137 @@ class FeatureIndex:
     bi_weight: np.ndarray
     out_of_scope: dict[str, float]  # token → share of the entries using it that are out-of-scope subjects
 
-    def candidates(self, q: Prepared, exclude: int | None = None,
-                   bag_drop: dict[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top entries for a question and their feature rows (exclude: a held-out phrasing)."""
-        n_entries = len(self.entry_topics)
-        sizes = self.entry_sizes.astype(float)
-        e_out = int(self.ph_entry[exclude]) if exclude is not None else -1
-        if exclude is not None:
-            sizes[e_out] -= 1
+    def candidates(self, q: Prepared, exclude: int | None = None, bag_drop: dict[str, int] | None = None,
+                   accelerated: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Top entries for a question and their feature rows.
+
+        exclude / bag_drop hold a knowledge-base phrasing out (calibration); accelerated=False
+        forces the numpy reference path even where the C module is available.
+        """
+        hits = [e for kw in set(self.keyword_pattern.findall(q.text)) for e in self.keyword_entries[kw]] \
+            if self.keyword_pattern is not None else []
+        if accelerated and exclude is None and _scorer is not None:
+            flat = self.flat()
+            found = _scorer.candidates(
+                flat.tokens, flat.bigrams, q.tokens, q.bigrams, self.unknown_weight, hits, flat.ptr, flat.index,
+                flat.weight, self.entry_starts, self.ph_weight, self.bi_weight, flat.inv_sizes, CANDIDATES,
+                FUZZY_PER_ENTRY)
+            if found is None or not found[0]:
+                return np.empty(0, dtype=int), np.empty((0, len(FEATURES)))
+            top, raw, chosen, first = found
+            top, feats = np.asarray(top), np.frombuffer(raw).reshape(len(top), len(_SUMMED))
+        else:
+            top, feats, chosen, first = self._features_numpy(q, hits, exclude, bag_drop)
+            if len(top) == 0:
+                return top, np.empty((0, len(FEATURES)))
+        rows = np.empty((len(top), len(FEATURES)))
+        rows[:, _SUMMED] = feats
+        rows[:, _FUZZ] = fz = self._fuzzy(q.text, chosen, first)
+        base = (feats[:, 0] + feats[:, 2] + feats[:, 3] + fz) / 4  # dice + bag + typical + fuzz
+        rows[:, _LEAD] = base - best_of_others(base, self.topic_ids()[top], floor=0.0)
+        return top, rows
+
+    def _features_numpy(self, q: Prepared, hits: list[int], exclude: int | None,
+                        bag_drop: dict[str, int] | None) -> tuple[np.ndarray, np.ndarray, list[int], np.ndarray]:
+        """The reference implementation of _scorer.candidates, plus holding a phrasing out.
+
+        Returns the candidate entries (best first), their summed features (columns as
+        _SUMMED says) and the phrasings to compare character by character, candidate
+        by candidate, with where each candidate's start.
+        """
+        flat = self.flat()
+        # The question as a list of slots in the flat score vector (see FlatPostings).
+        slots, held_out = [], []
         wq = known = foreign_total = 0.0
-        # Gather every posting first and sum them with one bincount per feature: far fewer
-        # numpy calls than adding token by token (this is the matcher's hot loop).
-        bag_idx, bag_w, oos_w, post_idx, post_w, typ_idx, typ_w = [], [], [], [], [], [], []
-        bag_fix = np.zeros(n_entries)
-        foreign_fix = np.zeros(n_entries)
-        typical_fix = 0.0
         for token in q.tokens:
-            entries = self.bag.get(token)
-            if entries is None or (bag_drop and token in bag_drop and len(entries) == 1):
+            slot = flat.tokens.get(token)
+            if slot is None or (bag_drop and token in bag_drop and slot[3] == 1):
                 wq += self.unknown_weight  # in no entry's vocabulary (or only the held-out one)
                 continue
-            w = self.idf[token]
-            wq += w
-            known += w
-            oos = w * self.out_of_scope.get(token, 0.0)
+            _, idf, oos, _, _ = slot
+            wq += idf
+            known += idf
             foreign_total += oos
-            bag_idx.append(entries)
-            bag_w.append(w)
-            oos_w.append(oos)
-            if bag_drop and token in bag_drop:
-                bag_fix[bag_drop[token]] -= w  # the held-out phrasing was its only source
-                foreign_fix[bag_drop[token]] -= oos
-            post = self.postings.get(token)
-            if post is not None:
-                post_idx.append(post)
-                post_w.append(w)
-                t_entries, t_counts = self.typical[token]
-                typ_idx.append(t_entries)
-                typ_w.append(w * t_counts)
-                if exclude is not None:
-                    typical_fix -= w  # the held-out phrasing contained it
-        bag = _sum_at(bag_idx, bag_w, n_entries) + bag_fix
-        foreign_in = _sum_at(bag_idx, oos_w, n_entries) + foreign_fix  # out-of-scope weight each entry explains
-        acc = _sum_at(post_idx, post_w, len(self.ph_entry))
-        typical = _sum_at(typ_idx, typ_w, n_entries, per_item=True)
-        if exclude is not None:
-            typical[e_out] += typical_fix
+            slots.append(slot[0])
+            if exclude is not None:
+                held_out.append((slot, bag_drop.get(token) if bag_drop else None))
         if wq == 0:
-            return np.empty(0, dtype=int), np.empty((0, len(FEATURES)))
+            return np.empty(0, dtype=int), np.empty((0, len(_SUMMED))), [], np.empty(0, dtype=int)
+        bwq = 0.0
+        for bg in q.bigrams:
+            slot = flat.bigrams.get(bg)
+            if slot is None or (exclude is not None and slot[2] == 1
+                                and flat.index[flat.ptr[slot[0]]] == len(self.ph_entry) + exclude):
+                bwq += self.unknown_weight
+                continue
+            bwq += slot[1]
+            slots.append(slot[0])
+        n_ph, n_entries = len(self.ph_entry), len(self.entry_topics)
+        bounds = flat.bounds
+        if slots:
+            flat_index = np.concatenate([flat.index[bounds[s]:bounds[s + 1]] for s in slots])
+            flat_weight = np.concatenate([flat.weight[bounds[s]:bounds[s + 1]] for s in slots])
+            total = np.bincount(flat_index, weights=flat_weight, minlength=flat.size)
+        else:
+            total = np.zeros(flat.size)
+        acc, bacc = total[:n_ph], total[n_ph:2 * n_ph]
+        bag = total[flat.bag:flat.bag + n_entries]
+        foreign_in = total[flat.foreign:flat.foreign + n_entries]
+        typical = total[flat.typical:]
+        inv_sizes = flat.inv_sizes
         if exclude is not None:
-            acc[exclude] = 0.0
-        dice = np.maximum.reduceat(2 * acc / (wq + self.ph_weight), self.entry_starts)
-        bigram = self._bigram_dice(q, exclude)
-        cover = np.maximum.reduceat(acc, self.entry_starts) / wq
+            e_out = int(self.ph_entry[exclude])
+            for (_, idf, oos, _, in_phrasings), dropped in held_out:
+                if dropped is not None:
+                    bag[dropped] -= idf  # the held-out phrasing was its only source
+                    foreign_in[dropped] -= oos
+                if in_phrasings:
+                    typical[e_out] -= idf  # the held-out phrasing contained it
+            acc[exclude] = bacc[exclude] = 0.0
+            inv_sizes = inv_sizes.copy()
+            inv_sizes[e_out] = 1 / max(1, self.entry_sizes[e_out] - 1)
+        ratios = np.empty((3, n_ph))
+        np.divide(2 * acc, wq + self.ph_weight, out=ratios[0])
+        ratios[1] = acc
+        if bwq:
+            np.divide(2 * bacc, bwq + self.bi_weight, out=ratios[2])
+        else:
+            ratios[2] = 0.0
+        dice, cover, bigram = np.maximum.reduceat(ratios, self.entry_starts, axis=1)
+        cover /= wq
         bag /= wq
-        typical = typical / np.maximum(sizes, 1) / wq
-        keyword = np.zeros(n_entries)
-        if self.keyword_pattern is not None:
-            for kw in set(self.keyword_pattern.findall(q.text)):
-                keyword[self.keyword_entries[kw]] += 1
-        keyword = np.minimum(keyword, 2) / 2
+        typical *= inv_sizes / wq
+        keyword = np.minimum(np.bincount(np.asarray(hits, dtype=np.intp), minlength=n_entries), 2) / 2
         rough = dice + bag + typical + bigram + 0.5 * keyword
-        k = min(CANDIDATES, n_entries)
-        top = np.argpartition(-rough, k - 1)[:k]
-        top = top[rough[top] > 0]
-        if len(top) == 0:
-            return top, np.empty((0, len(FEATURES)))
-        top = top[np.argsort(-rough[top])]
+        order = np.argsort(-rough, kind="stable")[:CANDIDATES]
+        top = order[rough[order] > 0]
+        # per candidate, its FUZZY_PER_ENTRY phrasings with most overlap (ties: first listed)
+        members = flat.members
+        sizes = self.entry_sizes[top]
+        phrasings = np.concatenate([members[e] for e in top.tolist()]) if len(top) else np.empty(0, dtype=int)
+        owner = np.repeat(np.arange(len(top)), sizes)
+        order = np.lexsort((-acc[phrasings], owner))
+        rank = np.arange(len(phrasings)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        keep = rank < FUZZY_PER_ENTRY
+        chosen, owner = phrasings[order][keep], owner[keep]
+        if exclude is not None:
+            mask = chosen != exclude  # never the entry's title, so every candidate keeps one
+            chosen, owner = chosen[mask], owner[mask]
+        first = np.searchsorted(owner, np.arange(len(top)))
+        feats = np.array([dice[top], cover[top], bag[top], typical[top], bigram[top], keyword[top],
+                          (foreign_total - foreign_in[top]) / wq, np.full(len(top), known / wq)]).T
+        return top, feats, chosen.tolist(), first
 
-        fz = self._fuzzy(q.text, top, exclude, acc)
-        base = (dice[top] + bag[top] + typical[top] + fz) / 4
-        lead = base - best_of_others(base, self.topic_ids()[top], floor=0.0)
-        rows = np.column_stack([dice[top], cover[top], bag[top], typical[top], bigram[top], fz,
-                                keyword[top], lead, np.full(len(top), known / wq),
-                                (foreign_total - foreign_in[top]) / wq])
-        return top, rows
+    def _fuzzy(self, text: str, chosen: list[int], first) -> np.ndarray:
+        """Each candidate's best character-level similarity among its chosen phrasings.
+
+        chosen lists the phrasings candidate by candidate; `first` says where each
+        candidate's start. (rapidfuzz's partial_ratio was measured as a second
+        feature: it changed no result and cost 15 % of the time, so it went.)
+        """
+        texts = self.ph_text
+        ratios = process.cdist([text], [texts[p] for p in chosen], scorer=fuzz.ratio, dtype=np.float32)[0]
+        return np.maximum.reduceat(ratios, first).astype(float) / 100
 
     def topic_ids(self) -> np.ndarray:
         """Each entry's topic as an integer (out-of-scope entries share one), computed once."""
@@ -173,69 +241,92 @@ class FeatureIndex:
             self.__dict__["_group_ids"] = ids
         return ids
 
-    def _bigram_dice(self, q: Prepared, exclude: int | None) -> np.ndarray:
-        """Per entry: the best IDF-weighted character-bigram Dice over its phrasings."""
-        wq = 0.0
-        posts, weights = [], []
-        for bg in q.bigrams:
-            post = self.bi_postings.get(bg)
-            if post is None or (exclude is not None and len(post) == 1 and post[0] == exclude):
-                wq += self.unknown_weight
-                continue
-            w = self.bi_idf[bg]
-            wq += w
-            posts.append(post)
-            weights.append(w)
-        acc = _sum_at(posts, weights, len(self.ph_entry))
-        if exclude is not None:
-            acc[exclude] = 0.0
-        if wq == 0:
-            return np.zeros(len(self.entry_topics))
-        return np.maximum.reduceat(2 * acc / (wq + self.bi_weight), self.entry_starts)
+    def flat(self) -> FlatPostings:
+        """The flat postings `candidates` scores with, derived once (and cached with the model)."""
+        flat = self.__dict__.get("_flat")
+        if flat is None:
+            flat = self.__dict__["_flat"] = FlatPostings.build(self)
+        return flat
 
-    def _fuzzy(self, text: str, top: np.ndarray, exclude: int | None, overlap: np.ndarray) -> np.ndarray:
-        """Best character-level similarity to each candidate's most overlapping phrasings.
 
-        (rapidfuzz's partial_ratio was measured as a second feature: it changed no
-        result and cost 15 % of the time, so it went.)
-        """
-        ends = np.append(self.entry_starts[1:], len(self.ph_entry))
-        choices, owner = [], []
-        for i, e in enumerate(top):
-            start, end = int(self.entry_starts[e]), int(ends[e])
-            best = np.argsort(-overlap[start:end])[:FUZZY_PER_ENTRY] + start
-            for p in best:
-                if p != exclude:
-                    choices.append(self.ph_text[p])
-                    owner.append(i)
-        fz = np.zeros(len(top))
-        if choices:
-            ratio = process.cdist([text], choices, scorer=fuzz.ratio, dtype=np.float32)[0]
-            np.maximum.at(fz, np.asarray(owner), ratio / 100)
-        return fz
+@dataclass
+class FlatPostings:
+    """All summed features share one vector: [phrasing overlap | bigram overlap | bag | foreign | typical].
+
+    Each token (and character bigram) owns a slot: the positions its weight
+    lands on in that vector and the weights, stored back to back (CSR style:
+    slot s is index[ptr[s]:ptr[s+1]]). A question is then the list of its
+    slots, summed in one pass.
+    """
+
+    tokens: dict[str, tuple[int, float, float, int, bool]]  # → slot, idf, out-of-scope weight, entries, in a phrasing
+    bigrams: dict[str, tuple[int, float, int]]              # → slot, idf, phrasings containing it
+    ptr: np.ndarray                  # int64, slot boundaries
+    index: np.ndarray                # int64, positions in the score vector
+    weight: np.ndarray               # float64
+    bag: int                         # where each block starts
+    foreign: int
+    typical: int
+    size: int
+    inv_sizes: np.ndarray            # 1 / phrasings per entry
+    members: list[np.ndarray]        # each entry's phrasing indexes
+
+    @property
+    def bounds(self) -> list[int]:
+        """ptr as a Python list (slicing with Python ints is cheaper)."""
+        bounds = self.__dict__.get("_bounds")
+        if bounds is None:
+            bounds = self.__dict__["_bounds"] = self.ptr.tolist()
+        return bounds
+
+    @classmethod
+    def build(cls, index: FeatureIndex) -> FlatPostings:
+        n_ph, n_entries = len(index.ph_entry), len(index.entry_topics)
+        bag_at, foreign_at, typical_at = 2 * n_ph, 2 * n_ph + n_entries, 2 * n_ph + 2 * n_entries
+        positions, weights, tokens, bigrams = [], [], {}, {}
+        for token, entries in index.bag.items():
+            w = index.idf[token]
+            oos = w * index.out_of_scope.get(token, 0.0)
+            post = index.postings.get(token)
+            # the order of the parts is the order numpy's reference path once added them in
+            parts = [] if post is None else [(post, np.full(len(post), w))]
+            parts += [(entries + bag_at, np.full(len(entries), w)), (entries + foreign_at, np.full(len(entries), oos))]
+            if post is not None:
+                t_entries, t_counts = index.typical[token]
+                parts.append((t_entries + typical_at, w * t_counts))
+            tokens[token] = (len(positions), w, oos, len(entries), post is not None)
+            positions.append(np.concatenate([p for p, _ in parts]))
+            weights.append(np.concatenate([v for _, v in parts]))
+        for bg, post in index.bi_postings.items():
+            w = index.bi_idf[bg]
+            bigrams[bg] = (len(positions), w, len(post))
+            positions.append(post + n_ph)
+            weights.append(np.full(len(post), w))
+        ptr = np.zeros(len(positions) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in positions], out=ptr[1:])
+        ends = np.append(index.entry_starts[1:], n_ph)
+        return cls(tokens=tokens, bigrams=bigrams, ptr=ptr,
+                   index=np.concatenate(positions).astype(np.int64),
+                   weight=np.concatenate(weights).astype(np.float64),
+                   bag=bag_at, foreign=foreign_at, typical=typical_at, size=typical_at + n_entries,
+                   inv_sizes=1 / np.maximum(index.entry_sizes, 1).astype(float),
+                   members=[np.arange(s, e) for s, e in zip(index.entry_starts.tolist(), ends.tolist())])
 
 
 def best_of_others(values: np.ndarray, groups: np.ndarray, floor: float) -> np.ndarray:
-    """For each item, the best value among items of a different group (or `floor`)."""
-    if len(values) == 0:
+    """For each item, the best value among items of a different group (or `floor`).
+
+    Plain Python: there are at most a dozen candidates, where numpy's per-call cost dominates.
+    """
+    vals = values.tolist()
+    if not vals:
         return values
-    uniq, inverse = np.unique(groups, return_inverse=True)
-    best = np.full(len(uniq), -np.inf)
-    np.maximum.at(best, inverse, values)
-    order = np.argsort(-best)
-    first = best[order[0]]
-    second = best[order[1]] if len(order) > 1 else -np.inf
-    others = np.where(inverse == order[0], second, first)
-    return np.maximum(others, floor)
-
-
-def _sum_at(indexes: list[np.ndarray], weights: list, size: int, per_item: bool = False) -> np.ndarray:
-    """Σ weights at indexes: one scalar per index array, or (per_item) one array per index array."""
-    if not indexes:
-        return np.zeros(size)
-    flat = np.concatenate(indexes)
-    if per_item:
-        values = np.concatenate(weights)
-    else:
-        values = np.repeat(np.asarray(weights, dtype=float), [len(a) for a in indexes])
-    return np.bincount(flat, weights=values, minlength=size).astype(float)
+    gs = groups.tolist()
+    best: dict = {}
+    for v, g in zip(vals, gs):
+        if v > best.get(g, -math.inf):
+            best[g] = v
+    first_group = max(best, key=best.__getitem__)
+    first = best.pop(first_group)
+    second = max(best.values(), default=-math.inf)
+    return np.array([max(second if g == first_group else first, floor) for g in gs])

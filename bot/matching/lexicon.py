@@ -8,6 +8,7 @@ and loaded from jieba's own cache in ~50 ms.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from pathlib import Path
@@ -23,6 +24,7 @@ STOPWORDS = frozenset(
     "到底 现在 目前 今年 一直 已经 比较 非常 特别 真的 实在 老是 听讲 听说".split()
 )
 _PUNCT = re.compile(r"^[\W_]+$")
+_ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
 def cache_dir() -> Path:
@@ -72,15 +74,99 @@ def general_words(limit: int = GENERAL_WORDS) -> frozenset[str]:
     return frozenset(w for _, w in rows[:limit])
 
 
-def load_tokenizer(dictionary: Path):
-    """A jieba Tokenizer on the compact dictionary (jieba caches it in cache_dir)."""
+def load_tokenizer(dictionary: Path) -> Segmenter:
+    """jieba on the compact dictionary (jieba caches the loaded dictionary in cache_dir)."""
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
     tokenizer = jieba.Tokenizer(dictionary=str(dictionary))
     tokenizer.tmp_dir = str(cache_dir())
     tokenizer.initialize()
-    return tokenizer
+    return Segmenter(tokenizer)
+
+
+class _LogProb(dict):
+    """word → log P(word) as jieba computes it, worked out once per word on first use."""
+
+    def __init__(self, freq: dict[str, int], logtotal: float):
+        super().__init__()
+        self.freq, self.logtotal = freq, logtotal
+
+    def __missing__(self, word: str) -> float:
+        value = self[word] = math.log(self.freq.get(word) or 1) - self.logtotal
+        return value
+
+
+class Segmenter:
+    """jieba's segmentation without HMM — `Tokenizer.lcut(text, HMM=False)` — done faster.
+
+    Same dictionary, same rules, same result (a test compares the two on every
+    phrasing of the knowledge base and the evaluation questions). jieba builds
+    a dict-of-lists DAG, then a route dict through a generator of tuples per
+    character; here one backward pass finds each position's best word with
+    log-probabilities worked out once per word. Segmentation was a third of
+    the time spent preparing a question.
+    """
+
+    def __init__(self, tokenizer):
+        import jieba
+
+        tokenizer.check_initialized()
+        self.tokenizer = tokenizer
+        self.freq = tokenizer.FREQ
+        self.logp = _LogProb(tokenizer.FREQ, math.log(tokenizer.total))
+        self.re_han = jieba.re_han_default
+        self.re_skip = jieba.re_skip_default
+
+    def lcut(self, text: str) -> list[str]:
+        """The words of text, as jieba's cut(text, HMM=False) yields them."""
+        out: list[str] = []
+        for block in self.re_han.split(text):
+            if not block:
+                continue
+            if self.re_han.match(block):
+                self._cut_block(block, out)
+            else:
+                for part in self.re_skip.split(block):
+                    if self.re_skip.match(part):
+                        out.append(part)
+                    else:
+                        out.extend(part)
+        return out
+
+    def _cut_block(self, s: str, out: list[str]) -> None:
+        freq, logp = self.freq, self.logp
+        n = len(s)
+        score = [0.0] * (n + 1)
+        end = list(range(n + 1))
+        for k in range(n - 1, -1, -1):
+            best = None
+            i, frag = k, s[k]
+            while i < n and frag in freq:
+                if freq[frag]:
+                    value = logp[frag] + score[i + 1]
+                    if best is None or value >= best:  # a tie goes to the longer word, as in jieba
+                        best, end[k] = value, i
+                i += 1
+                frag = s[k:i + 1]
+            if best is None:
+                best = logp[s[k]] + score[k + 1]  # an unknown character is a word of its own
+            score[k] = best
+        buf = ""
+        x = 0
+        while x < n:
+            y = end[x] + 1
+            word = s[x:y]
+            if y - x == 1 and word in _ASCII_ALNUM:
+                buf += word  # jieba glues single letters and digits back together
+            else:
+                if buf:
+                    out.append(buf)
+                    buf = ""
+                out.append(word)
+            x = y
+        if buf:
+            out.append(buf)
 
 
 class SynonymRewriter:
@@ -101,12 +187,12 @@ class SynonymRewriter:
         return self.pattern.sub(lambda m: self.mapping[m.group(0)], text)
 
 
-def content_tokens(tokenizer, text: str) -> list[str]:
+def content_tokens(tokenizer: Segmenter, text: str) -> list[str]:
     """jieba tokens without stopwords, punctuation or repeats, in order."""
     seen: dict[str, None] = {}
     # No HMM: it glues unknown characters into invented "words" that match nothing,
     # while single characters still can (held-out phrasing top-1 78.9 % → 80.6 %).
-    for token in tokenizer.lcut(text, HMM=False):
+    for token in tokenizer.lcut(text):
         token = token.strip()
         if token and token not in STOPWORDS and not _PUNCT.match(token):
             seen.setdefault(token, None)

@@ -103,8 +103,8 @@ class Matcher:
         d = training.decision_rows(self.model.index, top, rows, self.model.weights)
         w = self.model.decision
         conf = 1 / (1 + np.exp(-(d @ w[:-1] + w[-1])))
-        order = np.argsort(-d[:, 0])
-        scored = [Scored(self.kb.entries[int(top[i])], float(conf[i])) for i in order]
+        entries, top, conf = self.kb.entries, top.tolist(), conf.tolist()
+        scored = [Scored(entries[top[i]], conf[i]) for i in np.argsort(-d[:, 0]).tolist()]
         exact = self.model.exact.get(prepared.text)
         if exact is not None:
             # The knowledge base lists this very phrasing: the held-out calibration never sees

@@ -138,7 +138,7 @@ def decision_rows(index: FeatureIndex, top: np.ndarray, rows: np.ndarray, weight
     # leads only by what it really matched, not by default.
     lead = logits - best_of_others(logits, groups, floor=float(weights[-1]))
     # out-of-scope groups are told apart less reliably than policy topics: own calibration term
-    return np.column_stack([logits, lead, (groups < 0).astype(float)])
+    return np.array([logits, lead, groups < 0], dtype=float).T
 
 
 def calibrate(index: FeatureIndex, prepared: list[Prepared], counts: dict) -> tuple[np.ndarray, np.ndarray, dict]:

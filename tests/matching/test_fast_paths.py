@@ -1,0 +1,116 @@
+"""The matcher's fast paths give exactly what their plain references give.
+
+Speed came from three rewrites: the scoring loop in C (bot/matching/_scorer.c),
+jieba's HMM-free segmentation as one backward pass, and a Chinese-only path for
+homophone repair. Each has a plain reference that stays in the code (and is what
+calibration uses): a resident must get the same answer whichever path ran.
+"""
+import json
+import os
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.matching import features
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "eval" / "dev-questions.jsonl"
+CHALLENGE = Path(__file__).resolve().parents[2] / "bench" / "questions" / "challenge.jsonl"
+ODD = ["", " ", "a", "的", "1234", "🙂", "低保" * 300, "dibao biaozhun", "低包 标准", "ABC低包",
+       "\r\n低保\r\n", "低保2024年标准", "a1b2 c3", "特捆供养", "医了救助", "?？?!"]
+
+
+def _questions() -> list[str]:
+    texts = []
+    for path in (SHARED, CHALLENGE):
+        if path.exists():
+            texts += [json.loads(line)["q"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return texts
+
+
+@pytest.fixture(scope="module")
+def texts(shared_runtime):
+    """Residents' questions, every FAQ phrasing, odd input and random garble with typos."""
+    kb = shared_runtime.kb
+    phrasings = [p for e in kb.entries for p in (e.title, *e.questions)]
+    rng = random.Random(7)
+    table = list(shared_runtime.matcher.model.restorer.chars)
+    typos = []
+    for p in phrasings[::3]:
+        chars = list(p)
+        for _ in range(2):
+            chars[rng.randrange(len(chars))] = rng.choice(table)
+        typos.append("".join(chars))
+    alphabet = list("低保特困临时医疗救助标准申请条件 abcXYZ123，。!?-_%#&.+\t") + rng.sample(table, 40)
+    garble = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 40))) for _ in range(500)]
+    return _questions() + phrasings + typos + garble + ODD
+
+
+def test_compiled_scorer_is_built_in_ci():
+    if features._scorer is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("bot/matching/_scorer.c was not compiled: `pip install -e .` needs a C compiler")
+        pytest.skip("the C scorer is not compiled here (no C compiler?): the numpy path serves instead")
+
+
+def test_compiled_scorer_gives_bit_identical_features(shared_runtime, texts):
+    if features._scorer is None:
+        pytest.skip("the C scorer is not compiled here")
+    matcher = shared_runtime.matcher
+    index = matcher.model.index
+    for text in texts:
+        q = matcher.preparer.prepare(text)
+        top_c, rows_c = index.candidates(q)
+        top_np, rows_np = index.candidates(q, accelerated=False)
+        assert top_c.tolist() == top_np.tolist(), text
+        assert np.array_equal(rows_c, rows_np), text
+
+
+def test_compiled_scorer_refuses_bad_arguments_instead_of_crashing(shared_runtime):
+    if features._scorer is None:
+        pytest.skip("the C scorer is not compiled here")
+    index = shared_runtime.matcher.model.index
+    flat = index.flat()
+    args = [flat.tokens, flat.bigrams, ["低保"], [], index.unknown_weight, [], flat.ptr, flat.index, flat.weight,
+            index.entry_starts, index.ph_weight, index.bi_weight, flat.inv_sizes, 10, 4]
+    assert features._scorer.candidates(*args) is not None
+
+    def call(at, value):
+        bad = list(args)
+        bad[at] = value
+        return features._scorer.candidates(*bad)
+
+    with pytest.raises(TypeError):
+        call(7, flat.index.astype(np.int32))          # wrong integer width
+    with pytest.raises(TypeError):
+        call(8, flat.weight.astype(np.float32))       # wrong float width
+    with pytest.raises(IndexError):
+        call(5, [len(index.entry_topics)])            # keyword hit past the last entry
+    with pytest.raises(IndexError):
+        call(0, {"低保": (len(flat.ptr) + 5, 1.0, 0.0, 1, True)})  # slot past the end
+    with pytest.raises(ValueError):
+        call(10, index.ph_weight[:-1])                # lengths that do not agree
+    with pytest.raises(TypeError):
+        call(0, {"低保": "not a slot"})
+
+
+def test_segmenter_cuts_exactly_like_jieba(shared_runtime, texts):
+    segmenter = shared_runtime.matcher.preparer.tokenizer
+    for text in texts:
+        assert segmenter.lcut(text) == segmenter.tokenizer.lcut(text, HMM=False), text
+
+
+def test_chinese_only_repair_matches_the_general_path(shared_runtime, texts):
+    from bot.textnorm import normalize_text
+
+    restorer = shared_runtime.matcher.model.restorer
+    chinese = [t for t in map(normalize_text, texts) if re.search("[a-zv]", t) is None]
+    assert len(chinese) > 1000
+    changed = 0
+    for text in chinese:
+        fast = restorer.restore(text)
+        assert fast == restorer._restore_units(text), text
+        changed += fast != text
+    assert changed > 50  # the typos above really exercised the repair, not only the no-op path
