@@ -7,15 +7,24 @@ logged and they get a short apology.
 """
 from __future__ import annotations
 
+import contextvars
+import copy
 import datetime as dt
 import json
 import logging
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import insert
 
 from bot.answers import compose_answer
 from bot.conversations import ConcurrentUpdate, ConversationStore
+from bot.dedup import claim_on, store_reply_on, stored_reply_on
 from bot.matching.matcher import Scored
 from bot.messages import IncomingMessage, Reply
+from bot.privacy import scrub_personal_data
+from bot.storage.models import UnansweredQuestion, utcnow
 from bot.textnorm import normalize_text
 from bot.unanswered import record_unanswered
 
@@ -25,6 +34,27 @@ _CN_DIGIT = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
 _COMMAND_STRIP = re.compile(r"[\s\W_]+")
 _REF = re.compile(r"JZ\d{6}-?[0-9A-Z]{4}")
 SCREENING_PROGRAMS = ("dibao", "tekun", "linshi", "yiliao", "bianyuan")
+_UNANSWERED = insert(UnansweredQuestion.__table__)  # rows are written with the turn (Engine.finish)
+
+
+@dataclass
+class Turn:
+    """One message's work between Engine.start and Engine.finish: the reply and what to write."""
+
+    message: IncomingMessage
+    claim: str | None = None          # the webhook message id claimed for it
+    duplicate: bool = False           # a retry of a claimed message: nothing was run
+    stored: dict | None = None        # … and the reply stored for the first delivery, if any yet
+    reply: Reply = field(default_factory=Reply)
+    user_key: str = ""
+    cid: int | None = None            # the conversation (None: the reply did not involve one)
+    version: int = 0
+    state: dict = field(default_factory=dict)
+    loaded: dict = field(default_factory=dict)      # the state as loaded: unchanged → not written
+    unanswered: list[dict] = field(default_factory=list)
+
+
+_TURN: contextvars.ContextVar[Turn | None] = contextvars.ContextVar("jiuzhu_turn", default=None)
 
 
 class Engine:
@@ -40,13 +70,7 @@ class Engine:
     def handle(self, message: IncomingMessage) -> Reply:
         """Answer one message; never raises for a resident's input."""
         try:
-            for _ in range(3):
-                try:
-                    with self.store.editing(message.channel, message.user_id) as (cid, state):
-                        return self._route(message, cid, state)
-                except ConcurrentUpdate:
-                    continue  # another process answered this resident a moment ago: reload
-            raise RuntimeError("conversation kept changing under us")
+            return self.finish(self.start(message))
         except Exception:  # noqa: BLE001 — a bug must not reach the resident as a traceback
             log.exception("failed to handle a %s message", message.channel)
             return Reply().add(self.kb.message("generic_apology", message.channel))
@@ -59,6 +83,86 @@ class Engine:
         if not self.runtime.rate_limiter.allow(self.store.user_key(message.channel, message.user_id)):
             return Reply().add(self.kb.message("rate_limited", message.channel))
         return self.handle(message)
+
+    # ---- one message = two short transactions ------------------------------------------
+    # start():  claim the webhook message id (exactly once across processes) and load the
+    #           conversation — one transaction — then work out the reply with nothing open;
+    # finish(): save the conversation if it changed, store the reply for retries and write
+    #           the unanswered-question log — one transaction.
+    # A webhook adapter runs start() against its deadline and decides what finish() stores.
+    def start(self, message: IncomingMessage, claim: str | None = None, limited: bool = False,
+              fixed: str | None = None) -> Turn:
+        """Claim `claim` (a message id) and answer; a retry gets a Turn with `duplicate` set.
+
+        `fixed`: the reply is this text and the conversation is not involved (an unfollow,
+        a photo). Raises only when the database cannot be reached for the claim and load.
+        """
+        user_key = self.store.user_key(message.channel, message.user_id) if fixed is None else ""
+        with self.db.engine.begin() as conn:
+            if claim is not None and not claim_on(conn, message.channel, claim):
+                return Turn(message, claim, duplicate=True,
+                            stored=stored_reply_on(conn, message.channel, claim))
+            if fixed is not None:
+                return Turn(message, claim, reply=Reply().add(fixed))
+            cid, version, state = self.store.load_on(conn, message.channel, message.user_id, user_key)
+        turn = Turn(message, claim, user_key=user_key, cid=cid, version=version, state=state, loaded=state)
+        if limited and not self.runtime.rate_limiter.allow(user_key):
+            turn.reply = Reply().add(self.kb.message("rate_limited", message.channel))
+            return turn
+        return self._run(turn)
+
+    def finish(self, turn: Turn, store: Callable[[Reply], dict | None] | None = None) -> Reply:
+        """Write what the turn changed and `store(reply)` (kept for retries of a claimed message).
+
+        Another process may have answered the same resident meanwhile: then the turn is
+        worked out again on the fresh state (at most three times), as before.
+        """
+        for _ in range(3):
+            kept = store(turn.reply) if store is not None and turn.claim is not None else None
+            changed = turn.cid is not None and turn.state != turn.loaded
+            if not (changed or turn.unanswered or kept is not None):
+                return turn.reply  # a plain answer on a scripted channel: nothing to write
+            try:
+                with self.db.engine.begin() as conn:
+                    if changed:
+                        self.store.save_on(conn, turn.cid, turn.version, turn.state)
+                    if turn.unanswered:
+                        conn.execute(_UNANSWERED, turn.unanswered)
+                    if kept is not None:
+                        store_reply_on(conn, turn.message.channel, turn.claim, kept)
+                return turn.reply
+            except ConcurrentUpdate:  # rolled back: nothing of this attempt was written
+                with self.db.engine.begin() as conn:
+                    turn.cid, turn.version, turn.state = self.store.load_on(
+                        conn, turn.message.channel, turn.message.user_id, turn.user_key)
+                self._run(turn)
+        raise RuntimeError("conversation kept changing under us")
+
+    def _run(self, turn: Turn) -> Turn:
+        """Route the message on the loaded state; a bug gives an apology and changes nothing."""
+        turn.loaded = copy.deepcopy(turn.state)
+        turn.unanswered = []
+        token = _TURN.set(turn)
+        try:
+            turn.reply = self._route(turn.message, turn.cid, turn.state)
+        except Exception:  # noqa: BLE001 — a bug must not reach the resident as a traceback
+            log.exception("failed to handle a %s message", turn.message.channel)
+            turn.state, turn.unanswered = copy.deepcopy(turn.loaded), []
+            turn.reply = Reply().add(self.kb.message("generic_apology", turn.message.channel))
+        finally:
+            _TURN.reset(token)
+        return turn
+
+    def _unanswered(self, text: str, channel: str, outcome: str, **fields) -> None:
+        """Log a question we could not answer: with the turn's write, or on its own."""
+        turn = _TURN.get()
+        if turn is None:
+            record_unanswered(self.db, text, channel, outcome, **fields)
+            return
+        turn.unanswered.append({
+            "text": scrub_personal_data(text)[:1000], "channel": channel, "outcome": outcome,
+            "best_topic": fields.get("best_topic"), "confidence": fields.get("confidence", 0.0),
+            "conversation_id": fields.get("conversation_id"), "created_at": utcnow()})
 
     def _route(self, message: IncomingMessage, cid: int, state: dict) -> Reply:
         channel = message.channel
@@ -85,7 +189,7 @@ class Engine:
             state.pop("mode")
             if command == "cancel":
                 return reply.add(self.kb.message("leave_message_cancelled", channel))
-            record_unanswered(self.db, text, channel, "left_message", conversation_id=cid)
+            self._unanswered(text, channel, "left_message", conversation_id=cid)
             return reply.add(self.kb.message("leave_message_saved", channel))
         if command == "leave_message":
             state["mode"] = "awaiting_message"
@@ -120,7 +224,7 @@ class Engine:
             self._remember_offer(state, answer.choices)
         unsure = answer.outcome in ("choices", "unknown") or (answer.outcome == "decline" and not result.best)
         if unsure:
-            record_unanswered(self.db, text, channel, answer.outcome,
+            self._unanswered(text, channel, answer.outcome,
                               best_topic=result.best.entry.topic if result.best else None,
                               confidence=answer.confidence)
         reply.topic = answer.topic

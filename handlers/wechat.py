@@ -28,9 +28,9 @@ from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.replies import TextReply
 
-from bot.dedup import claim_message, store_reply, stored_reply
+from bot.engine import Turn
 from bot.errors import ConfigError, KnowledgeError
-from bot.messages import IncomingMessage
+from bot.messages import IncomingMessage, Reply
 from handlers.app import runtime_of
 from handlers.wechat_api import menu_of
 
@@ -154,7 +154,14 @@ def _receive(settings: Settings, args) -> Response:
 
 
 # ---- message kinds (a registry, style habit 8) -------------------------------------------
-Handler = Callable[[object, object, Settings], str]
+@dataclass(frozen=True)
+class Ask:
+    """What a kind handler returns when the conversation engine answers: the resident's text."""
+
+    text: str
+
+
+Handler = Callable[[object, object, Settings], "str | Ask"]  # a fixed reply ("" = none), or Ask
 MESSAGE_KINDS: dict[str, Handler] = {}
 EVENT_KINDS: dict[str, Handler] = {}
 
@@ -168,51 +175,43 @@ def _kind(registry: dict[str, Handler], *names: str):
 
 
 @_kind(MESSAGE_KINDS, "text")
-def _on_text(message, runtime, settings) -> str:
+def _on_text(message, runtime, settings) -> str | Ask:
     """A typed message goes to the conversation engine."""
-    return ask_engine(runtime, message, message.content or "")
+    return Ask(message.content or "")
 
 
 @_kind(MESSAGE_KINDS, "voice")
-def _on_voice(message, runtime, settings) -> str:
+def _on_voice(message, runtime, settings) -> str | Ask:
     """WeChat's speech recognition, when it produced text; otherwise ask to type or call."""
     recognition = (message.recognition or "").strip()
     if recognition:
-        return ask_engine(runtime, message, recognition)
+        return Ask(recognition)
     return runtime.kb.message("voice_unrecognised", CHANNEL)
 
 
 @_kind(MESSAGE_KINDS, "image", "location", "video", "shortvideo", "link")
-def _on_media(message, runtime, settings) -> str:
+def _on_media(message, runtime, settings) -> str | Ask:
     """What we cannot read: say politely what the bot can do."""
     return runtime.kb.message("media_not_supported", CHANNEL)
 
 
 @_kind(EVENT_KINDS, "subscribe", "subscribe_scan")
-def _on_subscribe(message, runtime, settings) -> str:
+def _on_subscribe(message, runtime, settings) -> str | Ask:
     """A new follower gets the welcome and the menu of what the bot does."""
     return "\n\n".join((runtime.kb.message("welcome", CHANNEL), _greeting(runtime)))
 
 
 @_kind(EVENT_KINDS, "unsubscribe")
-def _on_unsubscribe(message, runtime, settings) -> str:
+def _on_unsubscribe(message, runtime, settings) -> str | Ask:
     """Nobody reads a reply to an unfollow."""
     return ""
 
 
 @_kind(EVENT_KINDS, "click")
-def _on_click(message, runtime, settings) -> str:
+def _on_click(message, runtime, settings) -> str | Ask:
     """A menu click is answered as if the resident had typed the button's text."""
     text = settings.click_texts.get(message.key or "")
-    return ask_engine(runtime, message, text) if text else _greeting(runtime)
-
-
-def ask_engine(runtime, message, text: str) -> str:
-    """Hand one resident message to the engine; its messages are joined by a blank line."""
-    reply = runtime.engine.handle_limited(IncomingMessage(
-        channel=CHANNEL, user_id=message.source, text=text, kind="text",
-        message_id=_raw(message, "MsgId")))
-    return "\n\n".join(m for m in reply.messages if m)
+    return Ask(text) if text else _greeting(runtime)
 
 
 def _greeting(runtime) -> str:
@@ -226,56 +225,89 @@ def _handler_of(message) -> Handler | None:
     return MESSAGE_KINDS.get(message.type)
 
 
-# ---- exactly once ----------------------------------------------------------------------
+# ---- exactly once, within WeChat's deadline ----------------------------------------------
 def answer_once(message, settings: Settings) -> str:
-    """The reply text; a retry of the same message gets the first reply, or nothing yet."""
+    """The reply text; a retry of the same message gets the first reply, or nothing yet.
+
+    The answer thread claims the MsgId and loads the conversation (one transaction),
+    then works out the reply; this thread waits at most `budget` seconds for it, then
+    saves the conversation and the sealed reply (one transaction). Too slow: "success"
+    now, and the reply goes out later through the outbox.
+    """
     handler = _handler_of(message)
     if handler is None:
         return ""  # unknown kinds and events: an empty "success", never a crash
     runtime = runtime_of()
     key = dedup_key(message, runtime)
-    if key is not None and not claim_message(runtime.db, CHANNEL, key):
-        return _unseal(runtime, stored_reply(runtime.db, CHANNEL, key))
-    job = settings.pool.submit(_answer, handler, message, runtime, settings)
+    job = settings.pool.submit(_start, handler, message, runtime, settings, key)
     try:
-        full = job.result(timeout=settings.budget)
+        turn = job.result(timeout=settings.budget)
     except FutureTimeout:
         # Too slow for the passive reply: answer "success" now; the worker sends the reply
         # through the customer-service API when it is ready (and a retry gets nothing twice).
-        job.add_done_callback(lambda done: _hand_off(runtime, message, key, done.result()))
+        job.add_done_callback(lambda done: _hand_off(runtime, message, key, done))
         log.warning("wechat: answer took longer than %.1f s; sending it later", settings.budget)
         return ""
-    return _passive(runtime, message, key, full)
+    if turn.duplicate:
+        return _unseal(runtime, turn.stored)
+    return _passive(runtime, message, key, turn)
 
 
-def _answer(handler: Handler, message, runtime, settings: Settings) -> str:
-    """Run one handler; a bug is logged and the resident gets an apology, never a trace."""
+def _start(handler: Handler, message, runtime, settings: Settings, key: str | None) -> Turn:
+    """On the answer thread: the kind's reply, or the engine's turn (claimed under `key`)."""
     try:
-        return handler(message, runtime, settings)
-    except Exception:  # noqa: BLE001
+        what = handler(message, runtime, settings)
+    except Exception:  # noqa: BLE001 — a bug is logged and the resident gets an apology, never a trace
         log.exception("failed to answer a wechat %s message", message.type)
-        return runtime.kb.message("generic_apology", CHANNEL)
+        what = runtime.kb.message("generic_apology", CHANNEL)
+    incoming = IncomingMessage(channel=CHANNEL, user_id=message.source, kind="text",
+                               text=what.text if isinstance(what, Ask) else "",
+                               message_id=_raw(message, "MsgId"))
+    if isinstance(what, Ask):
+        return runtime.engine.start(incoming, claim=key, limited=True)
+    return runtime.engine.start(incoming, claim=key, fixed=what)
 
 
-def _passive(runtime, message, key: str | None, full: str) -> str:
+def _passive(runtime, message, key: str | None, turn: Turn) -> str:
     """The passive reply; what does not fit in 2,048 bytes follows as a customer-service message."""
-    text, rest = split_text(full, runtime.kb.message("reply_continues", CHANNEL))
+    note = runtime.kb.message("reply_continues", CHANNEL)
+    cut: dict[str, tuple[str, str]] = {}
+
+    def keep(reply: Reply) -> dict:
+        # The reply may quote what the resident told us: kept encrypted, like the conversation.
+        cut["parts"] = split_text(_joined(reply), note)
+        return _sealed(runtime, cut["parts"][0])
+
+    try:
+        reply = runtime.engine.finish(turn, keep)
+    except Exception:  # noqa: BLE001 — the conversation could not be saved: apologise, never a 500
+        log.exception("wechat: could not save a conversation turn")
+        return runtime.kb.message("generic_apology", CHANNEL)
+    text, rest = cut.get("parts") or split_text(_joined(reply), note)
     if rest:
         _enqueue(runtime, message, key or f"long:{time.time_ns()}", rest)
-    if key is not None:
-        # The reply may quote what the resident told us: kept encrypted, like the conversation.
-        store_reply(runtime.db, CHANNEL, key, {"sealed": runtime.protector.encrypt(text).decode("ascii")})
     return text
 
 
-def _hand_off(runtime, message, key: str | None, full: str) -> None:
+def _hand_off(runtime, message, key: str | None, done) -> None:
     """A late answer goes out through the outbox (customer-service message API)."""
     try:
-        if key is not None:
-            store_reply(runtime.db, CHANNEL, key, {"sealed": runtime.protector.encrypt("").decode("ascii")})
-        _enqueue(runtime, message, key or f"late:{time.time_ns()}", full)
+        turn = done.result()
+        if turn.duplicate:
+            return  # the first delivery answers it
+        reply = runtime.engine.finish(turn, lambda _: _sealed(runtime, ""))
+        _enqueue(runtime, message, key or f"late:{time.time_ns()}", _joined(reply))
     except Exception:  # noqa: BLE001 — in a background thread: log, never raise
         log.exception("wechat: could not queue a late reply")
+
+
+def _joined(reply: Reply) -> str:
+    """The engine's messages as one WeChat text, separated by a blank line."""
+    return "\n\n".join(m for m in reply.messages if m)
+
+
+def _sealed(runtime, text: str) -> dict:
+    return {"sealed": runtime.protector.encrypt(text).decode("ascii")}
 
 
 def _enqueue(runtime, message, key: str, text: str) -> None:

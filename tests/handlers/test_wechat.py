@@ -18,15 +18,15 @@ from tests.handlers.conftest import APP_ID, APP_SECRET, OPENID, TOKEN, FakeWeCha
 
 
 def count_engine_calls(monkeypatch, runtime) -> list[str]:
-    """Record every text the engine is asked to handle."""
+    """Record every text the engine is asked to handle (routed on a conversation's state)."""
     calls: list[str] = []
-    real = runtime.engine.handle
+    real = runtime.engine._route
 
-    def handle(message):
+    def route(message, cid, state):
         calls.append(message.text)
-        return real(message)
+        return real(message, cid, state)
 
-    monkeypatch.setattr(runtime.engine, "handle", handle)
+    monkeypatch.setattr(runtime.engine, "_route", route)
     return calls
 
 
@@ -278,7 +278,7 @@ def test_not_utf8_is_400(wechat):
 def test_long_and_tricky_replies_fit_wechat(wechat, monkeypatch):
     line = "低保标准每人每月900元，以县民政局公布为准。"
     text = "\n".join(f"{i}. {line}" for i in range(200)) + "\n名字]]>后面\x07"
-    monkeypatch.setattr(wechat.runtime.engine, "handle", lambda message: Reply(messages=[text]))
+    monkeypatch.setattr(wechat.runtime.engine, "_route", lambda message, cid, state: Reply(messages=[text]))
     reply = wechat.text("随便问")
     assert len(reply.encode("utf-8")) <= MAX_TEXT_BYTES
     assert reply.endswith(wechat.runtime.kb.message("reply_continues", "wechat"))
@@ -289,7 +289,8 @@ def test_long_and_tricky_replies_fit_wechat(wechat, monkeypatch):
     rows_text = "\n".join([body, *sent])
     assert rows_text.count("为准。") == 200 and "名字]]>后面" in rows_text
 
-    monkeypatch.setattr(wechat.runtime.engine, "handle", lambda message: Reply(messages=["名字]]>后面\x07"]))
+    monkeypatch.setattr(wechat.runtime.engine, "_route",
+                        lambda message, cid, state: Reply(messages=["名字]]>后面\x07"]))
     assert wechat.text("再问") == "名字]]>后面"                    # CDATA-safe, control chars dropped
 
 
@@ -300,10 +301,10 @@ def test_fit_text_cuts_a_single_huge_line_on_a_character_boundary():
 
 
 def test_a_handler_bug_gets_an_apology_not_a_traceback(wechat, monkeypatch, caplog):
-    def broken(message):
+    def broken(message, cid, state):
         raise RuntimeError("boom 13800000000")
 
-    monkeypatch.setattr(wechat.runtime.engine, "handle", broken)
+    monkeypatch.setattr(wechat.runtime.engine, "_route", broken)
     with caplog.at_level(logging.ERROR):
         reply = wechat.text("低保")
     assert reply == wechat.runtime.kb.message("generic_apology", "wechat")
@@ -367,10 +368,10 @@ def test_a_slow_answer_is_sent_later_through_the_outbox(wechat, monkeypatch):
 
     release = threading.Event()
 
-    def slow(message):
+    def slow(message, cid, state):
         release.wait(5)
         return Reply(messages=["迟到的答复"])
-    monkeypatch.setattr(wechat.runtime.engine, "handle", slow)
+    monkeypatch.setattr(wechat.runtime.engine, "_route", slow)
     import dataclasses
     settings = wechat.app.extensions["jiuzhu.wechat"]
     wechat.app.extensions["jiuzhu.wechat"] = dataclasses.replace(settings, budget=0.2)
