@@ -24,27 +24,28 @@ class RateLimiter:
             import redis
 
             self._redis = redis.Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        self._counts: dict[str, int] = defaultdict(int)
+        self._counts: dict[str, int] = defaultdict(int)  # this window's counts only
+        self._window: int | None = None
         self._lock = threading.Lock()
 
     def allow(self, key: str, now: float | None = None) -> bool:
         """Count one message for `key` (already a keyed hash); False once over the limit."""
         window = int((now if now is not None else self.clock()) // 60)
-        name = f"{self.prefix}{key}:{window}"
         if self._redis is not None:
+            name = f"{self.prefix}{key}:{window}"
             try:
-                pipe = self._redis.pipeline()
-                pipe.incr(name)
-                pipe.expire(name, 120)
-                count = pipe.execute()[0]
+                # One round trip and no MULTI/EXEC: a lost EXPIRE would only leave a key
+                # that names a past minute and is never read again.
+                count = self._redis.pipeline(transaction=False).incr(name).expire(name, 120).execute()[0]
                 return count <= self.limit
             except Exception:  # noqa: BLE001 — Redis down must not silence residents: count locally
                 pass
         with self._lock:
-            for old in [k for k in self._counts if not k.endswith(f":{window}")]:
-                del self._counts[old]
-            self._counts[name] += 1
-            return self._counts[name] <= self.limit
+            if window != self._window:  # a new minute: forget the last one (not a scan per message)
+                self._counts.clear()
+                self._window = window
+            self._counts[key] += 1
+            return self._counts[key] <= self.limit
 
     def close(self) -> None:
         """Release the Redis connection pool."""

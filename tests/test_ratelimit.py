@@ -15,6 +15,14 @@ def test_in_process_limit_resets_each_minute():
     assert rl.allow("k", now=121.0)  # next window
 
 
+def test_in_process_counts_keep_only_the_current_minute():
+    rl = RateLimiter(3)
+    for i in range(500):
+        rl.allow(f"resident-{i}", now=60.0)
+    assert rl.allow("k", now=125.0)
+    assert len(rl._counts) == 1  # the last minute's 500 residents are forgotten, without a scan per message
+
+
 @pytest.fixture
 def redis_limiter():
     import redis
