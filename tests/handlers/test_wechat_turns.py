@@ -1,0 +1,162 @@
+"""One WeChat message = two short transactions (claim + load, save + reply), on SQLite and PostgreSQL.
+
+What the per-message database work must keep guaranteeing after it was cut down:
+a MsgId delivered to two server processes at once runs the conversation once,
+nothing is written when nothing changed, a concurrent update is worked out again
+on the fresh state with the reply stored to match, unanswered questions are
+logged with the turn (scrubbed), and stored replies stay encrypted.
+"""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import event, select
+from wechatpy.crypto import WeChatCrypto
+
+from bot.messages import IncomingMessage
+from bot.storage.models import Conversation, ProcessedMessage, UnansweredQuestion
+from handlers.app import create_app
+from tests.handlers.conftest import AES_KEY, APP_ID, OPENID, TOKEN, FakeWeChat, make_runtime, wechat_environ
+
+
+def server(url: str, shared_runtime, safe: bool = False) -> FakeWeChat:
+    """One server process's app: its own runtime, engine and connection pool on `url`."""
+    rt = make_runtime(wechat_environ(url, safe=safe), shared_runtime)
+    return FakeWeChat(create_app(rt), rt, WeChatCrypto(TOKEN, AES_KEY, APP_ID) if safe else None)
+
+
+@pytest.fixture
+def servers(any_db_url, shared_runtime):
+    """Two server processes sharing one database (SQLite file or a PostgreSQL schema)."""
+    pair = [server(any_db_url, shared_runtime), server(any_db_url, shared_runtime)]
+    yield pair
+    for s in pair:
+        s.runtime.db.dispose()
+
+
+def routed(monkeypatch, runtime, calls: list, lock: threading.Lock) -> None:
+    """Count every message the engine works out (across threads)."""
+    real = runtime.engine._route
+
+    def route(message, cid, state):
+        with lock:
+            calls.append(message.text)
+        return real(message, cid, state)
+
+    monkeypatch.setattr(runtime.engine, "_route", route)
+
+
+def conversation(runtime, openid: str = OPENID) -> tuple[int, dict]:
+    """(version, state) of a resident's WeChat conversation."""
+    _, version, state = runtime.engine.store.load("wechat", openid)
+    return version, state
+
+
+def test_a_msgid_delivered_to_two_processes_at_once_runs_once(servers, monkeypatch):
+    calls, lock = [], threading.Lock()
+    for s in servers:
+        routed(monkeypatch, s.runtime, calls, lock)
+    questions = ["低保标准是多少", "特困供养是什么", "临时救助怎么申请", "医疗救助能报多少"] * 3
+    replies: dict[tuple[int, int], str] = {}
+
+    def deliver(i: int, which: int) -> None:
+        s = servers[which]
+        reply = s.text(questions[i], msg_id=7_100_000 + i, openid=f"oJZ_twice_{i}")  # one each: no reruns
+        with lock:
+            replies[(i, which)] = reply
+
+    threads = [threading.Thread(target=deliver, args=(i, w)) for i in range(len(questions)) for w in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(calls) == sorted(questions)  # each MsgId worked out exactly once
+    for i in range(len(questions)):
+        answers = {replies[(i, 0)], replies[(i, 1)]}
+        assert len(answers - {""}) == 1  # the other delivery got the stored reply, or "success" meanwhile
+    # and every claimed message has its sealed reply stored for later retries
+    with servers[0].runtime.db.engine.connect() as conn:
+        stored = conn.execute(select(ProcessedMessage.reply)).scalars().all()
+    assert len(stored) == len(questions) and all(r and "sealed" in r for r in stored)
+    assert all("低保" not in r["sealed"] for r in stored)  # encrypted, not the text
+
+
+def test_an_answer_that_changes_nothing_writes_no_conversation(servers):
+    wechat = servers[0]
+    wechat.text("低保标准是多少")                       # first answer: offers the screening (a change)
+    version, state = conversation(wechat.runtime)
+    assert state == {"offer_screening": True}
+    assert "900" in wechat.text("低保标准是多少")       # same answer, same state: no conversation write
+    assert conversation(wechat.runtime) == (version, state)
+    wechat.text("申请")                                 # a screening starts: written
+    assert conversation(wechat.runtime)[0] == version + 1
+
+
+def test_two_transactions_per_message(servers):
+    wechat = servers[0]
+    wechat.text("你好")  # the conversation exists from now on, offering the screening
+    commits: list[int] = []
+    statements: list[str] = []
+    engine = wechat.runtime.db.engine
+    on_commit = lambda conn: commits.append(1)  # noqa: E731
+    on_sql = lambda conn, cursor, sql, *a: statements.append(sql.split()[0].upper())  # noqa: E731
+    event.listen(engine, "commit", on_commit)
+    event.listen(engine, "before_cursor_execute", on_sql)
+    try:
+        assert wechat.text("留言")  # awaiting the message: the state changes
+    finally:
+        event.remove(engine, "commit", on_commit)
+        event.remove(engine, "before_cursor_execute", on_sql)
+    # claim + load in one transaction; conversation save + sealed reply in the other
+    assert len(commits) == 2
+    assert [s for s in statements if s != "SELECT"].count("INSERT") == 1     # the claim
+    assert statements.count("UPDATE") == 2                                    # conversation, reply
+
+
+def test_a_concurrent_update_is_worked_out_again_and_the_reply_matches(servers, monkeypatch):
+    wechat = servers[0]
+    engine, store = wechat.runtime.engine, wechat.runtime.engine.store
+    wechat.text("低保标准是多少")
+    calls, lock = [], threading.Lock()
+    routed(monkeypatch, wechat.runtime, calls, lock)
+    message = IncomingMessage(channel="wechat", user_id=OPENID, text="留言", message_id="7200001")
+    turn = engine.start(message, claim="m:7200001", limited=True)
+    cid, version, _ = store.load("wechat", OPENID)
+    store.save(cid, version, {"mode": "awaiting_message"})  # another process answered meanwhile
+    kept = []
+    reply = engine.finish(turn, lambda r: kept.append(r.messages[:]) or {"sealed": "x"})
+    assert calls == ["留言", "留言"]                   # worked out again on the fresh state
+    assert kept[-1] == reply.messages                  # the stored reply is the final one
+    assert conversation(wechat.runtime) == (version + 2, {})  # "留言" while awaiting a message: saved it
+    with wechat.runtime.db.session() as s:
+        rows = s.execute(select(UnansweredQuestion.outcome)).scalars().all()
+    assert rows == ["left_message"]                    # logged once, by the attempt that was kept
+
+
+def test_unanswered_questions_are_logged_with_the_turn_and_scrubbed(servers):
+    wechat = servers[0]
+    wechat.text("电话13800000000帮我查一下那个")  # unsure: choices are offered
+    with wechat.runtime.db.session() as s:
+        texts = s.execute(select(UnansweredQuestion.text)).scalars().all()
+    assert texts and all("13800000000" not in t for t in texts)
+
+
+def test_a_retry_of_a_late_answer_gets_nothing_and_nothing_runs_twice(servers, monkeypatch):
+    wechat = servers[0]
+    calls, lock = [], threading.Lock()
+    routed(monkeypatch, wechat.runtime, calls, lock)
+    first = wechat.text("低保标准是多少", msg_id=7300001)
+    assert wechat.text("低保标准是多少", msg_id=7300001) == first
+    other = servers[1]  # the retry reaches another process
+    routed(monkeypatch, other.runtime, calls, lock)
+    assert other.text("低保标准是多少", msg_id=7300001) == first
+    assert calls == ["低保标准是多少"]
+
+
+def test_scripted_channels_still_write_state(runtime):
+    engine = runtime.engine
+    engine.handle(IncomingMessage(channel="terminal", user_id="t-1", text="留言"))
+    assert engine.store.load("terminal", "t-1")[2] == {"mode": "awaiting_message"}
+    with runtime.db.session() as s:
+        assert s.execute(select(Conversation.version).where(Conversation.channel == "terminal")).scalar() == 1
