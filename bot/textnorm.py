@@ -20,11 +20,21 @@ _NUMERAL_CHARS = "".join(_DIGITS) + "".join(_UNITS) + "".join(_BIG)
 # long: a lone 一 in 一下 or 一起 is not a number.
 _NUMERAL_RUN = re.compile(rf"[0-9{_NUMERAL_CHARS}点.]+")
 _SPACES = re.compile(r"\s+")
+# Characters normalize_text keeps as they are: common CJK, CJK punctuation, printable ASCII
+# but ^ and ` (modifier symbols, dropped). Most questions are only these: no per-character pass.
+_PLAIN = re.compile(r"[\u4e00-\u9fff\u3001-\u3003\u3008-\u3011\u3014-\u301f !-\]_a-~]*")
 
 
 def normalize_text(text: str) -> str:
     """NFKC, drop control/format/emoji characters, collapse whitespace, lowercase."""
     text = unicodedata.normalize("NFKC", text)
+    if _PLAIN.fullmatch(text):
+        return _SPACES.sub(" ", text).strip().lower()
+    return _filter_characters(text)
+
+
+def _filter_characters(text: str) -> str:
+    """normalize_text after NFKC, character by character (what the _PLAIN shortcut must equal)."""
     kept = []
     for ch in text:
         cat = unicodedata.category(ch)

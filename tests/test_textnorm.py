@@ -56,3 +56,13 @@ def test_numbers_in_text_become_digits_but_words_stay():
 def test_normalize_text_drops_emoji_and_control_characters():
     assert normalize_text("ｄｉｂａｏ\u200b  标准😀\x07\n") == "dibao 标准"
     assert normalize_text("\x00\x01 ") == ""
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
+       | st.text(alphabet=st.sampled_from(list("低保救助 aZ09^`~_]\\,.，。、《》〜〓\t\n\u3000\ufeff\u200d😀")), max_size=40))
+def test_plain_text_shortcut_equals_the_character_filter(text):
+    import unicodedata
+
+    from bot.textnorm import _filter_characters
+
+    assert normalize_text(text) == _filter_characters(unicodedata.normalize("NFKC", text))

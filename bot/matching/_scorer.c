@@ -1,7 +1,9 @@
 /*
- * The matcher's hot loop in C: sum a question's postings into one score
- * vector, reduce it to per-entry features, pick the candidate entries and the
- * phrasings worth a fuzzy comparison.
+ * The matcher's hot loops in C. Mainly: sum a question's postings into one
+ * score vector, reduce it to per-entry features, pick the candidate entries
+ * and the phrasings worth a fuzzy comparison (candidates). Also jieba's
+ * HMM-free segmentation of a block (cut_block) and the "best of the other
+ * groups" of a dozen candidates (best_of_others).
  *
  * Why C: with ~2,400 phrasings and ~130 entries, the numpy version spends its
  * time in the fixed cost of some forty small numpy calls per question, not in
@@ -15,8 +17,9 @@
 #include <Python.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
-#define ABI_VERSION 2
+#define ABI_VERSION 4
 #define N_OUT 8 /* dice, cover, bag, typical, bigram, keyword, foreign, known */
 
 typedef struct {
@@ -114,7 +117,8 @@ candidates(PyObject *self, PyObject *args)
         return NULL;
     }
 
-    Buf b[8] = {{{0}}};
+    Buf b[8];
+    memset(b, 0, sizeof b);
     PyObject *result = NULL, *fast_tokens = NULL, *fast_bigrams = NULL, *fast_hits = NULL;
     double *total = NULL, *per = NULL;
     Py_ssize_t *slots = NULL, *top = NULL, *chosen = NULL, *first = NULL, *kw = NULL;
@@ -237,15 +241,18 @@ candidates(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_ValueError, "entry_starts must rise and every entry have a phrasing");
             goto done;
         }
-        double d = 2 * acc[s] / (wq + ph_weight[s]), c = acc[s];
-        double g = bwq != 0 ? 2 * bacc[s] / (bwq + bi_weight[s]) : 0.0;
-        for (Py_ssize_t p = s + 1; p < t; p++) {
-            double dp = 2 * acc[p] / (wq + ph_weight[p]);
-            if (dp > d)
-                d = dp;
-            if (acc[p] > c)
-                c = acc[p];
-            if (bwq != 0) {
+        /* Every weight is positive, so a phrasing sharing nothing scores exactly 0.0 and the
+           maxima can start there and skip it: most phrasings share nothing with a question. */
+        double d = 0.0, c = 0.0, g = 0.0;
+        for (Py_ssize_t p = s; p < t; p++) {
+            if (acc[p] != 0) {
+                double dp = 2 * acc[p] / (wq + ph_weight[p]);
+                if (dp > d)
+                    d = dp;
+                if (acc[p] > c)
+                    c = acc[p];
+            }
+            if (bacc[p] != 0 && bwq != 0) {
                 double gp = 2 * bacc[p] / (bwq + bi_weight[p]);
                 if (gp > g)
                     g = gp;
@@ -331,7 +338,281 @@ done:
     return result;
 }
 
+/* best_of_others on plain arrays: out[i] = max(best value of a group other than groups[i], floor) */
+static void
+others(const double *values, const int64_t *groups, Py_ssize_t n, double floor_, double *out)
+{
+    double first = -INFINITY, second = -INFINITY;
+    int64_t first_group = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (i == 0 || values[i] > first) {
+            first = values[i];
+            first_group = groups[i];
+        }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (groups[i] != first_group && values[i] > second)
+            second = values[i];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double other = groups[i] == first_group ? second : first;
+        out[i] = other > floor_ ? other : floor_;
+    }
+}
+
+/*
+ * best_of_others(values, groups, floor) -> bytes (n float64)
+ * For each item, the best value among items of another group, or floor if higher:
+ * features.best_of_others, for the dozen candidates of every question.
+ */
+static PyObject *
+best_of_others(PyObject *self, PyObject *args)
+{
+    PyObject *o_values, *o_groups;
+    double floor_;
+    if (!PyArg_ParseTuple(args, "OOd", &o_values, &o_groups, &floor_))
+        return NULL;
+    Buf b[2];
+    memset(b, 0, sizeof b);
+    PyObject *result = NULL;
+    if (take(o_values, &b[0], 'd', 0, "values") < 0 || take(o_groups, &b[1], 'i', 0, "groups") < 0)
+        goto done;
+    const double *values = b[0].view.buf;
+    const int64_t *groups = b[1].view.buf;
+    const Py_ssize_t n = b[0].view.len / 8;
+    if (b[1].view.len / 8 != n) {
+        PyErr_SetString(PyExc_ValueError, "values and groups differ in length");
+        goto done;
+    }
+    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)sizeof(double) * n);
+    if (result)
+        others(values, groups, n, floor_, (double *)PyBytes_AS_STRING(result));
+done:
+    release(b, 2);
+    return result;
+}
+
+/*
+ * cut_block(block, freq, logtotal) -> list[str]
+ * jieba's HMM-free cut of one run of Chinese/alphanumerics (Tokenizer.__cut_DAG_NO_HMM):
+ * lexicon.Segmenter._cut_block is the Python reference. Same dictionary (freq: word or
+ * prefix → count, 0 for a prefix only), same scores log(count or 1) - logtotal, same tie
+ * rule (the longer word), same gluing of single ASCII letters and digits.
+ */
+static PyObject *
+cut_block(PyObject *self, PyObject *args)
+{
+    PyObject *text, *freq;
+    double logtotal;
+    if (!PyArg_ParseTuple(args, "UO!d", &text, &PyDict_Type, &freq, &logtotal))
+        return NULL;
+    const Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    const int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    double *score = malloc(sizeof(double) * (n + 1));
+    Py_ssize_t *end = malloc(sizeof(Py_ssize_t) * (n + 1));
+    PyObject *out = NULL;
+    if (!score || !end) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    score[n] = 0.0;
+    for (Py_ssize_t k = n - 1; k >= 0; k--) {
+        int found = 0;
+        double best = 0.0;
+        end[k] = k;
+        for (Py_ssize_t i = k; i < n; i++) {
+            PyObject *frag = PyUnicode_Substring(text, k, i + 1);
+            if (!frag)
+                goto done;
+            PyObject *count = PyDict_GetItemWithError(freq, frag);
+            Py_DECREF(frag);
+            if (!count) {
+                if (PyErr_Occurred())
+                    goto done;
+                break;  /* no word starts with this fragment */
+            }
+            long long c = PyLong_AsLongLong(count);
+            if (c == -1 && PyErr_Occurred())
+                goto done;
+            if (c) {
+                double value = (log((double)c) - logtotal) + score[i + 1];
+                if (!found || value >= best) {  /* a tie goes to the longer word */
+                    best = value;
+                    end[k] = i;
+                    found = 1;
+                }
+            }
+        }
+        if (!found) {  /* an unknown character is a word of its own */
+            PyObject *ch = PyUnicode_Substring(text, k, k + 1);
+            if (!ch)
+                goto done;
+            PyObject *count = PyDict_GetItemWithError(freq, ch);
+            Py_DECREF(ch);
+            long long c = 0;
+            if (count) {
+                c = PyLong_AsLongLong(count);
+                if (c == -1 && PyErr_Occurred())
+                    goto done;
+            } else if (PyErr_Occurred()) {
+                goto done;
+            }
+            best = (log((double)(c ? c : 1)) - logtotal) + score[k + 1];
+        }
+        score[k] = best;
+    }
+    out = PyList_New(0);
+    if (!out)
+        goto done;
+    Py_ssize_t glued = -1;  /* start of a run of single ASCII letters/digits */
+    for (Py_ssize_t x = 0; x < n;) {
+        Py_ssize_t y = end[x] + 1;
+        Py_UCS4 ch = PyUnicode_READ(kind, data, x);
+        int alnum = y - x == 1 && ch < 128 && ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+                                              (ch >= 'A' && ch <= 'Z'));
+        if (alnum) {
+            if (glued < 0)
+                glued = x;
+        } else {
+            if (glued >= 0) {
+                PyObject *w = PyUnicode_Substring(text, glued, x);
+                if (!w || PyList_Append(out, w) < 0) {
+                    Py_XDECREF(w);
+                    goto fail;
+                }
+                Py_DECREF(w);
+                glued = -1;
+            }
+            PyObject *w = PyUnicode_Substring(text, x, y);
+            if (!w || PyList_Append(out, w) < 0) {
+                Py_XDECREF(w);
+                goto fail;
+            }
+            Py_DECREF(w);
+        }
+        x = y;
+    }
+    if (glued >= 0) {
+        PyObject *w = PyUnicode_Substring(text, glued, n);
+        if (!w || PyList_Append(out, w) < 0) {
+            Py_XDECREF(w);
+            goto fail;
+        }
+        Py_DECREF(w);
+    }
+    goto done;
+fail:
+    Py_CLEAR(out);
+done:
+    free(score);
+    free(end);
+    return out;
+}
+
+/*
+ * confidence(features, fuzz, top, topic_ids, group_ids, weights, decision) -> (order, confidence)
+ *
+ * From candidates' features to the calibrated confidence of each candidate and the
+ * ranking order (by the ranking model's logit, ties in candidate order): what
+ * FeatureIndex.candidates' last lines, training.decision_rows and Matcher.scored do
+ * with numpy. features: k × 8 float64 as candidates returns them; fuzz: k float64;
+ * top: the k candidate entries; topic_ids / group_ids: every entry's topic id and
+ * group id (an out-of-scope entry is a group of its own, negative); weights: the ranking model
+ * over FEATURES (dice, cover, bag, typical, bigram, fuzz, keyword, lead, known,
+ * foreign) + bias; decision: the confidence model over (logit, lead, out of scope) + bias.
+ */
+#define MAX_CANDIDATES 64
+static PyObject *
+confidence(PyObject *self, PyObject *args)
+{
+    PyObject *o_feats, *o_fuzz, *o_top, *o_topics, *o_groups, *o_w, *o_dw;
+    if (!PyArg_ParseTuple(args, "OOOOOOO", &o_feats, &o_fuzz, &o_top, &o_topics, &o_groups, &o_w, &o_dw))
+        return NULL;
+    Buf b[6];
+    memset(b, 0, sizeof b);
+    PyObject *result = NULL, *fast_top = NULL;
+    if (take(o_feats, &b[0], 'd', 0, "features") < 0 || take(o_fuzz, &b[1], 'd', 0, "fuzz") < 0 ||
+        take(o_topics, &b[2], 'i', 0, "topic_ids") < 0 || take(o_groups, &b[3], 'i', 0, "group_ids") < 0 ||
+        take(o_w, &b[4], 'd', 11, "weights") < 0 || take(o_dw, &b[5], 'd', 4, "decision") < 0)
+        goto done;
+    fast_top = PySequence_Fast(o_top, "top must be a sequence");
+    if (!fast_top)
+        goto done;
+    const Py_ssize_t k = b[1].view.len / 8, n_entries = b[2].view.len / 8;
+    if (b[0].view.len / 8 != k * N_OUT || PySequence_Fast_GET_SIZE(fast_top) != k || b[3].view.len / 8 != n_entries) {
+        PyErr_SetString(PyExc_ValueError, "features, fuzz, top and the id arrays do not agree in length");
+        goto done;
+    }
+    if (k > MAX_CANDIDATES) {
+        PyErr_SetString(PyExc_ValueError, "too many candidates");
+        goto done;
+    }
+    int64_t topics[MAX_CANDIDATES], groups[MAX_CANDIDATES];
+    for (Py_ssize_t i = 0; i < k; i++) {
+        Py_ssize_t e = PyNumber_AsSsize_t(PySequence_Fast_ITEMS(fast_top)[i], PyExc_OverflowError);
+        if (e == -1 && PyErr_Occurred())
+            goto done;
+        if (e < 0 || e >= n_entries) {
+            PyErr_Format(PyExc_IndexError, "entry %zd out of range", e);
+            goto done;
+        }
+        topics[i] = ((const int64_t *)b[2].view.buf)[e];
+        groups[i] = ((const int64_t *)b[3].view.buf)[e];
+    }
+    const double *f = b[0].view.buf, *fz = b[1].view.buf, *w = b[4].view.buf, *dw = b[5].view.buf;
+    double base[MAX_CANDIDATES], lead[MAX_CANDIDATES], logit[MAX_CANDIDATES], other[MAX_CANDIDATES];
+    Py_ssize_t order[MAX_CANDIDATES];
+    for (Py_ssize_t i = 0; i < k; i++)
+        base[i] = (f[i * N_OUT + 0] + f[i * N_OUT + 2] + f[i * N_OUT + 3] + fz[i]) / 4;
+    others(base, topics, k, 0.0, other);
+    for (Py_ssize_t i = 0; i < k; i++) {
+        const double *r = f + i * N_OUT;
+        lead[i] = base[i] - other[i];
+        double row[10] = {r[0], r[1], r[2], r[3], r[4], fz[i], r[5], lead[i], r[7], r[6]};
+        double sum = 0.0;
+        for (int j = 0; j < 10; j++)
+            sum += row[j] * w[j];
+        logit[i] = sum + w[10];
+    }
+    others(logit, groups, k, w[10], other);
+    PyObject *conf = PyList_New(k);
+    if (!conf)
+        goto done;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        double z = logit[i] * dw[0] + (logit[i] - other[i]) * dw[1] + (groups[i] < 0 ? 1.0 : 0.0) * dw[2] + dw[3];
+        PyObject *v = PyFloat_FromDouble(1 / (1 + exp(-z)));
+        if (!v) {
+            Py_DECREF(conf);
+            goto done;
+        }
+        PyList_SET_ITEM(conf, i, v);
+    }
+    /* insertion sort by logit, highest first; equal logits keep candidate order */
+    for (Py_ssize_t i = 0; i < k; i++) {
+        Py_ssize_t j = i;
+        while (j > 0 && logit[i] > logit[order[j - 1]]) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    PyObject *l_order = int_list(order, k);
+    if (l_order)
+        result = PyTuple_Pack(2, l_order, conf);
+    Py_XDECREF(l_order);
+    Py_DECREF(conf);
+done:
+    Py_XDECREF(fast_top);
+    release(b, 6);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"confidence", confidence, METH_VARARGS,
+     "confidence(features, fuzz, top, topic_ids, group_ids, weights, decision) -> (order, confidence)"},
+    {"cut_block", cut_block, METH_VARARGS,
+     "cut_block(block, freq, logtotal) -> list of words: jieba's HMM-free cut of one block"},
+    {"best_of_others", best_of_others, METH_VARARGS,
+     "best_of_others(values, groups, floor) -> bytes of float64: per item, the best value of another group"},
     {"candidates", candidates, METH_VARARGS,
      "candidates(token_slots, bigram_slots, tokens, bigrams, unknown_weight, keyword_hits, ptr, index, weight, "
      "entry_starts, ph_weight, bi_weight, inv_sizes, k, per_entry) -> None or (top, features, chosen, first)"},

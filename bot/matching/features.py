@@ -23,7 +23,7 @@ try:  # the compiled hot loop (_scorer.c); without it the numpy reference path d
     from bot.matching import _scorer
 except ImportError:  # pragma: no cover - depends on the build
     _scorer = None
-if _scorer is not None and getattr(_scorer, "ABI_VERSION", None) != 2:
+if _scorer is not None and getattr(_scorer, "ABI_VERSION", None) != 4:
     _scorer = None  # a stale build from an older checkout: never trust its layout
 
 FEATURES = ("dice", "cover", "bag", "typical", "bigram", "fuzz", "keyword", "lead", "known",
@@ -92,6 +92,30 @@ class FeatureIndex:
     bi_weight: np.ndarray
     out_of_scope: dict[str, float]  # token → share of the entries using it that are out-of-scope subjects
 
+    def ranked(self, q: Prepared, weights: np.ndarray, decision: np.ndarray,
+               accelerated: bool = True) -> tuple[list[int], list[float]]:
+        """Candidate entries, best-ranked first, with the calibrated confidence of each.
+
+        weights: the ranking model over FEATURES (+ bias); decision: the confidence
+        model over decision_rows (+ bias). Serving path: in C where it is compiled.
+        """
+        if not (accelerated and _scorer is not None):
+            top, rows = self.candidates(q, accelerated=False)
+            if len(top) == 0:
+                return [], []
+            d = decision_rows(self, top, rows, weights)
+            conf = 1 / (1 + np.exp(-(d @ decision[:-1] + decision[-1])))
+            order = np.argsort(-d[:, 0], kind="stable").tolist()
+            return top[order].tolist(), conf[order].tolist()
+        found = self._compiled_candidates(q)
+        if found is None:
+            return [], []
+        top, raw, chosen, first = found
+        fz = self._fuzzy(q.text, chosen, first)
+        order, conf = _scorer.confidence(np.frombuffer(raw), fz, top, self.topic_ids(), self.group_ids(), weights,
+                                         decision)
+        return [top[i] for i in order], [conf[i] for i in order]
+
     def candidates(self, q: Prepared, exclude: int | None = None, bag_drop: dict[str, int] | None = None,
                    accelerated: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Top entries for a question and their feature rows.
@@ -99,20 +123,14 @@ class FeatureIndex:
         exclude / bag_drop hold a knowledge-base phrasing out (calibration); accelerated=False
         forces the numpy reference path even where the C module is available.
         """
-        hits = [e for kw in set(self.keyword_pattern.findall(q.text)) for e in self.keyword_entries[kw]] \
-            if self.keyword_pattern is not None else []
         if accelerated and exclude is None and _scorer is not None:
-            flat = self.flat()
-            found = _scorer.candidates(
-                flat.tokens, flat.bigrams, q.tokens, q.bigrams, self.unknown_weight, hits, flat.ptr, flat.index,
-                flat.weight, self.entry_starts, self.ph_weight, self.bi_weight, flat.inv_sizes, CANDIDATES,
-                FUZZY_PER_ENTRY)
-            if found is None or not found[0]:
+            found = self._compiled_candidates(q)
+            if found is None:
                 return np.empty(0, dtype=int), np.empty((0, len(FEATURES)))
             top, raw, chosen, first = found
             top, feats = np.asarray(top), np.frombuffer(raw).reshape(len(top), len(_SUMMED))
         else:
-            top, feats, chosen, first = self._features_numpy(q, hits, exclude, bag_drop)
+            top, feats, chosen, first = self._features_numpy(q, self._keyword_hits(q), exclude, bag_drop)
             if len(top) == 0:
                 return top, np.empty((0, len(FEATURES)))
         rows = np.empty((len(top), len(FEATURES)))
@@ -121,6 +139,21 @@ class FeatureIndex:
         base = (feats[:, 0] + feats[:, 2] + feats[:, 3] + fz) / 4  # dice + bag + typical + fuzz
         rows[:, _LEAD] = base - best_of_others(base, self.topic_ids()[top], floor=0.0)
         return top, rows
+
+    def _keyword_hits(self, q: Prepared) -> list[int]:
+        """Entries whose keywords occur in the question, once per keyword found."""
+        if self.keyword_pattern is None:
+            return []
+        return [e for kw in set(self.keyword_pattern.findall(q.text)) for e in self.keyword_entries[kw]]
+
+    def _compiled_candidates(self, q: Prepared):
+        """_scorer.candidates for this question: None if nothing to rank."""
+        flat = self.flat()
+        found = _scorer.candidates(
+            flat.tokens, flat.bigrams, q.tokens, q.bigrams, self.unknown_weight, self._keyword_hits(q), flat.ptr,
+            flat.index, flat.weight, self.entry_starts, self.ph_weight, self.bi_weight, flat.inv_sizes, CANDIDATES,
+            FUZZY_PER_ENTRY)
+        return found if found is not None and found[0] else None
 
     def _features_numpy(self, q: Prepared, hits: list[int], exclude: int | None,
                         bag_drop: dict[str, int] | None) -> tuple[np.ndarray, np.ndarray, list[int], np.ndarray]:
@@ -221,7 +254,8 @@ class FeatureIndex:
         feature: it changed no result and cost 15 % of the time, so it went.)
         """
         texts = self.ph_text
-        ratios = process.cdist([text], [texts[p] for p in chosen], scorer=fuzz.ratio, dtype=np.float32)[0]
+        # (no dtype argument: the wrapper's dtype check costs more than the comparisons here)
+        ratios = process.cdist([text], [texts[p] for p in chosen], scorer=fuzz.ratio)[0]
         return np.maximum.reduceat(ratios, first).astype(float) / 100
 
     def topic_ids(self) -> np.ndarray:
@@ -313,10 +347,28 @@ class FlatPostings:
                    members=[np.arange(s, e) for s, e in zip(index.entry_starts.tolist(), ends.tolist())])
 
 
-def best_of_others(values: np.ndarray, groups: np.ndarray, floor: float) -> np.ndarray:
-    """For each item, the best value among items of a different group (or `floor`).
+def decision_rows(index: FeatureIndex, top: np.ndarray, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Inputs of the confidence model: a candidate's ranking logit and its lead over other topics."""
+    logits = rows @ weights[:-1] + weights[-1]
+    groups = index.group_ids()[top]
+    # `floor` is the logit of an entry sharing nothing with the question: a lone candidate
+    # leads only by what it really matched, not by default.
+    lead = logits - best_of_others(logits, groups, floor=float(weights[-1]))
+    # out-of-scope groups are told apart less reliably than policy topics: own calibration term
+    return np.array([logits, lead, groups < 0], dtype=float).T
 
-    Plain Python: there are at most a dozen candidates, where numpy's per-call cost dominates.
+
+def best_of_others(values: np.ndarray, groups: np.ndarray, floor: float) -> np.ndarray:
+    """For each item, the best value among items of a different group (or `floor`)."""
+    if _scorer is not None:
+        return np.frombuffer(_scorer.best_of_others(values, groups, floor))
+    return best_of_others_py(values, groups, floor)
+
+
+def best_of_others_py(values: np.ndarray, groups: np.ndarray, floor: float) -> np.ndarray:
+    """best_of_others in plain Python: the reference for the C version.
+
+    Not numpy: there are at most a dozen candidates, where numpy's per-call cost dominates.
     """
     vals = values.tolist()
     if not vals:

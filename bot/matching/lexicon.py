@@ -85,6 +85,13 @@ def load_tokenizer(dictionary: Path) -> Segmenter:
     return Segmenter(tokenizer)
 
 
+def _compiled_cut():
+    """_scorer.cut_block when the C module is built (see bot/matching/_scorer.c), else None."""
+    from bot.matching.features import _scorer
+
+    return _scorer.cut_block if _scorer is not None else None
+
+
 class _LogProb(dict):
     """word → log P(word) as jieba computes it, worked out once per word on first use."""
 
@@ -114,7 +121,9 @@ class Segmenter:
         tokenizer.check_initialized()
         self.tokenizer = tokenizer
         self.freq = tokenizer.FREQ
-        self.logp = _LogProb(tokenizer.FREQ, math.log(tokenizer.total))
+        self.logtotal = math.log(tokenizer.total)
+        self.logp = _LogProb(tokenizer.FREQ, self.logtotal)
+        self.compiled = _compiled_cut()
         self.re_han = jieba.re_han_default
         self.re_skip = jieba.re_skip_default
 
@@ -125,7 +134,10 @@ class Segmenter:
             if not block:
                 continue
             if self.re_han.match(block):
-                self._cut_block(block, out)
+                if self.compiled is not None:
+                    out += self.compiled(block, self.freq, self.logtotal)
+                else:
+                    self._cut_block(block, out)
             else:
                 for part in self.re_skip.split(block):
                     if self.re_skip.match(part):
@@ -135,6 +147,7 @@ class Segmenter:
         return out
 
     def _cut_block(self, s: str, out: list[str]) -> None:
+        """One block of Chinese/alphanumerics; the reference for _scorer.cut_block."""
         freq, logp = self.freq, self.logp
         n = len(s)
         score = [0.0] * (n + 1)

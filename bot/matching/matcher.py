@@ -97,14 +97,11 @@ class Matcher:
     def scored(self, question: str) -> tuple[str, list[Scored]]:
         """Every candidate entry with its confidence, best first."""
         prepared = self.preparer.prepare(question)
-        top, rows = self.model.index.candidates(prepared)
-        if len(top) == 0:
+        top, conf = self.model.index.ranked(prepared, self.model.weights, self.model.decision)
+        if not top:
             return prepared.text, []
-        d = training.decision_rows(self.model.index, top, rows, self.model.weights)
-        w = self.model.decision
-        conf = 1 / (1 + np.exp(-(d @ w[:-1] + w[-1])))
-        entries, top, conf = self.kb.entries, top.tolist(), conf.tolist()
-        scored = [Scored(entries[top[i]], conf[i]) for i in np.argsort(-d[:, 0]).tolist()]
+        entries = self.kb.entries
+        scored = [Scored(entries[e], c) for e, c in zip(top, conf)]
         exact = self.model.exact.get(prepared.text)
         if exact is not None:
             # The knowledge base lists this very phrasing: the held-out calibration never sees

@@ -15,7 +15,7 @@ from collections import defaultdict
 import numpy as np
 
 from bot.knowledge import KnowledgeBase
-from bot.matching.features import FEATURES, FeatureIndex, Prepared, Preparer, best_of_others
+from bot.matching.features import FEATURES, FeatureIndex, Prepared, Preparer, decision_rows
 
 L2 = 1.0
 
@@ -128,17 +128,6 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = L2, iterations: int =
         if np.abs(step).max() < 1e-7:
             break
     return w
-
-
-def decision_rows(index: FeatureIndex, top: np.ndarray, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Inputs of the confidence model: a candidate's ranking logit and its lead over other topics."""
-    logits = rows @ weights[:-1] + weights[-1]
-    groups = index.group_ids()[top]
-    # `floor` is the logit of an entry sharing nothing with the question: a lone candidate
-    # leads only by what it really matched, not by default.
-    lead = logits - best_of_others(logits, groups, floor=float(weights[-1]))
-    # out-of-scope groups are told apart less reliably than policy topics: own calibration term
-    return np.array([logits, lead, groups < 0], dtype=float).T
 
 
 def calibrate(index: FeatureIndex, prepared: list[Prepared], counts: dict) -> tuple[np.ndarray, np.ndarray, dict]:

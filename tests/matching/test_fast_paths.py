@@ -96,8 +96,15 @@ def test_compiled_scorer_refuses_bad_arguments_instead_of_crashing(shared_runtim
         call(0, {"低保": "not a slot"})
 
 
-def test_segmenter_cuts_exactly_like_jieba(shared_runtime, texts):
-    segmenter = shared_runtime.matcher.preparer.tokenizer
+@pytest.mark.parametrize("compiled", [True, False], ids=["C", "python"])
+def test_segmenter_cuts_exactly_like_jieba(shared_runtime, texts, compiled):
+    from bot.matching.lexicon import Segmenter
+
+    segmenter = Segmenter(shared_runtime.matcher.preparer.tokenizer.tokenizer)
+    if not compiled:
+        segmenter.compiled = None
+    elif segmenter.compiled is None:
+        pytest.skip("the C scorer is not compiled here")
     for text in texts:
         assert segmenter.lcut(text) == segmenter.tokenizer.lcut(text, HMM=False), text
 
@@ -114,3 +121,33 @@ def test_chinese_only_repair_matches_the_general_path(shared_runtime, texts):
         assert fast == restorer._restore_units(text), text
         changed += fast != text
     assert changed > 50  # the typos above really exercised the repair, not only the no-op path
+
+
+def test_best_of_others_in_c_matches_python():
+    if features._scorer is None:
+        pytest.skip("the C scorer is not compiled here")
+    rng = np.random.default_rng(3)
+    for n in range(0, 14):
+        for _ in range(50):
+            values = rng.choice([0.1, 0.5, 0.9, -2.0], size=n) if n % 2 else rng.normal(size=n)
+            groups = rng.integers(-3, 4, size=n)
+            for floor in (0.0, -1.0, -np.inf):
+                fast = features.best_of_others(values, groups, floor)
+                assert fast.tolist() == features.best_of_others_py(values, groups, floor).tolist()
+
+
+def test_compiled_ranking_and_confidence_match_numpy(shared_runtime, texts):
+    if features._scorer is None:
+        pytest.skip("the C scorer is not compiled here")
+    matcher = shared_runtime.matcher
+    index, model = matcher.model.index, matcher.model
+    for text in texts:
+        q = matcher.preparer.prepare(text)
+        top_c, conf_c = index.ranked(q, model.weights, model.decision)
+        top_np, conf_np = index.ranked(q, model.weights, model.decision, accelerated=False)
+        # The same candidates with the same confidence; the dot products may round differently
+        # in the last bit (numpy may use BLAS), so equal logits could swap places: compare as sets.
+        assert sorted(zip(top_c, np.round(conf_c, 12))) == sorted(zip(top_np, np.round(conf_np, 12))), text
+        assert np.allclose(conf_c, conf_np, rtol=0, atol=1e-12), text
+        if len(conf_np) > 1 and abs(conf_np[0] - conf_np[1]) > 1e-9:
+            assert top_c[0] == top_np[0], text
