@@ -2,8 +2,9 @@
  * The matcher's hot loops in C. Mainly: sum a question's postings into one
  * score vector, reduce it to per-entry features, pick the candidate entries
  * and the phrasings worth a fuzzy comparison (candidates). Also jieba's
- * HMM-free segmentation of a block (cut_block) and the "best of the other
- * groups" of a dozen candidates (best_of_others).
+ * HMM-free segmentation of a block (cut_block), homophone repair of policy
+ * terms (restore_terms), and turning candidates' features into calibrated
+ * confidence (confidence).
  *
  * Why C: with ~2,400 phrasings and ~130 entries, the numpy version spends its
  * time in the fixed cost of some forty small numpy calls per question, not in
@@ -19,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ABI_VERSION 4
+#define ABI_VERSION 6 /* bot/matching/compiled.py expects this */
 #define N_OUT 8 /* dice, cover, bag, typical, bigram, keyword, foreign, known */
 
 typedef struct {
@@ -606,7 +607,168 @@ done:
     return result;
 }
 
+/* a Chinese spelling may stand for word: it is the word, or is no word itself and shares a character */
+static int
+plausible(PyObject *surface, PyObject *word, PyObject *words)
+{
+    int same = PyUnicode_Compare(surface, word);
+    if (same == -1 && PyErr_Occurred())
+        return -1;
+    if (same == 0)
+        return 1;
+    int known = PySet_Contains(words, surface);
+    if (known != 0)
+        return known < 0 ? -1 : 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(surface), m = PyUnicode_GET_LENGTH(word);
+    for (Py_ssize_t i = 0; i < n && i < m; i++)
+        if (PyUnicode_READ_CHAR(surface, i) == PyUnicode_READ_CHAR(word, i))
+            return 1;
+    return 0;
+}
+
+/*
+ * restore_terms(text, chars, term_follow, term_lengths, term_keys, words) -> str
+ * PinyinRestorer._restore_chinese (the Python reference) up to its final whitespace
+ * clean-up: replace homophone spellings of policy terms in text without Latin letters.
+ */
+static PyObject *
+restore_terms(PyObject *self, PyObject *args)
+{
+    PyObject *text, *chars, *follow, *lengths, *keys, *words;
+    if (!PyArg_ParseTuple(args, "UO!O!O!O!O", &text, &PyDict_Type, &chars, &PyDict_Type, &follow, &PyDict_Type,
+                          &lengths, &PyDict_Type, &keys, &words))
+        return NULL;
+    if (!PyAnySet_Check(words)) {
+        PyErr_SetString(PyExc_TypeError, "words must be a set");
+        return NULL;
+    }
+    const Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    PyObject **syl = calloc(n + 1, sizeof(PyObject *));  /* borrowed from chars */
+    PyObject *pieces = NULL, *result = NULL;
+    if (!syl)
+        return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *ch = PyUnicode_FromOrdinal(PyUnicode_READ_CHAR(text, i));
+        if (!ch)
+            goto done;
+        syl[i] = PyDict_GetItemWithError(chars, ch);
+        Py_DECREF(ch);
+        if (!syl[i] && PyErr_Occurred())
+            goto done;
+    }
+    pieces = PyList_New(0);
+    if (!pieces)
+        goto done;
+    Py_ssize_t last = 0, i = 0;
+    while (i < n - 1) {
+        if (!syl[i] || !syl[i + 1]) {
+            i++;
+            continue;
+        }
+        /* does any policy term start with these two sounds? (no string built for the test) */
+        PyObject *seconds = PyDict_GetItemWithError(follow, syl[i]);
+        if (!seconds && PyErr_Occurred())
+            goto done;
+        int starts = seconds ? PySequence_Contains(seconds, syl[i + 1]) : 0;
+        if (starts < 0)
+            goto done;
+        PyObject *lens = starts ? PyDict_GetItemWithError(lengths, syl[i]) : NULL;
+        if (!lens) {
+            if (PyErr_Occurred())
+                goto done;
+            i++;
+            continue;
+        }
+        PyObject *fast_lens = PySequence_Fast(lens, "term lengths must be a sequence");
+        if (!fast_lens)
+            goto done;
+        int matched = 0;
+        for (Py_ssize_t j = 0; j < PySequence_Fast_GET_SIZE(fast_lens) && !matched; j++) {
+            Py_ssize_t len = PyNumber_AsSsize_t(PySequence_Fast_ITEMS(fast_lens)[j], PyExc_OverflowError);
+            if (len == -1 && PyErr_Occurred()) {
+                Py_DECREF(fast_lens);
+                goto done;
+            }
+            if (len < 1 || i + len > n)
+                continue;
+            int complete = 1;
+            for (Py_ssize_t t = i; t < i + len; t++)
+                complete &= syl[t] != NULL;
+            if (!complete)
+                continue;
+            PyObject *window = PyTuple_New(len), *space = NULL, *key = NULL;
+            if (window) {
+                for (Py_ssize_t t = 0; t < len; t++) {
+                    Py_INCREF(syl[i + t]);
+                    PyTuple_SET_ITEM(window, t, syl[i + t]);
+                }
+                space = PyUnicode_FromString(" ");
+                key = space ? PyUnicode_Join(space, window) : NULL;
+            }
+            Py_XDECREF(window);
+            Py_XDECREF(space);
+            if (!key) {
+                Py_DECREF(fast_lens);
+                goto done;
+            }
+            PyObject *word = PyDict_GetItemWithError(keys, key);
+            Py_DECREF(key);
+            if (!word) {
+                if (PyErr_Occurred()) {
+                    Py_DECREF(fast_lens);
+                    goto done;
+                }
+                continue;
+            }
+            PyObject *surface = PyUnicode_Substring(text, i, i + len);
+            int ok = surface && PyUnicode_Check(word) ? plausible(surface, word, words) : -1;
+            Py_XDECREF(surface);
+            if (ok < 0) {
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_TypeError, "term_keys must map to str");
+                Py_DECREF(fast_lens);
+                goto done;
+            }
+            if (ok) {
+                PyObject *before = PyUnicode_Substring(text, last, i);
+                int failed = !before || PyList_Append(pieces, before) < 0 || PyList_Append(pieces, word) < 0;
+                Py_XDECREF(before);
+                if (failed) {
+                    Py_DECREF(fast_lens);
+                    goto done;
+                }
+                i = last = i + len;
+                matched = 1;
+            }
+        }
+        Py_DECREF(fast_lens);
+        if (!matched)
+            i++;
+    }
+    if (PyList_GET_SIZE(pieces) == 0) {
+        result = Py_NewRef(text);
+        goto done;
+    }
+    PyObject *rest = PyUnicode_Substring(text, last, n);
+    if (!rest || PyList_Append(pieces, rest) < 0) {
+        Py_XDECREF(rest);
+        goto done;
+    }
+    Py_DECREF(rest);
+    PyObject *empty = PyUnicode_FromString("");
+    if (empty) {
+        result = PyUnicode_Join(empty, pieces);
+        Py_DECREF(empty);
+    }
+done:
+    Py_XDECREF(pieces);
+    free(syl);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"restore_terms", restore_terms, METH_VARARGS,
+     "restore_terms(text, chars, term_follow, term_lengths, term_keys, words) -> text with policy-term typos fixed"},
     {"confidence", confidence, METH_VARARGS,
      "confidence(features, fuzz, top, topic_ids, group_ids, weights, decision) -> (order, confidence)"},
     {"cut_block", cut_block, METH_VARARGS,

@@ -15,16 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from bot.matching.compiled import _scorer
 from bot.matching.lexicon import SynonymRewriter, content_tokens
 from bot.matching.pinyin import PinyinRestorer
 from bot.textnorm import normalize_numbers, normalize_text
 
-try:  # the compiled hot loop (_scorer.c); without it the numpy reference path does the same, slower
-    from bot.matching import _scorer
-except ImportError:  # pragma: no cover - depends on the build
-    _scorer = None
-if _scorer is not None and getattr(_scorer, "ABI_VERSION", None) != 4:
-    _scorer = None  # a stale build from an older checkout: never trust its layout
 
 FEATURES = ("dice", "cover", "bag", "typical", "bigram", "fuzz", "keyword", "lead", "known",
             "foreign")
@@ -58,7 +53,9 @@ class Preparer:
     def prepare(self, raw: str) -> Prepared:
         """The comparable form of one question."""
         text = normalize_text(raw)
-        text = _CJK_GAP.sub("", self.restorer.restore(text))  # "我想 申请 低保" from typed pinyin
+        text = self.restorer.restore(text)
+        if " " in text:
+            text = _CJK_GAP.sub("", text)  # "我想 申请 低保" from typed pinyin
         text = self.synonyms.rewrite(text)
         text = normalize_numbers(text)
         return Prepared(text=text, tokens=content_tokens(self.tokenizer, text), bigrams=char_bigrams(text))

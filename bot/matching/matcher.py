@@ -22,7 +22,7 @@ from bot.matching.features import FeatureIndex, Preparer
 from bot.matching.lexicon import SynonymRewriter, cache_dir, load_tokenizer, write_dictionary
 from bot.matching.pinyin import PinyinRestorer
 
-_SOURCES = (features, lexicon, pinyin, training)
+_SOURCES = (features, lexicon, pinyin, training)  # their source keys the cache
 EXACT_CONFIDENCE = 0.97
 
 

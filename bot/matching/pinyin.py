@@ -12,6 +12,8 @@ import unicodedata
 from dataclasses import dataclass
 from itertools import product
 
+from bot.matching.compiled import _scorer
+
 MAX_TERM_SYLLABLES = 8
 _RETROFLEX = (("zh", "z"), ("ch", "c"), ("sh", "s"))
 _LATIN = re.compile(r"[a-zv]+")
@@ -125,8 +127,23 @@ class PinyinRestorer:
     def restore(self, text: str) -> str:
         """Replace homophone typos and typed pinyin of known words with the words."""
         if _LATIN.search(text) is None:
+            if _scorer is not None:
+                fixed = _scorer.restore_terms(text, self.chars, self.term_follow(), self.term_lengths,
+                                              self.term_keys, self.words)
+                return _SPACES.sub(" ", fixed).strip()
             return self._restore_chinese(text)
         return self._restore_units(text)
+
+    def term_follow(self) -> dict[str, frozenset[str]]:
+        """term_pairs as first syllable → second syllables (the C path tests it without building strings)."""
+        follow = self.__dict__.get("_follow")
+        if follow is None:
+            grouped: dict[str, set[str]] = {}
+            for pair in self.term_pairs:
+                first, second = pair.split(" ")
+                grouped.setdefault(first, set()).add(second)
+            follow = self.__dict__["_follow"] = {k: frozenset(v) for k, v in grouped.items()}
+        return follow
 
     def _restore_units(self, text: str) -> str:
         """The general case: text as units (characters and typed-pinyin syllables)."""
