@@ -152,3 +152,17 @@ def test_compiled_ranking_and_confidence_match_numpy(shared_runtime, texts):
         assert np.allclose(conf_c, conf_np, rtol=0, atol=1e-12), text
         if len(conf_np) > 1 and abs(conf_np[0] - conf_np[1]) > 1e-9:
             assert top_c[0] == top_np[0], text
+
+
+def test_without_the_compiled_module_residents_get_the_same_answers(cli, texts):
+    """JIUZHU_PURE_PYTHON=1 runs every reference path end to end: a machine where the
+    C module could not be built answers exactly as this one does."""
+    questions = _questions()[::4] + ODD[:8]
+    batch = "\n".join(q.replace("\n", " ") for q in questions if q.strip()) + "\n"
+    fast = cli("ask", "--json", "--batch", "-", input=batch).stdout.splitlines()
+    plain = cli("ask", "--json", "--batch", "-", input=batch, env={"JIUZHU_PURE_PYTHON": "1"}).stdout.splitlines()
+    assert len(fast) == len(plain) > 100
+    for a, b in zip(map(json.loads, fast), map(json.loads, plain)):
+        assert (a["outcome"], a["topic"], a["entry_id"], a["answer"]) == \
+            (b["outcome"], b["topic"], b["entry_id"], b["answer"])
+        assert abs((a["confidence"] or 0) - (b["confidence"] or 0)) < 1e-9
