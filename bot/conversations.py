@@ -5,12 +5,10 @@ import contextlib
 import copy
 from collections.abc import Iterator
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy import select
 
 from bot.privacy import DataProtector
-from bot.storage.db import Database
+from bot.storage.db import Database, Sql, Tx
 from bot.storage.models import Conversation, utcnow
 
 
@@ -18,18 +16,13 @@ class ConcurrentUpdate(Exception):
     """Another process changed this conversation meanwhile; the caller retries."""
 
 
-_TABLE = Conversation.__table__
-# Built once (habit of this module since the Core change): statement construction cost more than the query.
-_LOAD = select(_TABLE.c.id, _TABLE.c.version, _TABLE.c.state).where(
-    _TABLE.c.channel == bindparam("p_channel"), _TABLE.c.user_key == bindparam("p_user_key"))
-_SAVE = (update(_TABLE).where(_TABLE.c.id == bindparam("p_cid"), _TABLE.c.version == bindparam("p_version"))
-         .values(state=bindparam("p_state"), version=bindparam("p_new_version"), updated_at=bindparam("p_now")))
+_LOAD = Sql("SELECT id, version, state FROM conversations WHERE channel = :channel AND user_key = :user_key")
+_SAVE = Sql("""UPDATE conversations SET state = :state, version = :version + 1, updated_at = :now
+               WHERE id = :id AND version = :version""")
 # A parallel process may create the same conversation a moment earlier: nothing happens, then we read theirs.
-_CREATE = {name: dialect.insert(_TABLE).values(
-    channel=bindparam("p_channel"), user_key=bindparam("p_user_key"), user_ref=bindparam("p_user_ref"),
-    state=bindparam("p_empty"), version=0, created_at=bindparam("p_now"), updated_at=bindparam("p_now"))
-    .on_conflict_do_nothing(index_elements=["channel", "user_key"]).inline()
-    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
+_CREATE = Sql("""INSERT INTO conversations (channel, user_key, user_ref, state, version, created_at, updated_at)
+                 VALUES (:channel, :user_key, :user_ref, :state, 0, :now, :now)
+                 ON CONFLICT (channel, user_key) DO NOTHING""")
 
 
 class ConversationStore:
@@ -45,30 +38,30 @@ class ConversationStore:
 
     def load(self, channel: str, user_id: str) -> tuple[int, int, dict]:
         """(conversation id, version, state), creating the conversation if new."""
-        with self.db.engine.begin() as conn:
-            return self.load_on(conn, channel, user_id, self.user_key(channel, user_id))
+        with self.db.transaction() as tx:
+            return self.load_on(tx, channel, user_id, self.user_key(channel, user_id))
 
-    def load_on(self, conn: Connection, channel: str, user_id: str, key: str) -> tuple[int, int, dict]:
+    def load_on(self, tx: Tx, channel: str, user_id: str, key: str) -> tuple[int, int, dict]:
         """load() inside the caller's transaction; `key` is user_key(channel, user_id)."""
-        row = conn.execute(_LOAD, {"p_channel": channel, "p_user_key": key}).first()
+        row = tx.first(_LOAD, {"channel": channel, "user_key": key})
         if row is None:
-            conn.execute(_CREATE[conn.dialect.name], {
-                "p_channel": channel, "p_user_key": key, "p_user_ref": self.protector.encrypt(user_id),
-                "p_empty": {}, "p_now": utcnow()})
-            row = conn.execute(_LOAD, {"p_channel": channel, "p_user_key": key}).one()
-        return row.id, row.version, dict(row.state or {})
+            now = tx.time(utcnow())
+            tx.run(_CREATE, {"channel": channel, "user_key": key, "user_ref": self.protector.encrypt(user_id),
+                             "state": tx.json({}), "now": now})
+            row = tx.first(_LOAD, {"channel": channel, "user_key": key})
+        conversation_id, version, state = row
+        return conversation_id, version, dict(tx.from_json(state) or {})
 
     def save(self, conversation_id: int, version: int, state: dict) -> None:
         """Write state if nobody else did since it was loaded, else ConcurrentUpdate."""
-        with self.db.engine.begin() as conn:
-            self.save_on(conn, conversation_id, version, state)
+        with self.db.transaction() as tx:
+            self.save_on(tx, conversation_id, version, state)
 
     @staticmethod
-    def save_on(conn: Connection, conversation_id: int, version: int, state: dict) -> None:
+    def save_on(tx: Tx, conversation_id: int, version: int, state: dict) -> None:
         """save() inside the caller's transaction (which the caller rolls back on ConcurrentUpdate)."""
-        result = conn.execute(_SAVE, {"p_cid": conversation_id, "p_version": version, "p_state": state,
-                                      "p_new_version": version + 1, "p_now": utcnow()})
-        if result.rowcount != 1:
+        if tx.run(_SAVE, {"id": conversation_id, "version": version, "state": tx.json(state),
+                          "now": tx.time(utcnow())}) != 1:
             raise ConcurrentUpdate(conversation_id)
 
     @contextlib.contextmanager

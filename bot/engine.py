@@ -16,15 +16,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert
-
 from bot.answers import compose_answer
 from bot.conversations import ConcurrentUpdate, ConversationStore
 from bot.dedup import claim_on, store_reply_on, stored_reply_on
 from bot.matching.matcher import Scored
 from bot.messages import IncomingMessage, Reply
 from bot.privacy import scrub_personal_data
-from bot.storage.models import UnansweredQuestion, utcnow
+from bot.storage.db import Sql
+from bot.storage.models import utcnow
 from bot.textnorm import normalize_text
 from bot.unanswered import record_unanswered
 
@@ -34,7 +33,9 @@ _CN_DIGIT = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
 _COMMAND_STRIP = re.compile(r"[\s\W_]+")
 _REF = re.compile(r"JZ\d{6}-?[0-9A-Z]{4}")
 SCREENING_PROGRAMS = ("dibao", "tekun", "linshi", "yiliao", "bianyuan")
-_UNANSWERED = insert(UnansweredQuestion.__table__)  # rows are written with the turn (Engine.finish)
+_UNANSWERED = Sql("""INSERT INTO unanswered_questions
+                       (text, channel, outcome, best_topic, confidence, conversation_id, created_at)
+                       VALUES (:text, :channel, :outcome, :best_topic, :confidence, :conversation_id, :created_at)""")
 
 
 @dataclass
@@ -98,13 +99,13 @@ class Engine:
         a photo). Raises only when the database cannot be reached for the claim and load.
         """
         user_key = self.store.user_key(message.channel, message.user_id) if fixed is None else ""
-        with self.db.engine.begin() as conn:
-            if claim is not None and not claim_on(conn, message.channel, claim):
+        with self.db.transaction() as tx:
+            if claim is not None and not claim_on(tx, message.channel, claim):
                 return Turn(message, claim, duplicate=True,
-                            stored=stored_reply_on(conn, message.channel, claim))
+                            stored=stored_reply_on(tx, message.channel, claim))
             if fixed is not None:
                 return Turn(message, claim, reply=Reply().add(fixed))
-            cid, version, state = self.store.load_on(conn, message.channel, message.user_id, user_key)
+            cid, version, state = self.store.load_on(tx, message.channel, message.user_id, user_key)
         turn = Turn(message, claim, user_key=user_key, cid=cid, version=version, state=state, loaded=state)
         if limited and not self.runtime.rate_limiter.allow(user_key):
             turn.reply = Reply().add(self.kb.message("rate_limited", message.channel))
@@ -123,18 +124,19 @@ class Engine:
             if not (changed or turn.unanswered or kept is not None):
                 return turn.reply  # a plain answer on a scripted channel: nothing to write
             try:
-                with self.db.engine.begin() as conn:
+                with self.db.transaction() as tx:
                     if changed:
-                        self.store.save_on(conn, turn.cid, turn.version, turn.state)
+                        self.store.save_on(tx, turn.cid, turn.version, turn.state)
                     if turn.unanswered:
-                        conn.execute(_UNANSWERED, turn.unanswered)
+                        tx.run_many(_UNANSWERED, [{**row, "created_at": tx.time(row["created_at"])}
+                                                  for row in turn.unanswered])
                     if kept is not None:
-                        store_reply_on(conn, turn.message.channel, turn.claim, kept)
+                        store_reply_on(tx, turn.message.channel, turn.claim, kept)
                 return turn.reply
             except ConcurrentUpdate:  # rolled back: nothing of this attempt was written
-                with self.db.engine.begin() as conn:
+                with self.db.transaction() as tx:
                     turn.cid, turn.version, turn.state = self.store.load_on(
-                        conn, turn.message.channel, turn.message.user_id, turn.user_key)
+                        tx, turn.message.channel, turn.message.user_id, turn.user_key)
                 self._run(turn)
         raise RuntimeError("conversation kept changing under us")
 
@@ -161,7 +163,7 @@ class Engine:
             return
         turn.unanswered.append({
             "text": scrub_personal_data(text)[:1000], "channel": channel, "outcome": outcome,
-            "best_topic": fields.get("best_topic"), "confidence": fields.get("confidence", 0.0),
+            "best_topic": fields.get("best_topic"), "confidence": float(fields.get("confidence", 0.0)),
             "conversation_id": fields.get("conversation_id"), "created_at": utcnow()})
 
     def _route(self, message: IncomingMessage, cid: int, state: dict) -> Reply:

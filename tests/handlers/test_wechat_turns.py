@@ -11,10 +11,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from wechatpy.crypto import WeChatCrypto
 
 from bot.messages import IncomingMessage
+from bot.storage.db import Tx
 from bot.storage.models import Conversation, ProcessedMessage, UnansweredQuestion
 from handlers.app import create_app
 from tests.handlers.conftest import AES_KEY, APP_ID, OPENID, TOKEN, FakeWeChat, make_runtime, wechat_environ
@@ -93,25 +94,30 @@ def test_an_answer_that_changes_nothing_writes_no_conversation(servers):
     assert conversation(wechat.runtime)[0] == version + 1
 
 
-def test_two_transactions_per_message(servers):
+def test_two_transactions_per_message(servers, monkeypatch):
     wechat = servers[0]
     wechat.text("你好")  # the conversation exists from now on, offering the screening
-    commits: list[int] = []
-    statements: list[str] = []
-    engine = wechat.runtime.db.engine
-    on_commit = lambda conn: commits.append(1)  # noqa: E731
-    on_sql = lambda conn, cursor, sql, *a: statements.append(sql.split()[0].upper())  # noqa: E731
-    event.listen(engine, "commit", on_commit)
-    event.listen(engine, "before_cursor_execute", on_sql)
-    try:
-        assert wechat.text("留言")  # awaiting the message: the state changes
-    finally:
-        event.remove(engine, "commit", on_commit)
-        event.remove(engine, "before_cursor_execute", on_sql)
+    db = wechat.runtime.db
+    transactions: list[list[str]] = []
+    real_transaction, real_run = db.transaction, Tx.run
+
+    def transaction():
+        transactions.append([])
+        return real_transaction()
+
+    def run(tx, sql, params):
+        transactions[-1].append(sql.sqlite.split()[0])
+        return real_run(tx, sql, params)
+
+    monkeypatch.setattr(db, "transaction", transaction)
+    monkeypatch.setattr(Tx, "run", run)
+    assert wechat.text("留言")  # awaiting the message: the state changes
     # claim + load in one transaction; conversation save + sealed reply in the other
-    assert len(commits) == 2
-    assert [s for s in statements if s != "SELECT"].count("INSERT") == 1     # the claim
-    assert statements.count("UPDATE") == 2                                    # conversation, reply
+    assert transactions == [["INSERT", "SELECT"], ["UPDATE", "UPDATE"]]
+    transactions.clear()
+    assert wechat.text("取消")  # no message left after all: the state changes back
+    assert wechat.text("你好") == wechat.text("你好")  # the second changes nothing: only its reply is stored
+    assert transactions[-2:] == [["INSERT", "SELECT"], ["UPDATE"]]
 
 
 def test_a_concurrent_update_is_worked_out_again_and_the_reply_matches(servers, monkeypatch):
