@@ -128,3 +128,29 @@ def test_a_repeated_submission_returns_the_first_lead(store):
                   documents=[], consent={"given": True}, submission_key="same-screening")
     assert leads.create(**kwargs) == leads.create(**kwargs)
     assert len(leads.all()) == 1
+
+
+def test_per_message_statements_write_what_the_orm_reads(store):
+    """Claims, replies and conversations written on the raw cursor read back through SQLAlchemy."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from bot.dedup import claim_message, prune, store_reply
+    from bot.storage.models import Conversation, ProcessedMessage, utcnow
+
+    assert claim_message(store.db, "wechat", "m:1")
+    store_reply(store.db, "wechat", "m:1", {"sealed": "密文"})
+    cid, version, _ = store.load("wechat", "openid-1")
+    store.save(cid, version, {"offer": {"entries": ["a"]}, "flag": True})
+    with store.db.session() as s:
+        claim = s.execute(select(ProcessedMessage)).scalar_one()
+        conversation = s.get(Conversation, cid)
+    assert claim.reply == {"sealed": "密文"}
+    assert conversation.state == {"offer": {"entries": ["a"]}, "flag": True} and conversation.version == 1
+    for stamp in (claim.created_at, conversation.updated_at):
+        moment = stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)  # SQLite keeps no offset
+        assert abs(utcnow() - moment) < dt.timedelta(minutes=1)
+    assert store.protector.decrypt(conversation.user_ref) == "openid-1"
+    assert prune(store.db, dt.timedelta(hours=1)) == 0   # the stored time compares as a time …
+    assert prune(store.db, dt.timedelta(0)) == 1         # … with SQLAlchemy's own parameters
