@@ -44,6 +44,7 @@ DEV_FILE = ROOT / "../shared/eval/dev-questions.jsonl"
 CHALLENGE_FILE = ROOT / "bench/questions/challenge.jsonl"
 RESULTS = ROOT / "bench/results/wechat.json"
 HOST = "127.0.0.1"  # the only address this benchmark ever sends to
+REDIS_URL = os.environ.get("JIUZHU_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get("JIUZHU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # Benchmark-only secrets, never a real account's.
 TOKEN, APP_ID, ACCOUNT = "jiuzhu-bench-token", "wxbench0123456789", "gh_bench0123456"
@@ -339,6 +340,7 @@ def print_table(report: dict) -> None:
     m, s = report["machine"], report["setup"]
     print(f"{report['date']} · {m['nproc']} × {m['cpu']} · Python {m['python']} · gunicorn {m['gunicorn']} "
           f"· {s['workers']} sync workers each · {s['clients']} client threads · {s['database']} · "
+          f"rate limit {s['rate_limit']} · "
           f"questions from {s['questions']}")
 
 
@@ -356,6 +358,9 @@ def main() -> int:
     parser.add_argument("--residents", type=int, default=200, help="distinct senders (default 200)")
     parser.add_argument("--postgres", action="store_true", help="a fresh schema in PostgreSQL, not SQLite")
     parser.add_argument("--postgres-url", default=POSTGRES_URL, help="(default: %(default)s)")
+    parser.add_argument("--redis", nargs="?", const=REDIS_URL, default=None, metavar="URL",
+                        help="count the rate limit in Redis, as in production (default URL: %(const)s); "
+                             "without it each worker counts on its own")
     parser.add_argument("--keep-logs", action="store_true", help="print where the gunicorn logs are; keep them")
     args = parser.parse_args()
     if min(args.requests, args.clients, args.workers, args.residents, args.rounds) < 1 or args.warmup < 0:
@@ -380,6 +385,9 @@ def main() -> int:
         env = {**os.environ, "JIUZHU_CONFIG": str(config_path), "JIUZHU_DATABASE_URL": database_url,
                "JIUZHU_WECHAT_TOKEN": TOKEN, "JIUZHU_WECHAT_APP_ID": APP_ID, "JIUZHU_WECHAT_AES_KEY": AES_KEY,
                "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        env.pop("JIUZHU_REDIS_URL", None)
+        if args.redis:
+            env["JIUZHU_REDIS_URL"] = args.redis
         servers["bot"] = start_server("bot", ["deploy.wsgi:app"], env, args.workers, tmp)
         servers["echo"] = start_server("echo", ["--pythonpath", str(ROOT / "bench"), "echo_app:app"],
                                        env, args.workers, tmp)
@@ -390,7 +398,8 @@ def main() -> int:
                   "machine": machine(),
                   "setup": {"workers": args.workers, "clients": args.clients, "residents": args.residents,
                             "rounds": args.rounds, "database": "PostgreSQL" if args.postgres else "SQLite (WAL)",
-                            "questions": questions_file, "worker_class": "sync"}}
+                            "questions": questions_file, "worker_class": "sync",
+                            "rate_limit": "Redis" if args.redis else "per worker"}}
         rounds: dict[str, list[dict]] = {"bot": [], "echo": []}
         per_round = [args.requests // args.rounds + (i < args.requests % args.rounds) for i in range(args.rounds)]
         warmup = args.warmup  # the first round warms up; later rounds only re-prime keep-alive
