@@ -87,6 +87,7 @@ class Matcher:
                 with tmp.open("wb") as fh:
                     pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
                 os.replace(tmp, path)
+                _prune_cache(path)
         return cls(kb, bands, model, load_tokenizer(Path(model.dictionary)))
 
     @property
@@ -136,6 +137,23 @@ class Matcher:
             # closest to an out-of-scope subject, but not surely which: decline in general terms
             return MatchResult("decline", None, (), text)
         return MatchResult("unknown", None, tuple(in_scope[:3]), text)
+
+
+KEEP_CACHED_MODELS = 4
+
+
+def _prune_cache(current: Path) -> None:
+    """Delete all but the few newest cached models: each edit of the knowledge base makes one."""
+    def age(p: Path) -> float:
+        try:
+            return -p.stat().st_mtime
+        except OSError:  # another process pruned it meanwhile
+            return 0.0
+
+    cached = sorted(current.parent.glob("matcher-*.pickle"), key=age)
+    for stale in cached[KEEP_CACHED_MODELS:]:
+        if stale != current:
+            stale.unlink(missing_ok=True)  # another process may have pruned it already
 
 
 def _distinct_topics(scored: list[Scored]) -> list[Scored]:
