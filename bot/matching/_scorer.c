@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ABI_VERSION 6 /* bot/matching/compiled.py expects this */
+#define ABI_VERSION 7 /* bot/matching/compiled.py expects this */
 #define N_OUT 8 /* dice, cover, bag, typical, bigram, keyword, foreign, known */
 
 typedef struct {
@@ -31,20 +31,28 @@ typedef struct {
 static int
 take(PyObject *obj, Buf *buf, char kind, Py_ssize_t min_len, const char *name)
 {
+    /* kind: 'd' float64 (or bytes holding float64, as candidates returns them), 'f' float32, 'i' int64 */
+    const Py_ssize_t itemsize = kind == 'f' ? 4 : 8;
     if (PyObject_GetBuffer(obj, &buf->view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
         return -1;
     buf->held = 1;
-    const char *fmt = buf->view.format ? buf->view.format : "B";
-    if (*fmt == '<' || *fmt == '=' || *fmt == '@')
-        fmt++;
-    int ok = buf->view.itemsize == 8 &&
-             (kind == 'd' ? fmt[0] == 'd' : (fmt[0] == 'q' || fmt[0] == 'l')) && fmt[1] == '\0';
+    int ok;
+    if (kind == 'd' && PyBytes_Check(obj)) {
+        ok = buf->view.len % 8 == 0;
+    } else {
+        const char *fmt = buf->view.format ? buf->view.format : "B";
+        if (*fmt == '<' || *fmt == '=' || *fmt == '@')
+            fmt++;
+        char want = fmt[0];
+        ok = buf->view.itemsize == itemsize && fmt[1] == '\0' &&
+             (kind == 'i' ? (want == 'q' || want == 'l') : want == kind);
+    }
     if (!ok) {
         PyErr_Format(PyExc_TypeError, "%s: expected a contiguous array of %s", name,
-                     kind == 'd' ? "float64" : "int64");
+                     kind == 'd' ? "float64" : kind == 'f' ? "float32" : "int64");
         return -1;
     }
-    if (buf->view.len / 8 < min_len) {
+    if (buf->view.len / itemsize < min_len) {
         PyErr_Format(PyExc_ValueError, "%s: expected at least %zd items", name, min_len);
         return -1;
     }
@@ -510,12 +518,13 @@ done:
 }
 
 /*
- * confidence(features, fuzz, top, topic_ids, group_ids, weights, decision) -> (order, confidence)
+ * confidence(features, ratios, first, top, topic_ids, group_ids, weights, decision) -> (order, confidence)
  *
  * From candidates' features to the calibrated confidence of each candidate and the
  * ranking order (by the ranking model's logit, ties in candidate order): what
  * FeatureIndex.candidates' last lines, training.decision_rows and Matcher.scored do
- * with numpy. features: k × 8 float64 as candidates returns them; fuzz: k float64;
+ * with numpy. features: k × 8 float64 as candidates returns them; ratios: float32
+ * rapidfuzz ratios of the chosen phrasings, candidate by candidate from first[i];
  * top: the k candidate entries; topic_ids / group_ids: every entry's topic id and
  * group id (an out-of-scope entry is a group of its own, negative); weights: the ranking model
  * over FEATURES (dice, cover, bag, typical, bigram, fuzz, keyword, lead, known,
@@ -525,22 +534,25 @@ done:
 static PyObject *
 confidence(PyObject *self, PyObject *args)
 {
-    PyObject *o_feats, *o_fuzz, *o_top, *o_topics, *o_groups, *o_w, *o_dw;
-    if (!PyArg_ParseTuple(args, "OOOOOOO", &o_feats, &o_fuzz, &o_top, &o_topics, &o_groups, &o_w, &o_dw))
+    PyObject *o_feats, *o_ratios, *o_first, *o_top, *o_topics, *o_groups, *o_w, *o_dw;
+    if (!PyArg_ParseTuple(args, "OOOOOOOO", &o_feats, &o_ratios, &o_first, &o_top, &o_topics, &o_groups, &o_w,
+                          &o_dw))
         return NULL;
     Buf b[6];
     memset(b, 0, sizeof b);
-    PyObject *result = NULL, *fast_top = NULL;
-    if (take(o_feats, &b[0], 'd', 0, "features") < 0 || take(o_fuzz, &b[1], 'd', 0, "fuzz") < 0 ||
+    PyObject *result = NULL, *fast_top = NULL, *fast_first = NULL;
+    if (take(o_feats, &b[0], 'd', 0, "features") < 0 || take(o_ratios, &b[1], 'f', 0, "ratios") < 0 ||
         take(o_topics, &b[2], 'i', 0, "topic_ids") < 0 || take(o_groups, &b[3], 'i', 0, "group_ids") < 0 ||
         take(o_w, &b[4], 'd', 11, "weights") < 0 || take(o_dw, &b[5], 'd', 4, "decision") < 0)
         goto done;
     fast_top = PySequence_Fast(o_top, "top must be a sequence");
-    if (!fast_top)
+    fast_first = PySequence_Fast(o_first, "first must be a sequence");
+    if (!fast_top || !fast_first)
         goto done;
-    const Py_ssize_t k = b[1].view.len / 8, n_entries = b[2].view.len / 8;
-    if (b[0].view.len / 8 != k * N_OUT || PySequence_Fast_GET_SIZE(fast_top) != k || b[3].view.len / 8 != n_entries) {
-        PyErr_SetString(PyExc_ValueError, "features, fuzz, top and the id arrays do not agree in length");
+    const Py_ssize_t k = PySequence_Fast_GET_SIZE(fast_top), n_entries = b[2].view.len / 8;
+    const Py_ssize_t n_ratios = b[1].view.len / 4;
+    if (b[0].view.len / 8 != k * N_OUT || PySequence_Fast_GET_SIZE(fast_first) != k || b[3].view.len / 8 != n_entries) {
+        PyErr_SetString(PyExc_ValueError, "features, first, top and the id arrays do not agree in length");
         goto done;
     }
     if (k > MAX_CANDIDATES) {
@@ -559,7 +571,26 @@ confidence(PyObject *self, PyObject *args)
         topics[i] = ((const int64_t *)b[2].view.buf)[e];
         groups[i] = ((const int64_t *)b[3].view.buf)[e];
     }
-    const double *f = b[0].view.buf, *fz = b[1].view.buf, *w = b[4].view.buf, *dw = b[5].view.buf;
+    const double *f = b[0].view.buf, *w = b[4].view.buf, *dw = b[5].view.buf;
+    const float *ratios = b[1].view.buf;
+    double fz[MAX_CANDIDATES];
+    /* each candidate's fuzz: its best ratio, as np.maximum.reduceat(ratios, first) / 100 */
+    for (Py_ssize_t i = 0; i < k; i++) {
+        Py_ssize_t from = PyNumber_AsSsize_t(PySequence_Fast_ITEMS(fast_first)[i], PyExc_OverflowError);
+        Py_ssize_t to = i + 1 < k ? PyNumber_AsSsize_t(PySequence_Fast_ITEMS(fast_first)[i + 1], PyExc_OverflowError)
+                                  : n_ratios;
+        if (PyErr_Occurred())
+            goto done;
+        if (from < 0 || from >= to || to > n_ratios) {
+            PyErr_SetString(PyExc_ValueError, "first must rise within ratios, one ratio at least per candidate");
+            goto done;
+        }
+        float best = ratios[from];
+        for (Py_ssize_t j = from + 1; j < to; j++)
+            if (ratios[j] > best)
+                best = ratios[j];
+        fz[i] = (double)best / 100;
+    }
     double base[MAX_CANDIDATES], lead[MAX_CANDIDATES], logit[MAX_CANDIDATES], other[MAX_CANDIDATES];
     Py_ssize_t order[MAX_CANDIDATES];
     for (Py_ssize_t i = 0; i < k; i++)
@@ -603,6 +634,7 @@ confidence(PyObject *self, PyObject *args)
     Py_DECREF(conf);
 done:
     Py_XDECREF(fast_top);
+    Py_XDECREF(fast_first);
     release(b, 6);
     return result;
 }
@@ -770,7 +802,7 @@ static PyMethodDef methods[] = {
     {"restore_terms", restore_terms, METH_VARARGS,
      "restore_terms(text, chars, term_follow, term_lengths, term_keys, words) -> text with policy-term typos fixed"},
     {"confidence", confidence, METH_VARARGS,
-     "confidence(features, fuzz, top, topic_ids, group_ids, weights, decision) -> (order, confidence)"},
+     "confidence(features, ratios, first, top, topic_ids, group_ids, weights, decision) -> (order, confidence)"},
     {"cut_block", cut_block, METH_VARARGS,
      "cut_block(block, freq, logtotal) -> list of words: jieba's HMM-free cut of one block"},
     {"best_of_others", best_of_others, METH_VARARGS,

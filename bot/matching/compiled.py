@@ -7,7 +7,7 @@ ABI_VERSION no longer matches the source.
 """
 import os
 
-ABI_VERSION = 6
+ABI_VERSION = 7
 
 try:
     from bot.matching import _scorer

@@ -108,9 +108,8 @@ class FeatureIndex:
         if found is None:
             return [], []
         top, raw, chosen, first = found
-        fz = self._fuzzy(q.text, chosen, first)
-        order, conf = _scorer.confidence(np.frombuffer(raw), fz, top, self.topic_ids(), self.group_ids(), weights,
-                                         decision)
+        order, conf = _scorer.confidence(raw, self._ratios(q.text, chosen), first, top, self.topic_ids(),
+                                         self.group_ids(), weights, decision)
         return [top[i] for i in order], [conf[i] for i in order]
 
     def candidates(self, q: Prepared, exclude: int | None = None, bag_drop: dict[str, int] | None = None,
@@ -250,10 +249,15 @@ class FeatureIndex:
         candidate's start. (rapidfuzz's partial_ratio was measured as a second
         feature: it changed no result and cost 15 % of the time, so it went.)
         """
+        return np.maximum.reduceat(self._ratios(text, chosen), first).astype(float) / 100
+
+    def _ratios(self, text: str, chosen: list[int]) -> np.ndarray:
+        """rapidfuzz ratio (float32, 0–100) of text against each chosen phrasing."""
         texts = self.ph_text
-        # (no dtype argument: the wrapper's dtype check costs more than the comparisons here)
+        # (no dtype argument: the wrapper's dtype check costs more than the comparisons here;
+        # float32 is what rapidfuzz gives for ratio, and what the C side reads)
         ratios = process.cdist([text], [texts[p] for p in chosen], scorer=fuzz.ratio)[0]
-        return np.maximum.reduceat(ratios, first).astype(float) / 100
+        return ratios if ratios.dtype == np.float32 else ratios.astype(np.float32)
 
     def topic_ids(self) -> np.ndarray:
         """Each entry's topic as an integer (out-of-scope entries share one), computed once."""
