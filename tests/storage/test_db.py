@@ -1,5 +1,6 @@
 """Schema migrations and conversation state on SQLite and PostgreSQL alike."""
 import threading
+import uuid
 
 import pytest
 from alembic.config import Config as AlembicConfig
@@ -8,7 +9,7 @@ from sqlalchemy import inspect
 
 from bot.conversations import ConcurrentUpdate, ConversationStore
 from bot.privacy import DataProtector, generate_key
-from bot.storage.db import HEAD_REVISION, MIGRATIONS, Database
+from bot.storage.db import HEAD_REVISION, MIGRATIONS, Database, Sql
 
 
 def test_head_constant_matches_the_newest_migration():
@@ -154,3 +155,49 @@ def test_per_message_statements_write_what_the_orm_reads(store):
     assert store.protector.decrypt(conversation.user_ref) == "openid-1"
     assert prune(store.db, dt.timedelta(hours=1)) == 0   # the stored time compares as a time …
     assert prune(store.db, dt.timedelta(0)) == 1         # … with SQLAlchemy's own parameters
+
+
+def _pooled_database(postgres_url: str) -> Database:
+    """A database whose connections can be found on the server (application_name)."""
+    db = Database(f"{postgres_url}&application_name=jz_{uuid.uuid4().hex[:12]}")
+    db.ensure_schema()
+    with db.transaction() as tx:
+        assert tx.first(Sql("SELECT 1"), {}) == (1,)
+    return db
+
+
+def _terminate_pooled_connections(db) -> None:
+    """Kill the server side of every connection the pool holds (like a PostgreSQL restart)."""
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import PG_URL
+
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        killed = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                   "WHERE application_name = :name"),
+                              {"name": db.engine.url.query["application_name"]}).scalars().all()
+    admin.dispose()
+    assert killed and all(killed)
+
+
+def test_a_dead_connection_costs_one_failed_transaction_then_the_pool_is_renewed(postgres_url):
+    from bot.dedup import claim_message
+
+    db = _pooled_database(postgres_url)
+    _terminate_pooled_connections(db)
+    with pytest.raises(Exception):  # recently used, so not pinged: the statement finds it dead …
+        claim_message(db, "wechat", "m:1")
+    assert claim_message(db, "wechat", "m:1")  # … and the next transaction gets a fresh connection
+    db.dispose()
+
+
+def test_an_idle_connection_is_pinged_on_checkout(postgres_url, monkeypatch):
+    from bot.dedup import claim_message
+    from bot.storage import db as db_module
+
+    db = _pooled_database(postgres_url)
+    _terminate_pooled_connections(db)
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    assert claim_message(db, "wechat", "m:1")  # the ping found it dead: replaced before use
+    db.dispose()
