@@ -82,7 +82,6 @@ class FeatureIndex:
     entry_sizes: np.ndarray          # phrasings per entry
     idf: dict[str, float]
     unknown_weight: float
-    keyword_pattern: re.Pattern | None
     keyword_entries: dict[str, np.ndarray]
     bi_postings: dict[str, np.ndarray]  # character bigram → phrasings containing it
     bi_idf: dict[str, float]
@@ -137,10 +136,45 @@ class FeatureIndex:
         return top, rows
 
     def _keyword_hits(self, q: Prepared) -> list[int]:
-        """Entries whose keywords occur in the question, once per keyword found."""
-        if self.keyword_pattern is None:
-            return []
-        return [e for kw in set(self.keyword_pattern.findall(q.text)) for e in self.keyword_entries[kw]]
+        """Entries whose keywords occur in the question, once per distinct keyword found.
+
+        Left to right, the longest keyword at each position, not overlapping (what a regex
+        alternation of the keywords, longest first, finds — without compiling one at start-up).
+        """
+        lengths, keywords = self.keyword_lengths(), self.keyword_entries
+        text, found, i = q.text, set(), 0
+        while i < len(text):
+            for n in lengths.get(text[i], ()):
+                if text[i:i + n] in keywords:
+                    found.add(text[i:i + n])
+                    i += n
+                    break
+            else:
+                i += 1
+        return [e for kw in found for e in keywords[kw]]
+
+    def keyword_lengths(self) -> dict[str, tuple[int, ...]]:
+        """First character → the lengths of the keywords starting with it, longest first."""
+        lengths = self.__dict__.get("_keyword_lengths")
+        if lengths is None:
+            by_first: dict[str, set[int]] = {}
+            for kw in self.keyword_entries:
+                by_first.setdefault(kw[0], set()).add(len(kw))
+            lengths = self.__dict__["_keyword_lengths"] = {c: tuple(sorted(v, reverse=True))
+                                                           for c, v in by_first.items()}
+        return lengths
+
+    def __getstate__(self) -> dict:
+        """What is cached on disk: the flat postings, not the per-token dicts they came from.
+
+        Thousands of small arrays are slow to unpickle, and only FlatPostings.build reads them.
+        """
+        self.flat()
+        self.keyword_lengths()
+        state = dict(self.__dict__)
+        for name in ("postings", "bag", "typical", "bi_postings", "idf", "bi_idf", "out_of_scope"):
+            state[name] = {}
+        return state
 
     def _compiled_candidates(self, q: Prepared):
         """_scorer.candidates for this question: None if nothing to rank."""
@@ -280,6 +314,8 @@ class FeatureIndex:
         """The flat postings `candidates` scores with, derived once (and cached with the model)."""
         flat = self.__dict__.get("_flat")
         if flat is None:
+            if not self.bag:
+                raise RuntimeError("an index loaded from the cache carries its flat postings; this one has neither")
             flat = self.__dict__["_flat"] = FlatPostings.build(self)
         return flat
 

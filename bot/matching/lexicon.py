@@ -26,6 +26,9 @@ STOPWORDS = frozenset(
     "到底 现在 目前 今年 一直 已经 比较 非常 特别 真的 实在 老是 听讲 听说".split()
 )
 _PUNCT = re.compile(r"^[\W_]+$")
+# jieba's own block patterns (re_han_default, re_skip_default; a test keeps them equal)
+_RE_HAN = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)", re.U)
+_RE_SKIP = re.compile("(\r\n|\\s)", re.U)
 _ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
@@ -84,7 +87,7 @@ def load_tokenizer(dictionary: Path) -> Segmenter:
     tokenizer = jieba.Tokenizer(dictionary=str(dictionary))
     tokenizer.tmp_dir = str(cache_dir())
     tokenizer.initialize()
-    return Segmenter(tokenizer)
+    return Segmenter.from_jieba(tokenizer)
 
 
 class _LogProb(dict):
@@ -110,32 +113,35 @@ class Segmenter:
     the time spent preparing a question.
     """
 
-    def __init__(self, tokenizer):
-        import jieba
-
-        tokenizer.check_initialized()
-        self.tokenizer = tokenizer
-        self.freq = tokenizer.FREQ
-        self.logtotal = math.log(tokenizer.total)
-        self.logp = _LogProb(tokenizer.FREQ, self.logtotal)
+    def __init__(self, freq: dict[str, int], total: int, tokenizer=None):
+        # freq: jieba's FREQ (word or word prefix → count, 0 for a prefix only); total: Σ counts.
+        # The matcher cache carries both, so serving never imports jieba (0.3 s at start-up).
+        self.freq = freq
+        self.total = total
+        self.logtotal = math.log(total)
+        self.logp = _LogProb(freq, self.logtotal)
         self.compiled = _scorer.cut_block if _scorer is not None else None
-        self.re_han = jieba.re_han_default
-        self.re_skip = jieba.re_skip_default
+        self.tokenizer = tokenizer  # the jieba Tokenizer it came from, if any (tests compare)
+
+    @classmethod
+    def from_jieba(cls, tokenizer) -> Segmenter:
+        tokenizer.check_initialized()
+        return cls(tokenizer.FREQ, tokenizer.total, tokenizer)
 
     def lcut(self, text: str) -> list[str]:
         """The words of text, as jieba's cut(text, HMM=False) yields them."""
         out: list[str] = []
-        for block in self.re_han.split(text):
+        for block in _RE_HAN.split(text):
             if not block:
                 continue
-            if self.re_han.match(block):
+            if _RE_HAN.match(block):
                 if self.compiled is not None:
                     out += self.compiled(block, self.freq, self.logtotal)
                 else:
                     self._cut_block(block, out)
             else:
-                for part in self.re_skip.split(block):
-                    if self.re_skip.match(part):
+                for part in _RE_SKIP.split(block):
+                    if _RE_SKIP.match(part):
                         out.append(part)
                     else:
                         out.extend(part)

@@ -19,7 +19,7 @@ from bot.config import Matching
 from bot.knowledge import Entry, KnowledgeBase
 from bot.matching import features, lexicon, pinyin, training
 from bot.matching.features import FeatureIndex, Preparer
-from bot.matching.lexicon import SynonymRewriter, cache_dir, load_tokenizer, write_dictionary
+from bot.matching.lexicon import Segmenter, SynonymRewriter, cache_dir, load_tokenizer, write_dictionary
 from bot.matching.pinyin import PinyinRestorer
 
 _SOURCES = (features, lexicon, pinyin, training)  # their source keys the cache
@@ -57,6 +57,8 @@ class _Model:
     decision: np.ndarray
     report: dict
     exact: dict[str, int]  # prepared phrasing text → entry index
+    word_freq: dict[str, int]  # the compact jieba dictionary as loaded (word or prefix → count)
+    word_total: int
 
 
 class Matcher:
@@ -80,7 +82,7 @@ class Matcher:
                     model = pickle.load(fh)
             except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
                 model = None  # a stale or torn cache file is rebuilt, not fatal
-        if model is None or model.key != key or not Path(model.dictionary).exists():
+        if model is None or model.key != key:
             model = _build_model(kb, key)
             if use_cache:
                 tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -88,7 +90,7 @@ class Matcher:
                     pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
                 os.replace(tmp, path)
                 _prune_cache(path)
-        return cls(kb, bands, model, load_tokenizer(Path(model.dictionary)))
+        return cls(kb, bands, model, Segmenter(model.word_freq, model.word_total))
 
     @property
     def report(self) -> dict:
@@ -198,7 +200,8 @@ def _build_model(kb: KnowledgeBase, key: str) -> _Model:
         exact.setdefault(p.text, entry)
     exact = {t: e for t, e in exact.items() if t and t not in clashes}
     return _Model(key=key, restorer=restorer, synonyms=dict(kb.synonyms), dictionary=str(dictionary),
-                  index=index, weights=weights, decision=decision, report=report, exact=exact)
+                  index=index, weights=weights, decision=decision, report=report, exact=exact,
+                  word_freq=tokenizer.freq, word_total=tokenizer.total)
 
 
 def _knowledge_words(kb: KnowledgeBase, tokenizer) -> tuple[list[str], dict[str, int]]:

@@ -9,7 +9,6 @@ eight in ten such answers were right on phrasings the index had not seen.
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 
 import numpy as np
@@ -65,7 +64,6 @@ def build_feature_index(kb: KnowledgeBase, preparer: Preparer) -> tuple[FeatureI
             per_entry[t][ph_entry[i]] += 1
     typical = {t: (np.asarray(sorted(c)), np.asarray([c[e] for e in sorted(c)], dtype=float))
                for t, c in per_entry.items()}
-    ordered = sorted(keyword_entries, key=len, reverse=True)
     bi_post: dict[str, list[int]] = defaultdict(list)
     for i, p in enumerate(prepared):
         for bg in p.bigrams:
@@ -86,7 +84,6 @@ def build_feature_index(kb: KnowledgeBase, preparer: Preparer) -> tuple[FeatureI
         entry_sizes=np.bincount(np.asarray(ph_entry), minlength=n_entries),
         idf=idf,
         unknown_weight=unknown,
-        keyword_pattern=re.compile("|".join(map(re.escape, ordered))) if ordered else None,
         keyword_entries={k: np.asarray(sorted(v)) for k, v in keyword_entries.items()},
         bi_postings={bg: np.asarray(v) for bg, v in bi_post.items()},
         bi_idf=bi_idf,

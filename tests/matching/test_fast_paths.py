@@ -98,15 +98,29 @@ def test_compiled_scorer_refuses_bad_arguments_instead_of_crashing(shared_runtim
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["C", "python"])
 def test_segmenter_cuts_exactly_like_jieba(shared_runtime, texts, compiled):
-    from bot.matching.lexicon import Segmenter
+    from bot.matching.lexicon import load_tokenizer
 
-    segmenter = Segmenter(shared_runtime.matcher.preparer.tokenizer.tokenizer)
+    segmenter = load_tokenizer(Path(shared_runtime.matcher.model.dictionary))  # with jieba's Tokenizer
     if not compiled:
         segmenter.compiled = None
     elif segmenter.compiled is None:
         pytest.skip("the C scorer is not compiled here")
     for text in texts:
         assert segmenter.lcut(text) == segmenter.tokenizer.lcut(text, HMM=False), text
+
+
+def test_the_served_segmenter_needs_no_jieba_and_cuts_the_same(shared_runtime, texts):
+    import jieba
+
+    from bot.matching.lexicon import _RE_HAN, _RE_SKIP, load_tokenizer
+
+    assert (_RE_HAN.pattern, _RE_HAN.flags) == (jieba.re_han_default.pattern, jieba.re_han_default.flags)
+    assert (_RE_SKIP.pattern, _RE_SKIP.flags) == (jieba.re_skip_default.pattern, jieba.re_skip_default.flags)
+    served = shared_runtime.matcher.preparer.tokenizer  # built from the cached counts
+    assert served.tokenizer is None
+    reference = load_tokenizer(Path(shared_runtime.matcher.model.dictionary)).tokenizer
+    for text in texts:
+        assert served.lcut(text) == reference.lcut(text, HMM=False), text
 
 
 def test_chinese_only_repair_matches_the_general_path(shared_runtime, texts):
@@ -166,3 +180,16 @@ def test_without_the_compiled_module_residents_get_the_same_answers(cli, texts):
         assert (a["outcome"], a["topic"], a["entry_id"], a["answer"]) == \
             (b["outcome"], b["topic"], b["entry_id"], b["answer"])
         assert abs((a["confidence"] or 0) - (b["confidence"] or 0)) < 1e-9
+
+
+def test_keyword_scan_finds_what_a_longest_first_regex_finds(shared_runtime, texts):
+    index = shared_runtime.matcher.model.index
+    keywords = sorted(index.keyword_entries, key=len, reverse=True)
+    pattern = re.compile("|".join(map(re.escape, keywords)))
+    hits = 0
+    for text in texts:
+        q = shared_runtime.matcher.preparer.prepare(text)
+        expected = sorted(e for kw in set(pattern.findall(q.text)) for e in index.keyword_entries[kw])
+        assert sorted(index._keyword_hits(q)) == expected, text
+        hits += bool(expected)
+    assert hits > 300
