@@ -4,7 +4,10 @@ Both the FAQ phrasings and residents' questions go through `Preparer`, so a
 dialect word, a homophone typo or a Chinese numeral is folded the same way on
 both sides. `FeatureIndex.candidates` scores the most promising entries with a
 handful of features; a logistic model (training.py) turns them into a
-calibrated probability.
+calibrated probability. `FeatureIndex.ranked` is the serving path: the same
+computation with its hot loops in C (_scorer.c, via compiled.py) where built;
+the numpy code here is the reference it is tested against, and what
+calibration runs (it can hold a phrasing out).
 """
 from __future__ import annotations
 
@@ -19,7 +22,6 @@ from bot.matching.compiled import _scorer
 from bot.matching.lexicon import SynonymRewriter, content_tokens
 from bot.matching.pinyin import PinyinRestorer
 from bot.textnorm import normalize_numbers, normalize_text
-
 
 FEATURES = ("dice", "cover", "bag", "typical", "bigram", "fuzz", "keyword", "lead", "known",
             "foreign")
