@@ -100,6 +100,25 @@ read_slot(PyObject *slot, Py_ssize_t *s, double *idf, double *oos)
 }
 
 /*
+ * Insert item into best[0..n), kept sorted by score, highest first, at most k long;
+ * an item only displaces one with a strictly lower score (ties: the earlier item stays
+ * ahead). Returns the new length.
+ */
+static Py_ssize_t
+keep_best(Py_ssize_t *best, Py_ssize_t n, Py_ssize_t k, const double *score, Py_ssize_t item)
+{
+    if (k <= 0 || (n == k && !(score[item] > score[best[k - 1]])))
+        return n;
+    Py_ssize_t i = n < k ? n++ : k - 1;
+    while (i > 0 && score[item] > score[best[i - 1]]) {
+        best[i] = best[i - 1];
+        i--;
+    }
+    best[i] = item;
+    return n;
+}
+
+/*
  * candidates(token_slots, bigram_slots, tokens, bigrams, unknown_weight, keyword_hits,
  *            ptr, index, weight, entry_starts, ph_weight, bi_weight, inv_sizes, k, per_entry)
  *   -> None when the question has no weight at all, else
@@ -278,35 +297,18 @@ candidates(PyObject *self, PyObject *args)
 
     /* the k best by rough score (ties: lower entry first), only those above zero */
     Py_ssize_t n_top = 0;
-    for (Py_ssize_t e = 0; e < n_entries && k > 0; e++) {
-        if (!(rough[e] > 0))
-            continue;
-        if (n_top == k && !(rough[e] > rough[top[k - 1]]))
-            continue;
-        Py_ssize_t i = n_top < k ? n_top++ : k - 1;
-        while (i > 0 && rough[e] > rough[top[i - 1]]) {
-            top[i] = top[i - 1];
-            i--;
-        }
-        top[i] = e;
-    }
+    for (Py_ssize_t e = 0; e < n_entries; e++)
+        if (rough[e] > 0)
+            n_top = keep_best(top, n_top, k, rough, e);
 
     /* per candidate: its per_entry phrasings with most overlap (ties: lower phrasing first) */
     Py_ssize_t n_chosen = 0;
     for (Py_ssize_t i = 0; i < n_top; i++) {
         Py_ssize_t e = top[i], s = starts[e], t = e + 1 < n_entries ? starts[e + 1] : n_ph;
-        Py_ssize_t *mine = chosen + n_chosen, n = 0;
+        Py_ssize_t n = 0;
         first[i] = n_chosen;
-        for (Py_ssize_t p = s; p < t && per_entry > 0; p++) {
-            if (n == per_entry && !(acc[p] > acc[mine[n - 1]]))
-                continue;
-            Py_ssize_t j = n < per_entry ? n++ : per_entry - 1;
-            while (j > 0 && acc[p] > acc[mine[j - 1]]) {
-                mine[j] = mine[j - 1];
-                j--;
-            }
-            mine[j] = p;
-        }
+        for (Py_ssize_t p = s; p < t; p++)
+            n = keep_best(chosen + n_chosen, n, per_entry, acc, p);
         n_chosen += n;
     }
 
@@ -399,6 +401,16 @@ done:
     return result;
 }
 
+/* out.append(text[start:end]) */
+static int
+append_slice(PyObject *out, PyObject *text, Py_ssize_t start, Py_ssize_t end)
+{
+    PyObject *w = PyUnicode_Substring(text, start, end);
+    int failed = !w || PyList_Append(out, w) < 0;
+    Py_XDECREF(w);
+    return failed ? -1 : 0;
+}
+
 /*
  * cut_block(block, freq, logtotal) -> list[str]
  * jieba's HMM-free cut of one run of Chinese/alphanumerics (Tokenizer.__cut_DAG_NO_HMM):
@@ -482,32 +494,16 @@ cut_block(PyObject *self, PyObject *args)
             if (glued < 0)
                 glued = x;
         } else {
-            if (glued >= 0) {
-                PyObject *w = PyUnicode_Substring(text, glued, x);
-                if (!w || PyList_Append(out, w) < 0) {
-                    Py_XDECREF(w);
-                    goto fail;
-                }
-                Py_DECREF(w);
-                glued = -1;
-            }
-            PyObject *w = PyUnicode_Substring(text, x, y);
-            if (!w || PyList_Append(out, w) < 0) {
-                Py_XDECREF(w);
+            if (glued >= 0 && append_slice(out, text, glued, x) < 0)
                 goto fail;
-            }
-            Py_DECREF(w);
+            glued = -1;
+            if (append_slice(out, text, x, y) < 0)
+                goto fail;
         }
         x = y;
     }
-    if (glued >= 0) {
-        PyObject *w = PyUnicode_Substring(text, glued, n);
-        if (!w || PyList_Append(out, w) < 0) {
-            Py_XDECREF(w);
-            goto fail;
-        }
-        Py_DECREF(w);
-    }
+    if (glued >= 0 && append_slice(out, text, glued, n) < 0)
+        goto fail;
     goto done;
 fail:
     Py_CLEAR(out);
