@@ -2,8 +2,9 @@
 
 jieba's full dictionary (349k words) costs ~0.4 s and ~90 MB to load; the bot
 answers in under a second on a small machine, so it uses the 60k most frequent
-words plus every policy term instead — enough to segment residents' questions,
-and loaded from jieba's own cache in ~50 ms.
+words plus every policy term instead — enough to segment residents' questions.
+jieba loads it when the matcher is built; the built matcher's cache carries the
+word counts, so a serving process segments (Segmenter) without importing jieba.
 """
 from __future__ import annotations
 
