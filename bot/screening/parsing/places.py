@@ -22,14 +22,19 @@ class PlaceParsers:
         from pypinyin import Style, pinyin
 
         names: dict[str, str] = {}
-        self._town_readings: dict[str, set[tuple[str, ...]]] = {}
+        # Per township, strict then loose: its readings typed as pinyin ("chongxian") and as
+        # a run of syllables (" chong xian "), folded once here rather than at every answer.
+        self._town_sounds: dict[str, tuple[tuple[set[str], set[str]], ...]] = {}
         for name in self.townships:
             cut = next((len(s) for s in vocab["suffixes"] if name.endswith(s) and len(name) > len(s) + 1), 0)
             stem = name[: len(name) - cut]
             names[_key(name)] = names[_key(stem)] = name
             # every reading of a heteronym: 长冈 is chang gang, though lazy_pinyin says zhang
             readings = pinyin(stem, style=Style.NORMAL, heteronym=True, errors="ignore")
-            self._town_readings[name] = {r for r in islice(product(*readings), 16) if len(r) >= 2}
+            spoken = {r for r in islice(product(*readings), 16) if len(r) >= 2}
+            self._town_sounds[name] = tuple(
+                ({_fold_latin("".join(r), loose) for r in spoken}, {_run_key(r, loose) for r in spoken})
+                for loose in (False, True))
         for alias, target in vocab["aliases"].items():
             if target in self.townships:
                 names.setdefault(_key(alias), target)
@@ -52,13 +57,11 @@ class PlaceParsers:
         hanzi = "".join(ch for ch in compact if "\u4e00" <= ch <= "\u9fff")
         syllables = lazy_pinyin(hanzi, style=Style.NORMAL) if hanzi else []
         for loose in (False, True):
-            hits = set()
-            for name, readings in self._town_readings.items():
-                for reading in readings:
-                    if latin and _fold_latin("".join(reading), loose) in _fold_latin(latin, loose):
-                        hits.add(name)
-                    if len(syllables) >= len(reading) and _has_run(syllables, reading, loose):
-                        hits.add(name)
+            typed = _fold_latin(latin, loose) if latin else ""
+            said = _run_key(syllables, loose) if syllables else ""
+            hits = {name for name, sounds in self._town_sounds.items()
+                    if (typed and any(r in typed for r in sounds[loose][0]))
+                    or (said and any(r in said for r in sounds[loose][1]))}
             if hits:
                 return hits
         return set()
@@ -86,9 +89,7 @@ def _fold_latin(text: str, loose: bool) -> str:
     return text
 
 
-def _has_run(syllables: list[str], reading: tuple[str, ...], loose: bool) -> bool:
-    """Whether the reading occurs as consecutive syllables (fuzzily compared when loose)."""
-    fold = fuzzy_syllable if loose else (lambda s: s)
-    want = [fold(s) for s in reading]
-    have = [fold(s) for s in syllables]
-    return any(have[i:i + len(want)] == want for i in range(len(have) - len(want) + 1))
+def _run_key(syllables, loose: bool) -> str:
+    """Syllables as " a b c ": one reading occurs as consecutive syllables of an answer
+    exactly when its key is a substring of the answer's (folded alike when loose)."""
+    return " " + " ".join(fuzzy_syllable(s) if loose else s for s in syllables) + " "
