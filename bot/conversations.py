@@ -19,6 +19,12 @@ class ConcurrentUpdate(Exception):
 _LOAD = Sql("SELECT id, version, state FROM conversations WHERE channel = :channel AND user_key = :user_key")
 _SAVE = Sql("""UPDATE conversations SET state = :state, version = :version + 1, updated_at = :now
                WHERE id = :id AND version = :version""")
+# The conversation, if it exists, provided the message has not been claimed (one statement,
+# one round trip: the optimistic start of a webhook turn, see bot/engine.py).
+_PEEK = Sql("""SELECT c.id, c.version, c.state, p.message_id
+               FROM (SELECT 1 AS one) AS probe
+               LEFT JOIN conversations AS c ON c.channel = :channel AND c.user_key = :user_key
+               LEFT JOIN processed_messages AS p ON p.channel = :channel AND p.message_id = :message_id""")
 # A parallel process may create the same conversation a moment earlier: nothing happens, then we read theirs.
 _CREATE = Sql("""INSERT INTO conversations (channel, user_key, user_ref, state, version, created_at, updated_at)
                  VALUES (:channel, :user_key, :user_ref, :state, 0, :now, :now)
@@ -51,6 +57,15 @@ class ConversationStore:
             row = tx.first(_LOAD, {"channel": channel, "user_key": key})
         conversation_id, version, state = row
         return conversation_id, version, dict(tx.from_json(state) or {})
+
+    @staticmethod
+    def peek_on(tx: Tx, channel: str, key: str, message_id: str) -> tuple[int, int, dict] | None:
+        """(conversation id, version, state) if the conversation exists and `message_id` is
+        not claimed yet; otherwise None (and nothing is created)."""
+        row = tx.first(_PEEK, {"channel": channel, "user_key": key, "message_id": message_id[:128]})
+        if row is None or row[0] is None or row[3] is not None:
+            return None
+        return row[0], row[1], dict(tx.from_json(row[2]) or {})
 
     def save(self, conversation_id: int, version: int, state: dict) -> None:
         """Write state if nobody else did since it was loaded, else ConcurrentUpdate."""

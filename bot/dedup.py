@@ -3,6 +3,11 @@
 A unique row per (channel, message id) is the lock, so it holds across server
 processes and machines sharing the database; a retry finds the stored reply.
 
+A retry that finds no reply yet means the sender stopped waiting for the first
+delivery (WeChat retries after 5 s): it marks the message late, so the first
+delivery, when it is done, sends its reply another way instead of into a
+connection nobody reads (take_over_on / store_reply_on).
+
 The `*_on(tx, …)` functions run inside the caller's transaction, so the
 conversation engine can claim a message and load the conversation in one
 transaction, and save it and store the reply in another (bot/engine.py).
@@ -18,19 +23,24 @@ from bot.storage.models import ProcessedMessage, utcnow
 
 # ON CONFLICT DO NOTHING: a second claim changes no row instead of raising an error that would
 # abort the caller's transaction on PostgreSQL (SQLite ≥ 3.24 and PostgreSQL spell it alike).
-_CLAIM = Sql("""INSERT INTO processed_messages (channel, message_id, created_at) VALUES (:channel, :message_id, :now)
+_CLAIM = Sql("""INSERT INTO processed_messages (channel, message_id, created_at, reply)
+                VALUES (:channel, :message_id, :now, :reply)
                 ON CONFLICT (channel, message_id) DO NOTHING""")
 _REPLY = Sql("SELECT reply FROM processed_messages WHERE channel = :channel AND message_id = :message_id")
-_STORE = Sql("UPDATE processed_messages SET reply = :reply WHERE channel = :channel AND message_id = :message_id")
+_STORE = Sql("""UPDATE processed_messages SET reply = :reply
+                WHERE channel = :channel AND message_id = :message_id AND reply IS NULL""")
+LATE = {"late": True}  # the stored "reply" of a message whose first delivery was given up on
 
 
-def claim_on(tx: Tx, channel: str, message_id: str) -> bool:
+def claim_on(tx: Tx, channel: str, message_id: str, reply: dict | None = None) -> bool:
     """Claim inside the caller's transaction: True for the first claim, False for a retry.
 
+    `reply`: the reply for retries, when it is known already (one statement instead of two).
     On PostgreSQL a claim made by a transaction still open elsewhere waits for it
     to end, so two processes can never both get True.
     """
-    return tx.run(_CLAIM, {"channel": channel, "message_id": message_id[:128], "now": tx.time(utcnow())}) == 1
+    return tx.run(_CLAIM, {"channel": channel, "message_id": message_id[:128], "now": tx.time(utcnow()),
+                           "reply": None if reply is None else tx.json(reply)}) == 1
 
 
 def stored_reply_on(tx: Tx, channel: str, message_id: str) -> dict | None:
@@ -39,9 +49,24 @@ def stored_reply_on(tx: Tx, channel: str, message_id: str) -> dict | None:
     return tx.from_json(row[0]) if row and row[0] is not None else None
 
 
-def store_reply_on(tx: Tx, channel: str, message_id: str, reply: dict) -> None:
-    """Keep the reply (inside the caller's transaction) so a retry of the same message gets it."""
-    tx.run(_STORE, {"channel": channel, "message_id": message_id[:128], "reply": tx.json(reply)})
+def take_over_on(tx: Tx, channel: str, message_id: str) -> dict | None:
+    """For a retry: the reply stored for the first delivery, or None when there is none to give.
+
+    None marks a message still being worked on as late (see the module docstring).
+    """
+    params = {"channel": channel, "message_id": message_id[:128]}
+    if tx.run(_STORE, {**params, "reply": tx.json(LATE)}) == 1:
+        return None
+    stored = stored_reply_on(tx, channel, message_id)
+    return None if stored == LATE else stored
+
+
+def store_reply_on(tx: Tx, channel: str, message_id: str, reply: dict) -> bool:
+    """Keep the reply (inside the caller's transaction) so a retry of the same message gets it.
+
+    False when a retry has marked the message late: nobody waits for this delivery's reply.
+    """
+    return tx.run(_STORE, {"channel": channel, "message_id": message_id[:128], "reply": tx.json(reply)}) == 1
 
 
 def claim_message(db: Database, channel: str, message_id: str) -> bool:

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 
 from bot.answers import compose_answer
 from bot.conversations import ConcurrentUpdate, ConversationStore
-from bot.dedup import claim_on, store_reply_on, stored_reply_on
+from bot.dedup import claim_on, store_reply_on, take_over_on
 from bot.matching.matcher import Scored
 from bot.messages import IncomingMessage, Reply
 from bot.privacy import scrub_personal_data
-from bot.storage.db import Sql
+from bot.storage.db import DatabaseTouched, Sql, no_database
 from bot.storage.models import utcnow
 from bot.textnorm import normalize_text
 from bot.unanswered import record_unanswered
@@ -46,6 +46,8 @@ class Turn:
     claim: str | None = None          # the webhook message id claimed for it
     duplicate: bool = False           # a retry of a claimed message: nothing was run
     stored: dict | None = None        # … and the reply stored for the first delivery, if any yet
+    late: bool = False                # a retry came first: nobody waits for this reply (dedup.py)
+    claimed: bool = True              # False: worked out before claiming; finish() claims
     reply: Reply = field(default_factory=Reply)
     user_key: str = ""
     cid: int | None = None            # the conversation (None: the reply did not involve one)
@@ -53,6 +55,10 @@ class Turn:
     state: dict = field(default_factory=dict)
     loaded: dict = field(default_factory=dict)      # the state as loaded: unchanged → not written
     unanswered: list[dict] = field(default_factory=list)
+
+
+class _ClaimedElsewhere(Exception):
+    """finish(): another delivery of the message committed its claim first."""
 
 
 _TURN: contextvars.ContextVar[Turn | None] = contextvars.ContextVar("jiuzhu_turn", default=None)
@@ -85,35 +91,77 @@ class Engine:
             return Reply().add(self.kb.message("rate_limited", message.channel))
         return self.handle(message)
 
-    # ---- one message = two short transactions ------------------------------------------
-    # start():  claim the webhook message id (exactly once across processes) and load the
-    #           conversation — one transaction — then work out the reply with nothing open;
-    # finish(): save the conversation if it changed, store the reply for retries and write
-    #           the unanswered-question log — one transaction.
+    # ---- one message, few and short transactions -------------------------------------
+    # A webhook message id must be worked out exactly once across processes: the first
+    # delivery to commit a claim row for it wins. Two ways to get there:
+    # * optimistic (the usual case): one read — has this message been claimed, and the
+    #   conversation — then the turn is worked out with the database out of bounds
+    #   (no_database), and finish() claims the message, saves the conversation and stores
+    #   the reply in one transaction. A delivery that loses the claim there has written
+    #   nothing and done nothing outside the database, so nothing ran twice.
+    # * claim first: when the turn needs the database while it is worked out (a screening
+    #   that files its lead, a phone code), for a new conversation, or for a retry: claim
+    #   and load in one transaction, work the turn out, finish() saves and stores the reply.
     # A webhook adapter runs start() against its deadline and decides what finish() stores.
     def start(self, message: IncomingMessage, claim: str | None = None, limited: bool = False,
               fixed: str | None = None) -> Turn:
-        """Claim `claim` (a message id) and answer; a retry gets a Turn with `duplicate` set.
+        """Answer a message, claiming `claim` (a message id); a retry gets a Turn with `duplicate` set.
 
         `fixed`: the reply is this text and the conversation is not involved (an unfollow,
-        a photo). Raises only when the database cannot be reached for the claim and load.
+        a photo). Raises only when the database cannot be reached.
         """
-        user_key = self.store.user_key(message.channel, message.user_id) if fixed is None else ""
-        with self.db.transaction() as tx:
-            if claim is not None and not claim_on(tx, message.channel, claim):
-                return Turn(message, claim, duplicate=True,
-                            stored=stored_reply_on(tx, message.channel, claim))
-            if fixed is not None:
-                return Turn(message, claim, reply=Reply().add(fixed))
-            cid, version, state = self.store.load_on(tx, message.channel, message.user_id, user_key)
-        turn = Turn(message, claim, user_key=user_key, cid=cid, version=version, state=state, loaded=state)
-        if limited and not self.runtime.rate_limiter.allow(user_key):
+        if fixed is not None:
+            with self.db.transaction() as tx:
+                if claim is not None and not claim_on(tx, message.channel, claim):
+                    return Turn(message, claim, duplicate=True, stored=take_over_on(tx, message.channel, claim))
+            return Turn(message, claim, reply=Reply().add(fixed))
+        turn = Turn(message, claim, user_key=self.store.user_key(message.channel, message.user_id))
+        if not (claim is not None and self._peek(turn)) and not self._claim_and_load(turn):
+            return turn  # a retry: nothing to work out
+        if limited and not self.runtime.rate_limiter.allow(turn.user_key):
             turn.reply = Reply().add(self.kb.message("rate_limited", message.channel))
             return turn
-        return self._run(turn)
+        if turn.claimed:
+            return self._run(turn)
+        try:
+            with no_database():
+                return self._run(turn)
+        except DatabaseTouched:  # the turn needs the database: claim first, then work it out again
+            return self._run(turn) if self._claim_and_load(turn) else turn
+
+    def _peek(self, turn: Turn) -> bool:
+        """Load the conversation without claiming; False if the message was claimed already
+        (a retry) or the conversation is still to be created: then claim first."""
+        with self.db.reading() as tx:
+            found = self.store.peek_on(tx, turn.message.channel, turn.user_key, turn.claim)
+        if found is None:
+            return False
+        turn.cid, turn.version, turn.state = found
+        turn.loaded, turn.claimed = turn.state, False
+        return True
+
+    def _claim_and_load(self, turn: Turn) -> bool:
+        """Claim the turn's message (if it has one) and load the conversation, in one transaction.
+
+        False for a message claimed before: the turn is then marked a duplicate.
+        """
+        message = turn.message
+        with self.db.transaction() as tx:
+            if turn.claim is not None and not claim_on(tx, message.channel, turn.claim):
+                turn.duplicate, turn.stored = True, take_over_on(tx, message.channel, turn.claim)
+                return False
+            turn.cid, turn.version, turn.state = self.store.load_on(tx, message.channel, message.user_id,
+                                                                    turn.user_key)
+        turn.loaded, turn.claimed = turn.state, True
+        return True
 
     def finish(self, turn: Turn, store: Callable[[Reply], dict | None] | None = None) -> Reply:
-        """Write what the turn changed and `store(reply)` (kept for retries of a claimed message).
+        """Claim (if not yet), write what the turn changed and `store(reply)` for retries.
+
+        Afterwards `turn.duplicate` tells whether another delivery of the message claimed it
+        first (nothing of this one was written; `turn.stored` is what it stored), and
+        `turn.late` whether a retry had given up on this delivery: then the reply was not
+        kept, and the caller must send it another way.
 
         Another process may have answered the same resident meanwhile: then the turn is
         worked out again on the fresh state (at most three times), as before.
@@ -121,22 +169,33 @@ class Engine:
         for _ in range(3):
             kept = store(turn.reply) if store is not None and turn.claim is not None else None
             changed = turn.cid is not None and turn.state != turn.loaded
-            if not (changed or turn.unanswered or kept is not None):
+            if turn.claimed and not (changed or turn.unanswered or kept is not None):
                 return turn.reply  # a plain answer on a scripted channel: nothing to write
             try:
                 with self.db.transaction() as tx:
+                    if not turn.claimed:  # claimed together with its reply: no retry can find it half done
+                        if not claim_on(tx, turn.message.channel, turn.claim, reply=kept):
+                            raise _ClaimedElsewhere
+                    elif kept is not None:
+                        turn.late = not store_reply_on(tx, turn.message.channel, turn.claim, kept)
                     if changed:
                         self.store.save_on(tx, turn.cid, turn.version, turn.state)
                     if turn.unanswered:
                         tx.run_many(_UNANSWERED, [{**row, "created_at": tx.time(row["created_at"])}
                                                   for row in turn.unanswered])
-                    if kept is not None:
-                        store_reply_on(tx, turn.message.channel, turn.claim, kept)
+                turn.claimed = True
                 return turn.reply
-            except ConcurrentUpdate:  # rolled back: nothing of this attempt was written
+            except _ClaimedElsewhere:  # rolled back: this delivery wrote nothing
                 with self.db.transaction() as tx:
-                    turn.cid, turn.version, turn.state = self.store.load_on(
-                        tx, turn.message.channel, turn.message.user_id, turn.user_key)
+                    turn.duplicate, turn.stored = True, take_over_on(tx, turn.message.channel, turn.claim)
+                return turn.reply
+            except ConcurrentUpdate:  # rolled back: nothing of this attempt was written, nor claimed
+                if turn.claimed:
+                    with self.db.transaction() as tx:
+                        turn.cid, turn.version, turn.state = self.store.load_on(
+                            tx, turn.message.channel, turn.message.user_id, turn.user_key)
+                elif not self._claim_and_load(turn):
+                    return turn.reply  # meanwhile another delivery claimed it: a duplicate now
                 self._run(turn)
         raise RuntimeError("conversation kept changing under us")
 

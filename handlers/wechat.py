@@ -16,7 +16,6 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from xml.etree import ElementTree
@@ -32,6 +31,7 @@ from bot.engine import Turn
 from bot.errors import ConfigError, KnowledgeError
 from bot.messages import IncomingMessage, Reply
 from handlers.app import runtime_of
+from handlers.pacing import Pacing
 from handlers.wechat_api import menu_of
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class Settings:
     max_bytes: int
     click_texts: dict[str, str] = field(default_factory=dict)
     budget: float = 4.0           # WeChat waits 5 s: answer passively within this, else hand off
-    pool: ThreadPoolExecutor | None = None
+    pacing: Pacing = field(default_factory=Pacing)
 
 
 @blueprint.record_once
@@ -87,8 +87,16 @@ def _configure(state) -> None:
         max_bytes=int(section.get("max_body_bytes", 65536)),
         click_texts=menu_of(section)[1],
         budget=float(section.get("reply_budget_seconds", 4.0)),
-        pool=ThreadPoolExecutor(max_workers=int(section.get("answer_threads", 8)),
-                                thread_name_prefix="wechat-answer"))
+        pacing=_pacing(section))
+
+
+def _pacing(section: dict) -> Pacing:
+    try:
+        return Pacing(slow_seconds=float(section.get("slow_turn_seconds", 1.0)),
+                      careful_seconds=float(section.get("careful_seconds", 60)),
+                      threads=int(section.get("answer_threads", 8)))
+    except (TypeError, ValueError) as error:
+        raise ConfigError("[wechat]", str(error)) from None
 
 
 @blueprint.route("/wechat", methods=["GET", "POST"])
@@ -227,29 +235,41 @@ def _handler_of(message) -> Handler | None:
 
 # ---- exactly once, within WeChat's deadline ----------------------------------------------
 def answer_once(message, settings: Settings) -> str:
-    """The reply text; a retry of the same message gets the first reply, or nothing yet.
+    """The reply text; a retry of the same message gets the first reply, or nothing.
 
-    The answer thread claims the MsgId and loads the conversation (one transaction),
-    then works out the reply; this thread waits at most `budget` seconds for it, then
-    saves the conversation and the sealed reply (one transaction). Too slow: "success"
-    now, and the reply goes out later through the outbox.
+    A turn is two short transactions (bot/engine.py): claim the MsgId and load the
+    conversation, work out the reply, then save it with the sealed reply. It runs on
+    this thread while turns are quick (handlers/pacing.py); one that still took longer
+    than `budget` answers "success" and sends its reply through the customer-service
+    API. While the process is careful, an answer thread runs it and this thread waits
+    at most `budget`, so a stalling database cannot hold WeChat past its deadline.
     """
     handler = _handler_of(message)
     if handler is None:
         return ""  # unknown kinds and events: an empty "success", never a crash
     runtime = runtime_of()
     key = dedup_key(message, runtime)
-    job = settings.pool.submit(_start, handler, message, runtime, settings, key)
-    try:
-        turn = job.result(timeout=settings.budget)
-    except FutureTimeout:
-        # Too slow for the passive reply: answer "success" now; the worker sends the reply
-        # through the customer-service API when it is ready (and a retry gets nothing twice).
-        job.add_done_callback(lambda done: _hand_off(runtime, message, key, done))
-        log.warning("wechat: answer took longer than %.1f s; sending it later", settings.budget)
-        return ""
+    pacing = settings.pacing
+    began = time.monotonic()
+    if pacing.careful():
+        job = pacing.pool.submit(_start, handler, message, runtime, settings, key)
+        try:
+            turn = job.result(timeout=settings.budget)
+        except FutureTimeout:
+            pacing.took(settings.budget)
+            job.add_done_callback(lambda done: _late(runtime, message, key, done.result))
+            log.warning("wechat: answer took longer than %.1f s; sending it later", settings.budget)
+            return ""
+    else:
+        turn = _start(handler, message, runtime, settings, key)
+    took = time.monotonic() - began
+    pacing.took(took)
     if turn.duplicate:
         return _unseal(runtime, turn.stored)
+    if took > settings.budget:  # on this thread, and too slow after all: WeChat has stopped waiting
+        log.warning("wechat: answer took %.1f s (budget %.1f s); sending it later", took, settings.budget)
+        _late(runtime, message, key, lambda: turn)
+        return ""
     return _passive(runtime, message, key, turn)
 
 
@@ -269,7 +289,10 @@ def _start(handler: Handler, message, runtime, settings: Settings, key: str | No
 
 
 def _passive(runtime, message, key: str | None, turn: Turn) -> str:
-    """The passive reply; what does not fit in 2,048 bytes follows as a customer-service message."""
+    """The passive reply; what does not fit in 2,048 bytes follows as a customer-service message.
+
+    If a retry gave up on this delivery meanwhile (turn.late), all of it goes that way.
+    """
     note = runtime.kb.message("reply_continues", CHANNEL)
     cut: dict[str, tuple[str, str]] = {}
 
@@ -283,21 +306,31 @@ def _passive(runtime, message, key: str | None, turn: Turn) -> str:
     except Exception:  # noqa: BLE001 — the conversation could not be saved: apologise, never a 500
         log.exception("wechat: could not save a conversation turn")
         return runtime.kb.message("generic_apology", CHANNEL)
+    if turn.duplicate:  # another delivery of this message was claimed first: its reply counts
+        return _unseal(runtime, turn.stored)
+    if turn.late:
+        log.warning("wechat: a retry gave up on this delivery; sending the answer later")
+        _enqueue(runtime, message, key or f"late:{time.time_ns()}", _joined(reply))
+        return ""
     text, rest = cut.get("parts") or split_text(_joined(reply), note)
     if rest:
         _enqueue(runtime, message, key or f"long:{time.time_ns()}", rest)
     return text
 
 
-def _hand_off(runtime, message, key: str | None, done) -> None:
-    """A late answer goes out through the outbox (customer-service message API)."""
+def _late(runtime, message, key: str | None, result: Callable[[], Turn]) -> None:
+    """A reply nobody waits for any more goes out through the outbox (customer-service API).
+
+    A retry of the message gets nothing: the stored reply is empty.
+    """
     try:
-        turn = done.result()
+        turn = result()
         if turn.duplicate:
             return  # the first delivery answers it
         reply = runtime.engine.finish(turn, lambda _: _sealed(runtime, ""))
-        _enqueue(runtime, message, key or f"late:{time.time_ns()}", _joined(reply))
-    except Exception:  # noqa: BLE001 — in a background thread: log, never raise
+        if not turn.duplicate:  # (a delivery that claimed it first answers it)
+            _enqueue(runtime, message, key or f"late:{time.time_ns()}", _joined(reply))
+    except Exception:  # noqa: BLE001 — maybe in a background thread: log, never raise
         log.exception("wechat: could not queue a late reply")
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import fcntl
 import json
@@ -22,6 +23,36 @@ HEAD_REVISION = "0007"
 PING_AFTER_IDLE_SECONDS = 10.0
 
 
+class DatabaseTouched(BaseException):
+    """Code run under `no_database()` tried to use the database.
+
+    A BaseException, so that the `except Exception` which turns a bug into an apology
+    lets it through to whoever set the guard.
+    """
+
+
+_NO_DATABASE: contextvars.ContextVar[bool] = contextvars.ContextVar("jiuzhu_no_database", default=False)
+
+
+@contextlib.contextmanager
+def no_database() -> Iterator[None]:
+    """Run a block that must not read or write the database: any attempt raises DatabaseTouched.
+
+    The conversation engine works a turn out this way before it has claimed the message
+    (bot/engine.py): a turn that needs the database is worked out again after claiming.
+    """
+    token = _NO_DATABASE.set(True)
+    try:
+        yield
+    finally:
+        _NO_DATABASE.reset(token)
+
+
+def _guard() -> None:
+    if _NO_DATABASE.get():
+        raise DatabaseTouched
+
+
 class Database:
     """A SQLAlchemy engine plus a session factory for one database URL."""
 
@@ -33,6 +64,7 @@ class Database:
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """A session that commits on success and rolls back on error."""
+        _guard()
         with self.sessions() as session:
             try:
                 yield session
@@ -45,6 +77,7 @@ class Database:
     def transaction(self) -> Iterator[Tx]:
         """One short transaction on a pooled DBAPI connection, for the per-message statements
         (see Sql): commits on success, rolls back on error. Pre-ping and pool as for sessions."""
+        _guard()
         connection = self.engine.raw_connection()
         try:
             yield Tx(connection.cursor(), sqlite=self.engine.dialect.name == "sqlite")
@@ -58,6 +91,31 @@ class Database:
             raise
         finally:
             connection.close()  # back to the pool
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Tx]:
+        """Like transaction(), for statements that only read: on PostgreSQL in autocommit,
+        so a single SELECT is one round trip instead of BEGIN, SELECT, COMMIT. (SQLite's
+        driver opens no transaction for a SELECT anyway.)"""
+        _guard()
+        connection = self.engine.raw_connection()
+        sqlite = self.engine.dialect.name == "sqlite"
+        try:
+            if not sqlite:
+                connection.dbapi_connection.autocommit = True
+            yield Tx(connection.cursor(), sqlite=sqlite)
+        except BaseException as error:
+            if self.engine.dialect.is_disconnect(error, connection.dbapi_connection, None):
+                connection.invalidate()
+                self.engine.pool.dispose()
+            raise
+        finally:
+            if not sqlite and connection.dbapi_connection is not None:
+                try:
+                    connection.dbapi_connection.autocommit = False
+                except Exception:  # noqa: BLE001 — closed under us: never hand it out again
+                    connection.invalidate()
+            connection.close()
 
     def current_revision(self) -> str | None:
         """The schema revision recorded in the database, or None for an empty one."""

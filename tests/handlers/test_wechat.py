@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import urllib.parse
 
@@ -65,8 +66,11 @@ def test_policy_question_is_answered(request, mode):
 def test_safe_mode_reply_is_encrypted(safe_wechat):
     response = safe_wechat.post(safe_wechat.message_xml("text", msg_id=1, Content="低保标准是多少"))
     body = response.get_data(as_text=True)
-    assert "<Encrypt>" in body and "900" not in body
-    assert "900" in safe_wechat.reply_of(response)
+    answer = safe_wechat.reply_of(response)
+    assert "900" in answer and "<Encrypt>" in body
+    # nothing of the answer travels in clear (digits could match the envelope's timestamp)
+    assert not any(line.strip() and line.strip() in body for line in answer.splitlines() if len(line.strip()) > 3)
+    assert "低保" not in body
 
 
 def test_several_engine_messages_are_joined_by_a_blank_line(wechat):
@@ -363,22 +367,97 @@ def _queued_texts(runtime) -> list[str]:
         return [runtime.protector.decrypt(r.body) for r in rows]
 
 
-def test_a_slow_answer_is_sent_later_through_the_outbox(wechat, monkeypatch):
-    import threading
-
-    release = threading.Event()
-
+def _slow_route(wechat, monkeypatch, release) -> None:
+    """The engine works out "迟到的答复" only once `release` is set."""
     def slow(message, cid, state):
-        release.wait(5)
+        release.wait(10)
         return Reply(messages=["迟到的答复"])
     monkeypatch.setattr(wechat.runtime.engine, "_route", slow)
+
+
+def _budget(wechat, **changes) -> None:
     import dataclasses
     settings = wechat.app.extensions["jiuzhu.wechat"]
-    wechat.app.extensions["jiuzhu.wechat"] = dataclasses.replace(settings, budget=0.2)
-    assert wechat.text("低保标准是多少") == ""      # "success": WeChat shows nothing and does not retry
-    release.set()
-    for _ in range(50):
-        if _queued_texts(wechat.runtime):
+    wechat.app.extensions["jiuzhu.wechat"] = dataclasses.replace(settings, **changes)
+
+
+def _wait_for_queue(runtime, n: int = 1) -> list[str]:
+    for _ in range(100):
+        if len(_queued_texts(runtime)) >= n:
             break
-        threading.Event().wait(0.1)
+        threading.Event().wait(0.05)
+    return _queued_texts(runtime)
+
+
+def test_a_slow_answer_on_the_request_thread_is_sent_later_and_makes_the_process_careful(wechat, monkeypatch):
+    from handlers.pacing import Pacing
+
+    release = threading.Event()
+    _slow_route(wechat, monkeypatch, release)
+    _budget(wechat, budget=0.2, pacing=Pacing(slow_seconds=0.1, careful_seconds=60))
+    threading.Timer(0.5, release.set).start()
+    assert wechat.text("低保标准是多少") == ""      # too late for WeChat: "success", and …
+    assert _queued_texts(wechat.runtime) == ["迟到的答复"]  # … the answer as a customer-service message
+    assert wechat.app.extensions["jiuzhu.wechat"].pacing.careful()
+
+
+def test_a_careful_process_answers_success_within_the_budget_and_sends_the_answer_later(wechat, monkeypatch):
+    from handlers.pacing import Pacing
+
+    release = threading.Event()
+    _slow_route(wechat, monkeypatch, release)
+    pacing = Pacing(slow_seconds=0.1, careful_seconds=60)
+    pacing.took(5.0)  # an earlier turn was slow
+    _budget(wechat, budget=0.2, pacing=pacing)
+    began = time.monotonic()
+    assert wechat.text("低保标准是多少") == ""      # "success": WeChat shows nothing and does not retry
+    assert time.monotonic() - began < 2             # without waiting for the answer
+    release.set()
+    assert _wait_for_queue(wechat.runtime) == ["迟到的答复"]
+
+
+def test_a_quick_process_answers_on_the_request_thread_and_a_careful_spell_ends(wechat, monkeypatch):
+    from handlers.pacing import Pacing
+
+    pacing = Pacing(slow_seconds=0.5, careful_seconds=0.3)
+    _budget(wechat, pacing=pacing)
+    threads = []
+    real = wechat.runtime.engine._route
+
+    def route(message, cid, state):
+        threads.append(threading.current_thread().name)
+        return real(message, cid, state)
+    monkeypatch.setattr(wechat.runtime.engine, "_route", route)
+    assert "900" in wechat.text("低保标准是多少")
+    pacing.took(1.0)
+    assert "900" in wechat.text("低保标准是多少")
+    time.sleep(0.35)
+    assert not pacing.careful()
+    assert "900" in wechat.text("低保标准是多少")
+    main = threading.current_thread().name
+    assert threads[0] == main and threads[1].startswith("wechat-answer") and threads[2] == main
+
+
+def test_a_retry_while_the_first_delivery_is_still_worked_on_gets_the_answer_sent_once(wechat, monkeypatch):
+    """WeChat retries after 5 s, having dropped the first connection: that reply would be lost."""
+    release = threading.Event()
+    _slow_route(wechat, monkeypatch, release)
+    first: list[str] = []
+    worker = threading.Thread(target=lambda: first.append(wechat.text("低保标准是多少", msg_id=7400001)))
+    worker.start()
+    threading.Event().wait(0.3)                     # the first delivery is being worked on
+    assert wechat.text("低保标准是多少", msg_id=7400001) == ""  # the retry: "success", and nothing runs twice
+    release.set()
+    worker.join(10)
+    assert first == [""]                            # nobody reads the first delivery's reply any more …
+    assert _queued_texts(wechat.runtime) == ["迟到的答复"]  # … so it goes as a customer-service message
+    assert wechat.text("低保标准是多少", msg_id=7400001) == ""  # a later retry: nothing more
     assert _queued_texts(wechat.runtime) == ["迟到的答复"]
+
+
+@pytest.mark.parametrize("key, value", [("slow_turn_seconds", 0), ("careful_seconds", -1),
+                                        ("answer_threads", 0), ("slow_turn_seconds", "soon")])
+def test_bad_pacing_settings_stop_the_app_at_start(wechat_runtime, key, value):
+    wechat_runtime.config.sections.setdefault("wechat", {})[key] = value
+    with pytest.raises(ConfigError):
+        create_app(wechat_runtime)

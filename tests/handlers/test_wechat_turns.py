@@ -8,6 +8,7 @@ logged with the turn (scrubbed), and stored replies stay encrypted.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
@@ -73,14 +74,27 @@ def test_a_msgid_delivered_to_two_processes_at_once_runs_once(servers, monkeypat
     for t in threads:
         t.join(60)
     assert sorted(calls) == sorted(questions)  # each MsgId worked out exactly once
+    # Each resident gets exactly one answer. WeChat repeats a MsgId only after it stopped
+    # waiting for the first delivery, so a repeat that finds no reply yet marks the first
+    # late; its answer then goes through the customer-service API (the outbox) instead.
+    queued = _queued_recipients(servers[0].runtime)
     for i in range(len(questions)):
-        answers = {replies[(i, 0)], replies[(i, 1)]}
-        assert len(answers - {""}) == 1  # the other delivery got the stored reply, or "success" meanwhile
-    # and every claimed message has its sealed reply stored for later retries
+        passive = {replies[(i, 0)], replies[(i, 1)]} - {""}
+        assert len(passive) + queued.count(f"oJZ_twice_{i}") == 1, i
+    # and every claimed message has its reply stored for later retries: sealed, or "sent late"
     with servers[0].runtime.db.engine.connect() as conn:
-        stored = conn.execute(select(ProcessedMessage.reply)).scalars().all()
-    assert len(stored) == len(questions) and all(r and "sealed" in r for r in stored)
-    assert all("低保" not in r["sealed"] for r in stored)  # encrypted, not the text
+        stored = [Tx.from_json(r) for r in conn.execute(select(ProcessedMessage.reply)).scalars().all()]
+    assert len(stored) == len(questions)
+    assert all(r == {"late": True} or "sealed" in r for r in stored)
+    assert all("低保" not in r.get("sealed", "") for r in stored)  # encrypted, not the text
+
+
+def _queued_recipients(runtime) -> list[str]:
+    """The openids of queued WeChat customer-service messages."""
+    from bot.storage.models import OutboxMessage
+    with runtime.db.session() as session:
+        rows = session.execute(select(OutboxMessage.recipient_ref).where(OutboxMessage.channel == "wechat"))
+        return [runtime.protector.decrypt(ref) for ref in rows.scalars()]
 
 
 def test_an_answer_that_changes_nothing_writes_no_conversation(servers):
@@ -94,30 +108,80 @@ def test_an_answer_that_changes_nothing_writes_no_conversation(servers):
     assert conversation(wechat.runtime)[0] == version + 1
 
 
-def test_two_transactions_per_message(servers, monkeypatch):
-    wechat = servers[0]
-    wechat.text("你好")  # the conversation exists from now on, offering the screening
-    db = wechat.runtime.db
-    transactions: list[list[str]] = []
-    real_transaction, real_run = db.transaction, Tx.run
+def _record_statements(monkeypatch, db) -> list[tuple[str, list[str]]]:
+    """Every reading() and transaction() of `db` from now on, with its statements' first words."""
+    blocks: list[tuple[str, list[str]]] = []
+    real = {"reading": db.reading, "transaction": db.transaction}
+    real_run = Tx.run
 
-    def transaction():
-        transactions.append([])
-        return real_transaction()
+    def opener(kind):
+        def open_block():
+            blocks.append((kind, []))
+            return real[kind]()
+        return open_block
 
     def run(tx, sql, params):
-        transactions[-1].append(sql.sqlite.split()[0])
+        blocks[-1][1].append(sql.sqlite.split()[0])
         return real_run(tx, sql, params)
 
-    monkeypatch.setattr(db, "transaction", transaction)
+    for kind in real:
+        monkeypatch.setattr(db, kind, opener(kind))
     monkeypatch.setattr(Tx, "run", run)
+    return blocks
+
+
+def test_a_known_resident_costs_one_read_and_one_write_transaction(servers, monkeypatch):
+    wechat = servers[0]
+    wechat.text("你好")  # the conversation exists from now on, offering the screening
+    blocks = _record_statements(monkeypatch, wechat.runtime.db)
     assert wechat.text("留言")  # awaiting the message: the state changes
-    # claim + load in one transaction; conversation save + sealed reply in the other
-    assert transactions == [["INSERT", "SELECT"], ["UPDATE", "UPDATE"]]
-    transactions.clear()
+    # read the conversation (and that the message is unclaimed); then claim with the reply, save
+    assert blocks == [("reading", ["SELECT"]), ("transaction", ["INSERT", "UPDATE"])]
+    blocks.clear()
     assert wechat.text("取消")  # no message left after all: the state changes back
-    assert wechat.text("你好") == wechat.text("你好")  # the second changes nothing: only its reply is stored
-    assert transactions[-2:] == [["INSERT", "SELECT"], ["UPDATE"]]
+    assert wechat.text("你好") == wechat.text("你好")  # the second changes nothing: the claim only
+    assert blocks[-2:] == [("reading", ["SELECT"]), ("transaction", ["INSERT"])]
+
+
+def test_a_new_resident_and_a_retry_claim_first(servers, monkeypatch):
+    wechat = servers[0]
+    blocks = _record_statements(monkeypatch, wechat.runtime.db)
+    first = wechat.text("低保标准是多少", msg_id=7500001, openid="oJZ_new_resident")
+    # no conversation yet: claim, then create and load it, in one transaction
+    assert blocks[0] == ("reading", ["SELECT"])
+    assert blocks[1] == ("transaction", ["INSERT", "SELECT", "INSERT", "SELECT"])
+    blocks.clear()
+    assert wechat.text("低保标准是多少", msg_id=7500001, openid="oJZ_new_resident") == first
+    # a retry: the claim fails and the stored reply is given again; nothing else happens
+    assert blocks == [("reading", ["SELECT"]), ("transaction", ["INSERT", "UPDATE", "SELECT"])]
+
+
+def test_a_turn_that_needs_the_database_claims_first_and_runs_once(servers, monkeypatch):
+    wechat = servers[0]
+    wechat.text("你好")
+    calls, lock = [], threading.Lock()
+    routed(monkeypatch, wechat.runtime, calls, lock)
+    sessions = []
+    real_session = wechat.runtime.db.session
+
+    @contextlib.contextmanager
+    def session():
+        with real_session() as s:  # (refused while the turn is worked out unclaimed)
+            sessions.append(claimed_rows(wechat.runtime))  # how many claims exist when it reads
+            yield s
+
+    blocks = _record_statements(monkeypatch, wechat.runtime.db)
+    before = claimed_rows(wechat.runtime)
+    monkeypatch.setattr(wechat.runtime.db, "session", session)
+    assert "申请" in wechat.text("查进度")  # reads the resident's applications: needs the database
+    assert [kind for kind, _ in blocks[:2]] == ["reading", "transaction"]  # tried, then claimed first
+    assert sessions == [before + 1]  # the applications were read once, after the claim
+    assert calls == ["查进度", "查进度"]  # the first attempt stopped at the database, touching nothing
+
+
+def claimed_rows(runtime) -> int:
+    with runtime.db.engine.connect() as conn:
+        return len(conn.execute(select(ProcessedMessage.message_id)).all())
 
 
 def test_a_concurrent_update_is_worked_out_again_and_the_reply_matches(servers, monkeypatch):
@@ -166,3 +230,20 @@ def test_scripted_channels_still_write_state(runtime):
     assert engine.store.load("terminal", "t-1")[2] == {"mode": "awaiting_message"}
     with runtime.db.session() as s:
         assert s.execute(select(Conversation.version).where(Conversation.channel == "terminal")).scalar() == 1
+
+
+def test_two_deliveries_worked_out_unclaimed_at_once_write_only_the_first(servers):
+    """Both deliveries read the message as unclaimed; the first to claim wins, the other writes nothing."""
+    one, two = servers
+    one.text("你好")
+    message = IncomingMessage(channel="wechat", user_id=OPENID, text="留言", message_id="7600001")
+    first = one.runtime.engine.start(message, claim="m:7600001")
+    second = two.runtime.engine.start(message, claim="m:7600001")
+    assert not first.claimed and not second.claimed  # neither has claimed it yet
+    one.runtime.engine.finish(first, lambda r: {"sealed": "first"})
+    version, state = conversation(one.runtime)
+    two.runtime.engine.finish(second, lambda r: {"sealed": "second"})
+    assert second.duplicate and second.stored == {"sealed": "first"}  # the winner's reply, for its retry
+    assert conversation(one.runtime) == (version, state) == (version, {"mode": "awaiting_message"})
+    with one.runtime.db.engine.connect() as conn:
+        assert len(conn.execute(select(ProcessedMessage.message_id)).all()) == 2  # 你好, 留言: claimed once
