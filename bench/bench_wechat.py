@@ -301,8 +301,8 @@ def summarise(name: str, rounds: list[dict], crypto: WeChatCrypto, bad_texts: di
 
 # ---- report ------------------------------------------------------------------------------
 def default_workers() -> int:
-    """What deploy/gunicorn.conf.py picks without JIUZHU_WORKERS: 2 × cores + 1, at most 8."""
-    return min(2 * len(os.sched_getaffinity(0)) + 1, 8)
+    """What deploy/gunicorn.conf.py picks without JIUZHU_WORKERS: cores + 1, at most 8."""
+    return min(len(os.sched_getaffinity(0)) + 1, 8)
 
 
 def machine() -> dict:
@@ -354,7 +354,7 @@ def main() -> int:
                         help="alternate bot and echo this many times, the requests split evenly (default 3)")
     parser.add_argument("--clients", type=int, default=4, help="client threads (default 4)")
     parser.add_argument("--workers", type=int, default=default_workers(),
-                        help="gunicorn workers per server (default 2 × cores + 1, at most 8)")
+                        help="gunicorn workers per server (default as in production: cores + 1, at most 8)")
     parser.add_argument("--residents", type=int, default=200, help="distinct senders (default 200)")
     parser.add_argument("--postgres", action="store_true", help="a fresh schema in PostgreSQL, not SQLite")
     parser.add_argument("--postgres-url", default=POSTGRES_URL, help="(default: %(default)s)")
