@@ -237,12 +237,12 @@ def _handler_of(message) -> Handler | None:
 def answer_once(message, settings: Settings) -> str:
     """The reply text; a retry of the same message gets the first reply, or nothing.
 
-    A turn is two short transactions (bot/engine.py): claim the MsgId and load the
-    conversation, work out the reply, then save it with the sealed reply. It runs on
-    this thread while turns are quick (handlers/pacing.py); one that still took longer
-    than `budget` answers "success" and sends its reply through the customer-service
-    API. While the process is careful, an answer thread runs it and this thread waits
-    at most `budget`, so a stalling database cannot hold WeChat past its deadline.
+    The engine works the turn out and claims the MsgId with the reply (bot/engine.py).
+    It runs on this thread while turns are quick (handlers/pacing.py); one that still
+    took longer than `budget` answers "success" and sends its reply through the
+    customer-service API. While the process is careful, an answer thread runs it and
+    this thread waits at most `budget`, so a stalling database cannot hold WeChat
+    past its deadline.
     """
     handler = _handler_of(message)
     if handler is None:
@@ -260,10 +260,15 @@ def answer_once(message, settings: Settings) -> str:
             job.add_done_callback(lambda done: _late(runtime, message, key, done.result))
             log.warning("wechat: answer took longer than %.1f s; sending it later", settings.budget)
             return ""
+        finally:
+            took = time.monotonic() - began
+        pacing.took(took)
     else:
-        turn = _start(handler, message, runtime, settings, key)
-    took = time.monotonic() - began
-    pacing.took(took)
+        try:
+            turn = _start(handler, message, runtime, settings, key)
+        finally:  # a database that took long to fail makes the process careful too
+            took = time.monotonic() - began
+            pacing.took(took)
     if turn.duplicate:
         return _unseal(runtime, turn.stored)
     if took > settings.budget:  # on this thread, and too slow after all: WeChat has stopped waiting
@@ -274,7 +279,7 @@ def answer_once(message, settings: Settings) -> str:
 
 
 def _start(handler: Handler, message, runtime, settings: Settings, key: str | None) -> Turn:
-    """On the answer thread: the kind's reply, or the engine's turn (claimed under `key`)."""
+    """The kind's reply, or the engine's turn (claimed under `key`): on this thread or an answer thread."""
     try:
         what = handler(message, runtime, settings)
     except Exception:  # noqa: BLE001 — a bug is logged and the resident gets an apology, never a trace

@@ -461,3 +461,19 @@ def test_bad_pacing_settings_stop_the_app_at_start(wechat_runtime, key, value):
     wechat_runtime.config.sections.setdefault("wechat", {})[key] = value
     with pytest.raises(ConfigError):
         create_app(wechat_runtime)
+
+
+def test_a_database_that_takes_long_to_fail_makes_the_process_careful(wechat, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from handlers.pacing import Pacing
+
+    def failing(*args, **kwargs):
+        time.sleep(0.2)
+        raise OperationalError("SELECT 1", {}, Exception("database is locked"))
+    monkeypatch.setattr(wechat.runtime.engine, "start", failing)
+    _budget(wechat, pacing=Pacing(slow_seconds=0.1, careful_seconds=60))
+    wechat.app.testing = False  # answer as in production: a 500, which WeChat retries
+    response = wechat.post(wechat.message_xml("text", msg_id=7700001, Content="低保标准是多少"))
+    assert response.status_code == 500
+    assert wechat.app.extensions["jiuzhu.wechat"].pacing.careful()
