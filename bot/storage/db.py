@@ -100,16 +100,20 @@ class Database:
         _guard()
         connection = self.engine.raw_connection()
         sqlite = self.engine.dialect.name == "sqlite"
+        cursor = None
         try:
             if not sqlite:
                 connection.dbapi_connection.autocommit = True
-            yield Tx(connection.cursor(), sqlite=sqlite)
+            cursor = connection.cursor()
+            yield Tx(cursor, sqlite=sqlite)
         except BaseException as error:
             if self.engine.dialect.is_disconnect(error, connection.dbapi_connection, None):
                 connection.invalidate()
                 self.engine.pool.dispose()
             raise
         finally:
+            if cursor is not None:  # a SQLite SELECT not run to its end would hold its read snapshot
+                cursor.close()
             if not sqlite and connection.dbapi_connection is not None:
                 try:
                     connection.dbapi_connection.autocommit = False

@@ -121,6 +121,49 @@ def test_message_claims_are_exactly_once(store):
     assert stored_reply(store.db, "wechat", "m1") == {"text": "答复"}
 
 
+def test_a_retry_that_finds_no_reply_marks_the_first_delivery_late(store):
+    from bot.dedup import LATE, claim_message, store_reply_on, take_over_on
+
+    assert claim_message(store.db, "wechat", "m2")
+    with store.db.transaction() as tx:
+        assert take_over_on(tx, "wechat", "m2") is None       # nothing to give yet: marked late
+    with store.db.transaction() as tx:
+        assert not store_reply_on(tx, "wechat", "m2", {"sealed": "x"})  # the first delivery is told
+    with store.db.transaction() as tx:
+        assert take_over_on(tx, "wechat", "m2") is None       # later retries get nothing either
+        assert tx.first(Sql("SELECT reply FROM processed_messages WHERE message_id = 'm2'"), {})[0] \
+            in (LATE, '{"late": true}')
+
+
+def test_reading_leaves_the_connection_transactional(store):
+    """After a read (autocommit on PostgreSQL), a failed transaction still rolls back."""
+    from bot.dedup import claim_on
+
+    db = store.db
+    for _ in range(3):  # the pool hands the same connections out again
+        with db.reading() as tx:
+            assert tx.first(Sql("SELECT 1"), {})[0] == 1
+    with pytest.raises(RuntimeError):
+        with db.transaction() as tx:
+            assert claim_on(tx, "wechat", "rolled-back")
+            raise RuntimeError("boom")
+    with db.reading() as tx:
+        assert tx.first(Sql("SELECT count(*) FROM processed_messages WHERE message_id = 'rolled-back'"), {})[0] == 0
+
+
+def test_no_database_refuses_every_way_in(store):
+    from bot.storage.db import DatabaseTouched, no_database
+
+    db = store.db
+    with no_database():
+        for way_in in (db.session, db.transaction, db.reading):
+            with pytest.raises(DatabaseTouched):
+                with way_in():
+                    pass
+    with db.reading() as tx:  # and only inside the block
+        assert tx.first(Sql("SELECT 1"), {})[0] == 1
+
+
 def test_a_repeated_submission_returns_the_first_lead(store):
     from bot.screening.leads import LeadStore
 
