@@ -1,10 +1,11 @@
 """Where the household lives: a configured township, and an urban or rural household."""
 from __future__ import annotations
 
+import functools
 import re
 from itertools import islice, product
 
-from bot.matching.pinyin import fuzzy_syllable
+from bot.matching.pinyin import fuzzy_syllable, strip_tone
 from bot.screening.parsing.registry import Parsed, _fail, _good, _kind
 from bot.screening.parsing.words import _compact, _key, _Words
 from bot.textnorm import normalize_text
@@ -22,9 +23,11 @@ class PlaceParsers:
         from pypinyin import Style, pinyin
 
         names: dict[str, str] = {}
-        # Per township, strict then loose: its readings typed as pinyin ("chongxian") and as
-        # a run of syllables (" chong xian "), folded once here rather than at every answer.
-        self._town_sounds: dict[str, tuple[tuple[set[str], set[str]], ...]] = {}
+        # Folded once here rather than at every answer, strict then loose (southern merges):
+        # each township's readings typed as pinyin ("chongxian"), and as syllable runs indexed
+        # by their first syllable (chong → [(崇贤乡, ("xian",))]).
+        self._town_typed: dict[str, tuple[set[str], set[str]]] = {}
+        self._town_runs: tuple[dict[str, list], dict[str, list]] = ({}, {})
         for name in self.townships:
             cut = next((len(s) for s in vocab["suffixes"] if name.endswith(s) and len(name) > len(s) + 1), 0)
             stem = name[: len(name) - cut]
@@ -32,9 +35,10 @@ class PlaceParsers:
             # every reading of a heteronym: 长冈 is chang gang, though lazy_pinyin says zhang
             readings = pinyin(stem, style=Style.NORMAL, heteronym=True, errors="ignore")
             spoken = {r for r in islice(product(*readings), 16) if len(r) >= 2}
-            self._town_sounds[name] = tuple(
-                ({_fold_latin("".join(r), loose) for r in spoken}, {_run_key(r, loose) for r in spoken})
-                for loose in (False, True))
+            self._town_typed[name] = ({"".join(r) for r in spoken}, {_fold_latin("".join(r), True) for r in spoken})
+            for loose, runs in enumerate(self._town_runs):
+                for run in {_fold_run(r, bool(loose)) for r in spoken}:
+                    runs.setdefault(run[0], []).append((name, run[1:]))
         for alias, target in vocab["aliases"].items():
             if target in self.townships:
                 names.setdefault(_key(alias), target)
@@ -50,18 +54,24 @@ class PlaceParsers:
         return _good(hits.pop()) if len(hits) == 1 else _fail("unknown_township")
 
     def _sounds_like_township(self, compact: str) -> set[str]:
-        """Townships whose stem sounds like part of the answer, strictly first, then with southern merges."""
-        from pypinyin import Style, lazy_pinyin
+        """Townships whose stem sounds like part of the answer, strictly first, then with southern merges.
 
+        The answer is read with each character's usual reading (every reading of every
+        character would hear a township in ordinary sentences: 能 can be read tai); the
+        townships' side has all their readings.
+        """
         latin = "".join(_LATIN.findall(compact))
-        hanzi = "".join(ch for ch in compact if "\u4e00" <= ch <= "\u9fff")
-        syllables = lazy_pinyin(hanzi, style=Style.NORMAL) if hanzi else []
+        said = [_usual_reading(ch) for ch in compact if "\u4e00" <= ch <= "\u9fff"]
         for loose in (False, True):
             typed = _fold_latin(latin, loose) if latin else ""
-            said = _run_key(syllables, loose) if syllables else ""
-            hits = {name for name, sounds in self._town_sounds.items()
-                    if (typed and any(r in typed for r in sounds[loose][0]))
-                    or (said and any(r in said for r in sounds[loose][1]))}
+            hits = {name for name, forms in self._town_typed.items()
+                    if typed and any(r in typed for r in forms[loose])}
+            heard = [fuzzy_syllable(r) if loose else r for r in said]
+            runs = self._town_runs[loose]
+            for i, syllable in enumerate(heard):
+                for name, rest in runs.get(syllable, ()):
+                    if tuple(heard[i + 1:i + 1 + len(rest)]) == rest:
+                        hits.add(name)
             if hits:
                 return hits
         return set()
@@ -89,7 +99,15 @@ def _fold_latin(text: str, loose: bool) -> str:
     return text
 
 
-def _run_key(syllables, loose: bool) -> str:
-    """Syllables as " a b c ": one reading occurs as consecutive syllables of an answer
-    exactly when its key is a substring of the answer's (folded alike when loose)."""
-    return " " + " ".join(fuzzy_syllable(s) if loose else s for s in syllables) + " "
+def _fold_run(syllables, loose: bool) -> tuple[str, ...]:
+    """A reading as a tuple of syllables, folded alike when loose."""
+    return tuple(fuzzy_syllable(s) if loose else s for s in syllables)
+
+
+@functools.lru_cache(maxsize=8192)
+def _usual_reading(ch: str) -> str:
+    """A character's most common toneless reading ('长' → 'zhang'), from pypinyin's table."""
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    raw = pinyin_dict.get(ord(ch))
+    return strip_tone(raw.split(",", 1)[0].strip()) if raw else ""

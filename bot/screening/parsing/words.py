@@ -18,15 +18,22 @@ class _Words:
     def __init__(self, tags: dict[str, Any]):
         self.tags = {word: tag for word, tag in tags.items() if word}
         self.longest = max(map(len, self.tags), default=0)
+        # first character → the lengths of the words starting with it, longest first: a
+        # position only tries the words that can start there (answers are scanned a lot)
+        by_first: dict[str, set[int]] = {}
+        for word in self.tags:
+            by_first.setdefault(word[0], set()).add(len(word))
+        self._lengths = {c: tuple(sorted(v, reverse=True)) for c, v in by_first.items()}
 
     def scan(self, text: str) -> list[tuple[int, int, Any]]:
         """(start, end, tag) of every known word, without overlaps."""
-        found, i = [], 0
-        while i < len(text):
-            for j in range(min(len(text), i + self.longest), i, -1):
-                if text[i:j] in self.tags:
-                    found.append((i, j, self.tags[text[i:j]]))
-                    i = j
+        found, i, n, tags, lengths = [], 0, len(text), self.tags, self._lengths
+        while i < n:
+            for length in lengths.get(text[i], ()):
+                word = text[i:i + length]
+                if len(word) == length and word in tags:
+                    found.append((i, i + length, tags[word]))
+                    i += length
                     break
             else:
                 i += 1
