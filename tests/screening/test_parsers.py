@@ -88,7 +88,8 @@ UNDERSTOOD = [
     case("disability_level", "我二级，老伴四级", 2),
     *(case("disability_level", t, None) for t in ["没有", "无", "冇", "没有残疾证"]),
     case("name", "黄春生", "黄春生"), case("name", "我叫黄春生", "黄春生"), case("name", "名字是谢玉莲", "谢玉莲"),
-    case("name", "你好，我叫钟小华。", "钟小华"),
+    case("name", "你好，我叫钟小华。", "钟小华"), case("name", "阿卜杜热合曼·买买提", "阿卜杜热合曼·买买提"),
+    case("name", "多吉", "多吉"),
     case("text", "  孩子查出急性白血病住院 ", "孩子查出急性白血病住院"), case("text", "冇", "冇"),
 ]
 
@@ -134,6 +135,7 @@ NOT_UNDERSTOOD = [
     ("residence", "不知道", "not_understood"),
     ("disability_level", "5级", "out_of_range"), ("disability_level", "有残疾证", "missing_level"),
     ("name", "  ", "empty"), ("name", "13970712468", "not_understood"),
+    ("name", "孤儿补助多少？", "not_understood"), ("name", "低保怎么申请", "not_understood"),
     ("text", "  ", "empty"), ("text", "。。", "empty"),
 ]
 

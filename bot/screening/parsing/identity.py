@@ -80,7 +80,9 @@ class IdentityParsers:
         value = re.sub(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])", "", value)
         if not _compact(value):
             return _fail("empty")
-        return _fail("not_understood") if re.search(r"[0-9]", value) or len(value) > 20 else _good(value)
+        if re.search(r"[0-9]", value) or len(value) > 20 or any(w in value for w in self._v["name"]["not_names"]):
+            return _fail("not_understood")
+        return _good(value)
 
     @_kind("text")
     def _parse_text(self, text: str, choices: list[str] | None = None) -> Parsed:
