@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import re
+import runpy
 import shutil
 import signal
 import socket
@@ -301,8 +302,8 @@ def summarise(name: str, rounds: list[dict], crypto: WeChatCrypto, bad_texts: di
 
 # ---- report ------------------------------------------------------------------------------
 def default_workers() -> int:
-    """What deploy/gunicorn.conf.py picks without JIUZHU_WORKERS: cores + 1, at most 8."""
-    return min(len(os.sched_getaffinity(0)) + 1, 8)
+    """What deploy/gunicorn.conf.py picks without JIUZHU_WORKERS (cores + 1, at most 8)."""
+    return runpy.run_path(str(ROOT / "deploy/gunicorn.conf.py"))["default_workers"]()
 
 
 def machine() -> dict:

@@ -116,7 +116,8 @@ class Engine:
                     return Turn(message, claim, duplicate=True, stored=take_over_on(tx, message.channel, claim))
             return Turn(message, claim, reply=Reply().add(fixed))
         turn = Turn(message, claim, user_key=self.store.user_key(message.channel, message.user_id))
-        if not (claim is not None and self._peek(turn)) and not self._claim_and_load(turn):
+        optimistic = claim is not None and self._peek(turn)
+        if not optimistic and not self._claim_and_load(turn):
             return turn  # a retry: nothing to work out
         if limited and not self.runtime.rate_limiter.allow(turn.user_key):
             turn.reply = Reply().add(self.kb.message("rate_limited", message.channel))

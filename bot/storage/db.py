@@ -83,10 +83,7 @@ class Database:
             yield Tx(connection.cursor(), sqlite=self.engine.dialect.name == "sqlite")
             connection.commit()
         except BaseException as error:
-            if self.engine.dialect.is_disconnect(error, connection.dbapi_connection, None):
-                connection.invalidate()  # the server went away: never reuse this one …
-                self.engine.pool.dispose()  # … nor its siblings (as SQLAlchemy does itself)
-            else:
+            if not self._dropped_if_disconnected(connection, error):
                 connection.rollback()
             raise
         finally:
@@ -107,9 +104,7 @@ class Database:
             cursor = connection.cursor()
             yield Tx(cursor, sqlite=sqlite)
         except BaseException as error:
-            if self.engine.dialect.is_disconnect(error, connection.dbapi_connection, None):
-                connection.invalidate()
-                self.engine.pool.dispose()
+            self._dropped_if_disconnected(connection, error)
             raise
         finally:
             if cursor is not None:  # a SQLite SELECT not run to its end would hold its read snapshot
@@ -120,6 +115,14 @@ class Database:
                 except Exception:  # noqa: BLE001 — closed under us: never hand it out again
                     connection.invalidate()
             connection.close()
+
+    def _dropped_if_disconnected(self, connection, error: BaseException) -> bool:
+        """True (and the pool renewed) when `error` means the server went away."""
+        if not self.engine.dialect.is_disconnect(error, connection.dbapi_connection, None):
+            return False
+        connection.invalidate()  # never reuse this one …
+        self.engine.pool.dispose()  # … nor its siblings (as SQLAlchemy does itself)
+        return True
 
     def current_revision(self) -> str | None:
         """The schema revision recorded in the database, or None for an empty one."""
