@@ -316,6 +316,18 @@ def test_dont_know_skips_the_question(talk, runtime):
     assert "savings" not in lead_json(runtime, reply.application_ref)["fields"]
 
 
+def test_a_refusal_skips_the_question_and_a_question_is_not_a_name(talk, runtime):
+    c = talk()
+    c.send("申请低保")
+    c.advance_to("name", RURAL_FAMILY)
+    c.send("你是谁")                      # not a name: asked again
+    assert c.last.expecting == "name"
+    c.send("不想说")                      # a refusal: skipped, the township asks in person
+    assert c.last.expecting != "name" and "跳过" in c.text
+    reply = c.answer_until(RURAL_FAMILY)
+    assert "name" not in lead_json(runtime, reply.application_ref)["fields"]
+
+
 def test_dont_know_which_program_means_unsure_not_skip(talk):
     c = talk()
     c.send("我想看看能不能申请救助")

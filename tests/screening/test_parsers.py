@@ -136,6 +136,7 @@ NOT_UNDERSTOOD = [
     ("disability_level", "5级", "out_of_range"), ("disability_level", "有残疾证", "missing_level"),
     ("name", "  ", "empty"), ("name", "13970712468", "not_understood"),
     ("name", "孤儿补助多少？", "not_understood"), ("name", "低保怎么申请", "not_understood"),
+    ("name", "你是谁", "not_understood"), ("name", "没有", "not_understood"),
     ("text", "  ", "empty"), ("text", "。。", "empty"),
 ]
 
