@@ -19,6 +19,32 @@ def test_wrong_key_cannot_decrypt():
         DataProtector(generate_key()).decrypt(token)
 
 
+def test_values_sealed_before_gcm_still_decrypt():
+    """Rows written with the earlier Fernet tokens stay readable under the same key."""
+    from cryptography.fernet import Fernet
+
+    key = generate_key()
+    old_token = Fernet(key.encode()).encrypt("谢玉莲".encode())
+    assert DataProtector(key).decrypt(old_token) == "谢玉莲"
+
+
+def test_each_seal_is_fresh_and_any_change_is_refused():
+    import base64
+
+    p = DataProtector(generate_key())
+    first, second = p.encrypt("13907971234"), p.encrypt("13907971234")
+    assert first != second and first.decode("ascii") and base64.urlsafe_b64decode(first)[:1] == b"\x81"
+    raw = bytearray(base64.urlsafe_b64decode(first))
+    for position in (0, 5, len(raw) - 1):  # the version byte, the nonce, the tag
+        changed = bytearray(raw)
+        changed[position] ^= 0x01
+        with pytest.raises(ValueError, match="cannot decrypt"):
+            p.decrypt(base64.urlsafe_b64encode(bytes(changed)))
+    for broken in (first[:20], b"", b"not base64 at all!"):
+        with pytest.raises(ValueError, match="cannot decrypt"):
+            p.decrypt(broken)
+
+
 def test_blind_index_matches_equal_values_only_under_the_same_key():
     p, q = DataProtector(generate_key()), DataProtector(generate_key())
     assert p.blind_index("id", "x") == p.blind_index("id", "x")
