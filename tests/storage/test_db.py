@@ -244,3 +244,25 @@ def test_an_idle_connection_is_pinged_on_checkout(postgres_url, monkeypatch):
     monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 0.0)
     assert claim_message(db, "wechat", "m:1")  # the ping found it dead: replaced before use
     db.dispose()
+
+
+def test_a_read_after_a_ping_or_a_dead_connection_still_works(postgres_url, monkeypatch):
+    """reading() switches the pooled connection to autocommit: a checkout ping must not get in its way."""
+    from bot.storage import db as db_module
+
+    db = _pooled_database(postgres_url)
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 0.0)  # every checkout pings
+    for _ in range(3):
+        with db.reading() as tx:
+            assert tx.first(Sql("SELECT 1"), {}) == (1,)
+    _terminate_pooled_connections(db)
+    with db.reading() as tx:  # the ping finds it dead and a fresh connection serves the read
+        assert tx.first(Sql("SELECT 1"), {}) == (1,)
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    _terminate_pooled_connections(db)
+    with pytest.raises(Exception):  # not pinged: the read finds it dead …
+        with db.reading() as tx:
+            tx.first(Sql("SELECT 1"), {})
+    with db.reading() as tx:  # … and the next one gets a fresh connection
+        assert tx.first(Sql("SELECT 1"), {}) == (1,)
+    db.dispose()
