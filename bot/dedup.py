@@ -9,8 +9,8 @@ delivery, when it is done, sends its reply another way instead of into a
 connection nobody reads (take_over_on / store_reply_on).
 
 The `*_on(tx, …)` functions run inside the caller's transaction, so the
-conversation engine can claim a message and load the conversation in one
-transaction, and save it and store the reply in another (bot/engine.py).
+conversation engine can claim a message together with its reply and the
+conversation's new state, in one transaction (bot/engine.py).
 """
 from __future__ import annotations
 
