@@ -77,7 +77,8 @@ class Engine:
     def handle(self, message: IncomingMessage) -> Reply:
         """Answer one message; never raises for a resident's input."""
         try:
-            return self.finish(self.start(message))
+            with self.db.one_connection():
+                return self.finish(self.start(message))
         except Exception:  # noqa: BLE001 — a bug must not reach the resident as a traceback
             log.exception("failed to handle a %s message", message.channel)
             return Reply().add(self.kb.message("generic_apology", message.channel))

@@ -41,7 +41,8 @@ class DataProtector:
             raise ConfigError("JIUZHU_DATA_KEY", "not a valid key; `jiuzhu keygen` prints one") from None
         secret = base64.urlsafe_b64decode(key)
         self._aead = AESGCM(hmac.new(secret, b"jiuzhu data encryption, aes-256-gcm v1", hashlib.sha256).digest())
-        self._index_key = hmac.new(key, b"jiuzhu blind index v1", hashlib.sha256).digest()
+        index_key = hmac.new(key, b"jiuzhu blind index v1", hashlib.sha256).digest()
+        self._index_hmac = hmac.new(index_key, digestmod=hashlib.sha256)  # copied for each value
 
     @classmethod
     def from_secrets(cls, data_key: str | None, development: bool) -> DataProtector:
@@ -71,7 +72,9 @@ class DataProtector:
 
     def blind_index(self, kind: str, value: str) -> str:
         """A keyed hash: equal values match, nothing can be read back."""
-        return hmac.new(self._index_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+        keyed = self._index_hmac.copy()  # a copy of the keyed state: no key set-up per value
+        keyed.update(f"{kind}:{value}".encode())
+        return keyed.hexdigest()
 
 
 def generate_key() -> str:

@@ -71,7 +71,8 @@ def incoming_sms():
     if not number or not sid:
         log.warning("SMS webhook without From or MessageSid; ignored")
         return _twiml_response(render_twiml([]), 400)
-    return _twiml_response(answer_once(runtime, number, sid, request.form))
+    with runtime.db.one_connection():  # claim, conversation and reply: one pool checkout
+        return _twiml_response(answer_once(runtime, number, sid, request.form))
 
 
 @blueprint.post(STATUS_PATH)

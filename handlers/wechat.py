@@ -24,7 +24,7 @@ from xml.parsers.expat import ExpatError
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from wechatpy import parse_message
-from wechatpy.crypto import WeChatCrypto
+from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.replies import TextReply
 
 from bot.engine import Turn
@@ -52,6 +52,7 @@ class Settings:
     crypto: WeChatCrypto | None
     window: int
     max_bytes: int
+    app_id: str | None = None
     click_texts: dict[str, str] = field(default_factory=dict)
     budget: float = 4.0           # WeChat waits 5 s: answer passively within this, else hand off
     pacing: Pacing = field(default_factory=Pacing)
@@ -82,7 +83,7 @@ def _configure(state) -> None:
     if not token:
         log.warning("JIUZHU_WECHAT_TOKEN is not set: /wechat answers 503")
     state.app.extensions["jiuzhu.wechat"] = Settings(
-        token=token, crypto=crypto,
+        token=token, crypto=crypto, app_id=app_id,
         window=int(section.get("timestamp_window_seconds", 300)),
         max_bytes=int(section.get("max_body_bytes", 65536)),
         click_texts=menu_of(section)[1],
@@ -145,9 +146,8 @@ def _receive(settings: Settings, args) -> Response:
         if not encrypt or not _same(sign(settings.token, timestamp, nonce, encrypt),
                                     args.get("msg_signature")):
             return _refuse("bad signature")
-        try:
-            xml = _xml_text(crypto.decrypt_message({"Encrypt": encrypt}, args["msg_signature"],
-                                                   timestamp, nonce).encode("utf-8"))
+        try:  # (not crypto.decrypt_message: it would check the signature again, with !=)
+            xml = _xml_text(PrpCrypto(crypto.key).decrypt(encrypt, settings.app_id).encode("utf-8"))
         except Exception:  # noqa: BLE001 — signed by WeChat yet undecryptable: a key/AppID mismatch
             log.warning("wechat: a signed message could not be decrypted (check the AES key and AppID)")
             return _bad_request("undecryptable")
@@ -158,7 +158,9 @@ def _receive(settings: Settings, args) -> Response:
         if encrypted and not crypto:
             log.warning("wechat: an encrypted message arrived but JIUZHU_WECHAT_AES_KEY is not set")
         return _bad_request("malformed message XML")
-    return _render(answer_once(message, settings), message, crypto)
+    with runtime_of().db.one_connection():  # the turn's read and write: one pool checkout
+        text = answer_once(message, settings)
+    return _render(text, message, crypto)
 
 
 # ---- message kinds (a registry, style habit 8) -------------------------------------------

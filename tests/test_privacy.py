@@ -52,6 +52,19 @@ def test_blind_index_matches_equal_values_only_under_the_same_key():
     assert p.blind_index("id", "x") != q.blind_index("id", "x")
 
 
+def test_blind_index_is_the_documented_keyed_hash():
+    """Stored lookups (conversations, phones) must keep matching across versions of the code."""
+    import hashlib
+    import hmac
+
+    key = "q2YJ1Ys0cU7Qb7wz0n8W2S5nq1dVfXo3gMZ2YB9sK0E="
+    index_key = hmac.new(key.encode(), b"jiuzhu blind index v1", hashlib.sha256).digest()
+    expected = hmac.new(index_key, "wechat:openid-1".encode(), hashlib.sha256).hexdigest()
+    protector = DataProtector(key)
+    assert protector.blind_index("wechat", "openid-1") == expected
+    assert protector.blind_index("wechat", "openid-1") == expected  # the keyed state is reused, not consumed
+
+
 def test_missing_key_is_an_error_outside_development():
     with pytest.raises(ConfigError) as err:
         DataProtector.from_secrets(None, development=False)

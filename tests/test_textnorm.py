@@ -59,7 +59,10 @@ def test_normalize_text_drops_emoji_and_control_characters():
 
 
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
-       | st.text(alphabet=st.sampled_from(list("低保救助 aZ09^`~_]\\,.，。、《》〜〓\t\n\u3000\ufeff\u200d😀")), max_size=40))
+       | st.text(alphabet=st.sampled_from(list("低保救助 aZ09^`~_]\\,.，。、《》〜〓\t\n\u3000\ufeff\u200d😀")), max_size=40)
+       | st.text(alphabet=st.characters(min_codepoint=0x3000, max_codepoint=0x303F)
+                 | st.characters(min_codepoint=0xFF00, max_codepoint=0xFF70)
+                 | st.sampled_from(list("低保救助 aZ09é\u0301")), max_size=40))
 def test_plain_text_shortcut_equals_the_character_filter(text):
     import unicodedata
 

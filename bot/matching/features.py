@@ -143,7 +143,7 @@ class FeatureIndex:
         Left to right, the longest keyword at each position, not overlapping (what a regex
         alternation of the keywords, longest first, finds — without compiling one at start-up).
         """
-        lengths, keywords = self.keyword_lengths(), self.keyword_entries
+        lengths, keywords = self.keyword_lengths(), self.keyword_ints()
         text, found, i = q.text, set(), 0
         while i < len(text):
             for n in lengths.get(text[i], ()):
@@ -165,6 +165,14 @@ class FeatureIndex:
             lengths = self.__dict__["_keyword_lengths"] = {c: tuple(sorted(v, reverse=True))
                                                            for c, v in by_first.items()}
         return lengths
+
+    def keyword_ints(self) -> dict[str, tuple[int, ...]]:
+        """keyword_entries as tuples of ints (iterating a numpy array boxes every item)."""
+        ints = self.__dict__.get("_keyword_ints")
+        if ints is None:
+            ints = self.__dict__["_keyword_ints"] = {kw: tuple(entries.tolist())
+                                                     for kw, entries in self.keyword_entries.items()}
+        return ints
 
     def __getstate__(self) -> dict:
         """What is cached on disk: the flat postings, not the per-token dicts they came from.

@@ -8,6 +8,7 @@ import urllib.parse
 
 import pytest
 import xmltodict
+from wechatpy.crypto import WeChatCrypto
 
 from bot.dedup import claim_message
 from bot.errors import ConfigError
@@ -15,7 +16,8 @@ from bot.messages import Reply
 from handlers.app import create_app
 from handlers.wechat import MAX_TEXT_BYTES, fit_text
 from tests.conftest import ROOT
-from tests.handlers.conftest import APP_ID, APP_SECRET, OPENID, TOKEN, FakeWeChat, make_runtime, wechat_environ
+from tests.handlers.conftest import (AES_KEY, APP_ID, APP_SECRET, OPENID, TOKEN, FakeWeChat, make_runtime,
+                                     wechat_environ)
 
 
 def count_engine_calls(monkeypatch, runtime) -> list[str]:
@@ -219,6 +221,19 @@ def test_safe_mode_bad_msg_signature_is_403(safe_wechat, monkeypatch, tamper):
     response = safe_wechat.client.post("/wechat?" + urllib.parse.urlencode(query), data=body)
     assert response.status_code == 403
     assert calls == []
+
+
+@pytest.mark.parametrize("other", ["app_id", "aes_key"])
+def test_a_signed_message_for_another_account_or_key_is_400(safe_wechat, monkeypatch, caplog, other):
+    """Correctly signed (the token matches) but encrypted for another AppID, or with another key."""
+    calls = count_engine_calls(monkeypatch, safe_wechat.runtime)
+    app_id, aes_key = "wx_another_account", "b" * 43
+    safe_wechat.crypto = WeChatCrypto(TOKEN, aes_key if other == "aes_key" else AES_KEY,
+                                      app_id if other == "app_id" else APP_ID)
+    response = safe_wechat.post(safe_wechat.message_xml("text", msg_id=1, Content="低保"))
+    assert response.status_code == 400
+    assert calls == []
+    assert "could not be decrypted" in caplog.text
 
 
 def test_safe_mode_refuses_plaintext(safe_wechat):

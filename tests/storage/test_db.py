@@ -1,4 +1,5 @@
 """Schema migrations and conversation state on SQLite and PostgreSQL alike."""
+import re
 import threading
 import uuid
 
@@ -196,6 +197,10 @@ def test_per_message_statements_write_what_the_orm_reads(store):
         moment = stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)  # SQLite keeps no offset
         assert abs(utcnow() - moment) < dt.timedelta(minutes=1)
     assert store.protector.decrypt(conversation.user_ref) == "openid-1"
+    if store.db.engine.dialect.name == "sqlite":  # stored as text: spelled as SQLAlchemy spells it
+        with store.db.engine.connect() as conn:
+            raw = conn.exec_driver_sql("SELECT created_at FROM processed_messages").scalar_one()
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", raw), raw
     assert prune(store.db, dt.timedelta(hours=1)) == 0   # the stored time compares as a time …
     assert prune(store.db, dt.timedelta(0)) == 1         # … with SQLAlchemy's own parameters
 
@@ -265,4 +270,107 @@ def test_a_read_after_a_ping_or_a_dead_connection_still_works(postgres_url, monk
             tx.first(Sql("SELECT 1"), {})
     with db.reading() as tx:  # … and the next one gets a fresh connection
         assert tx.first(Sql("SELECT 1"), {}) == (1,)
+    db.dispose()
+
+
+def test_one_connection_serves_a_whole_message_with_one_checkout(store):
+    from sqlalchemy import event
+
+    from bot.dedup import claim_message, store_reply
+
+    db = store.db
+    checkouts = []
+    event.listen(db.engine, "checkout", lambda *args: checkouts.append(1))
+    with db.one_connection():
+        assert checkouts == []  # nothing until the first use
+        with db.reading() as tx:
+            assert tx.first(Sql("SELECT 1"), {}) == (1,)
+        assert claim_message(db, "wechat", "m:1")
+        store_reply(db, "wechat", "m:1", {"sealed": "x"})
+        with db.one_connection():  # nested: the same connection
+            assert not claim_message(db, "wechat", "m:1")
+        assert db.engine.pool.checkedout() == 1
+        seen = []
+        worker = threading.Thread(target=lambda: seen.append(claim_message(db, "wechat", "m:2")))
+        worker.start()
+        worker.join()  # another thread checks out its own connection …
+        assert seen == [True] and len(checkouts) == 2
+    assert len(checkouts) == 2 and db.engine.pool.checkedout() == 0  # … and the block gave its back
+    with pytest.raises(RuntimeError), db.one_connection():  # an error inside still gives it back
+        claim_message(db, "wechat", "m:3")
+        raise RuntimeError
+    assert db.engine.pool.checkedout() == 0
+
+
+def test_one_connection_replaces_a_connection_found_dead(postgres_url):
+    from bot.dedup import claim_message
+
+    db = _pooled_database(postgres_url)
+    with db.one_connection():
+        assert claim_message(db, "wechat", "m:1")
+        _terminate_pooled_connections(db)
+        with pytest.raises(Exception):  # the held connection died under the block …
+            claim_message(db, "wechat", "m:2")
+        assert claim_message(db, "wechat", "m:2")  # … the next transaction gets a fresh one
+        with db.reading() as tx:
+            assert tx.first(Sql("SELECT count(*) FROM processed_messages"), {}) == (2,)
+    assert db.engine.pool.checkedout() == 0
+    db.dispose()
+
+
+def _write_pages(db: Database, rows: int) -> None:
+    """Commits that grow the write-ahead log by well over a thousand pages."""
+    from bot.dedup import claim_on
+
+    for i in range(rows):
+        with db.transaction() as tx:
+            claim_on(tx, "wechat", f"m:{i}", reply={"sealed": "x" * 3000})
+
+
+def test_sqlite_commits_leave_checkpoints_to_the_background_thread(sqlite_url):
+    db = Database(sqlite_url)
+    db.ensure_schema()
+    db.checkpointer.stop()  # no background thread: only what commits do themselves
+    _write_pages(db, 800)
+    busy, frames, copied = db.checkpointer.checkpoint()
+    assert frames > 1500  # no commit checkpointed at SQLite's default 1,000 pages
+    assert (busy, copied) == (0, frames)
+    db.dispose()
+
+
+def test_sqlite_background_thread_checkpoints_soon_after_writes(sqlite_url):
+    import time
+
+    db = Database(sqlite_url)
+    db.ensure_schema()
+    db.checkpointer.interval = 0.05
+    _write_pages(db, 300)
+    deadline = time.monotonic() + 10
+    while db.checkpointer.checkpoints == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert db.checkpointer.checkpoints > 0
+    assert any(t.name == "jiuzhu-wal-checkpoint" for t in threading.enumerate())
+    db.checkpointer.stop()
+    db.dispose()
+
+
+def test_a_forked_worker_starts_its_own_checkpointing_thread(sqlite_url):
+    import multiprocessing
+
+    db = Database(sqlite_url)
+    db.ensure_schema()
+    _write_pages(db, 1)  # the parent's thread (gunicorn's master, with --preload)
+
+    def child(queue):
+        _write_pages(db, 1)
+        queue.put([t.name for t in threading.enumerate()].count("jiuzhu-wal-checkpoint"))
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    process = context.Process(target=child, args=(queue,))
+    process.start()
+    assert queue.get(timeout=30) == 1
+    process.join(timeout=30)
+    assert process.exitcode == 0
+    db.checkpointer.stop()
     db.dispose()
