@@ -25,6 +25,16 @@ _PEEK = Sql("""SELECT c.id, c.version, c.state, p.message_id
                FROM (SELECT 1 AS one) AS probe
                LEFT JOIN conversations AS c ON c.channel = :channel AND c.user_key = :user_key
                LEFT JOIN processed_messages AS p ON p.channel = :channel AND p.message_id = :message_id""")
+# PostgreSQL only (SQLite allows no INSERT or UPDATE inside WITH): save the conversation if
+# nobody else did since it was loaded and, only then, claim the message with its reply — one
+# statement, so in autocommit one round trip. A message claimed already makes the INSERT a
+# unique violation, which undoes the UPDATE too; a conversation changed meanwhile leaves
+# nothing to insert from: no row at all.
+_SAVE_AND_CLAIM = Sql("""WITH saved AS (
+                           UPDATE conversations SET state = :state, version = :version + 1, updated_at = :now
+                           WHERE id = :id AND version = :version RETURNING id)
+                         INSERT INTO processed_messages (channel, message_id, created_at, reply)
+                         SELECT :channel, :message_id, :now, CAST(:reply AS json) FROM saved""")
 # A parallel process may create the same conversation a moment earlier: nothing happens, then we read theirs.
 _CREATE = Sql("""INSERT INTO conversations (channel, user_key, user_ref, state, version, created_at, updated_at)
                  VALUES (:channel, :user_key, :user_ref, :state, 0, :now, :now)
@@ -78,6 +88,19 @@ class ConversationStore:
         if tx.run(_SAVE, {"id": conversation_id, "version": version, "state": tx.json(state),
                           "now": tx.time(utcnow())}) != 1:
             raise ConcurrentUpdate(conversation_id)
+
+    @staticmethod
+    def save_and_claim_on(tx: Tx, conversation_id: int, version: int, state: dict, channel: str,
+                          message_id: str, reply: dict | None) -> bool:
+        """PostgreSQL: save() and claim the message with its reply, as one statement.
+
+        False if the conversation changed since it was loaded (nothing was written); a
+        message claimed already raises the unique violation (nothing was written either).
+        """
+        return tx.run(_SAVE_AND_CLAIM, {
+            "id": conversation_id, "version": version, "state": tx.json(state), "now": tx.time(utcnow()),
+            "channel": channel, "message_id": message_id[:128],
+            "reply": None if reply is None else tx.json(reply)}) == 1
 
     @contextlib.contextmanager
     def editing(self, channel: str, user_id: str) -> Iterator[tuple[int, dict]]:

@@ -22,7 +22,7 @@ from bot.dedup import claim_on, store_reply_on, take_over_on
 from bot.matching.matcher import Scored
 from bot.messages import IncomingMessage, Reply
 from bot.privacy import scrub_personal_data
-from bot.storage.db import DatabaseTouched, Sql, no_database
+from bot.storage.db import DatabaseTouched, Sql, is_unique_violation, no_database
 from bot.storage.models import utcnow
 from bot.textnorm import normalize_text
 from bot.unanswered import record_unanswered
@@ -174,6 +174,10 @@ class Engine:
             if turn.claimed and not (changed or turn.unanswered or kept is not None):
                 return turn.reply  # a plain answer on a scripted channel: nothing to write
             try:
+                if not turn.claimed and not turn.unanswered and self.db.engine.dialect.name == "postgresql":
+                    self._claim_in_one_statement(turn, kept, changed)
+                    turn.claimed = True
+                    return turn.reply
                 with self.db.transaction() as tx:
                     if not turn.claimed:  # claimed together with its reply: no retry can find it half done
                         if not claim_on(tx, turn.message.channel, turn.claim, reply=kept):
@@ -200,6 +204,30 @@ class Engine:
                     return turn.reply  # meanwhile another delivery claimed it: a duplicate now
                 self._run(turn)
         raise RuntimeError("conversation kept changing under us")
+
+    def _claim_in_one_statement(self, turn: Turn, kept: dict | None, changed: bool) -> None:
+        """finish() of an optimistic turn on PostgreSQL: the claim, its reply and the saved
+        conversation in one autocommitted statement (one round trip instead of four).
+
+        Raises as the transaction would, having written nothing: _ClaimedElsewhere or
+        ConcurrentUpdate.
+        """
+        channel = turn.message.channel
+        try:
+            with self.db.one_statement() as tx:
+                if not changed:
+                    done = claim_on(tx, channel, turn.claim, reply=kept)
+                elif not self.store.save_and_claim_on(tx, turn.cid, turn.version, turn.state, channel,
+                                                      turn.claim, kept):
+                    raise ConcurrentUpdate(turn.cid)
+                else:
+                    done = True
+        except Exception as error:
+            if is_unique_violation(error):
+                raise _ClaimedElsewhere from None
+            raise
+        if not done:
+            raise _ClaimedElsewhere
 
     def _run(self, turn: Turn) -> Turn:
         """Route the message on the loaded state; a bug gives an apology and changes nothing."""

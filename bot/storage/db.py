@@ -113,6 +113,23 @@ class Database:
         """Like transaction(), for statements that only read: on PostgreSQL in autocommit,
         so a single SELECT is one round trip instead of BEGIN, SELECT, COMMIT. (SQLite's
         driver opens no transaction for a SELECT anyway.)"""
+        with self._autocommit() as tx:
+            yield tx
+
+    @contextlib.contextmanager
+    def one_statement(self) -> Iterator[Tx]:
+        """For one statement that changes data and needs no other: on PostgreSQL in autocommit,
+        where a statement is a transaction of its own — one round trip, not four (BEGIN, the
+        statement, COMMIT, and the server's answers). On SQLite simply a transaction()."""
+        if self.engine.dialect.name == "sqlite":
+            with self.transaction() as tx:
+                yield tx
+            return
+        with self._autocommit() as tx:
+            yield tx
+
+    @contextlib.contextmanager
+    def _autocommit(self) -> Iterator[Tx]:
         _guard()
         connection = self._checkout()
         sqlite = self.engine.dialect.name == "sqlite"
@@ -226,6 +243,11 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def is_unique_violation(error: BaseException) -> bool:
+    """True for PostgreSQL's unique_violation (psycopg sets the SQLSTATE on the error)."""
+    return getattr(error, "sqlstate", None) == "23505"
 
 
 class Sql:

@@ -111,7 +111,7 @@ def test_an_answer_that_changes_nothing_writes_no_conversation(servers):
 def _record_statements(monkeypatch, db) -> list[tuple[str, list[str]]]:
     """Every reading() and transaction() of `db` from now on, with its statements' first words."""
     blocks: list[tuple[str, list[str]]] = []
-    real = {"reading": db.reading, "transaction": db.transaction}
+    real = {"reading": db.reading, "transaction": db.transaction, "one_statement": db.one_statement}
     real_run = Tx.run
 
     def opener(kind):
@@ -134,13 +134,16 @@ def test_a_known_resident_costs_one_read_and_one_write_transaction(servers, monk
     wechat = servers[0]
     wechat.text("你好")  # the conversation exists from now on, offering the screening
     blocks = _record_statements(monkeypatch, wechat.runtime.db)
+    postgresql = wechat.runtime.db.engine.dialect.name == "postgresql"
     assert wechat.text("留言")  # awaiting the message: the state changes
-    # read the conversation (and that the message is unclaimed); then claim with the reply, save
-    assert blocks == [("reading", ["SELECT"]), ("transaction", ["INSERT", "UPDATE"])]
+    # read the conversation (and that the message is unclaimed); then claim with the reply, save:
+    # on PostgreSQL one autocommitted statement, on SQLite one transaction
+    assert blocks == [("reading", ["SELECT"]), ("one_statement", ["WITH"]) if postgresql
+                      else ("transaction", ["INSERT", "UPDATE"])]
     blocks.clear()
     assert wechat.text("取消")  # no message left after all: the state changes back
     assert wechat.text("你好") == wechat.text("你好")  # the second changes nothing: the claim only
-    assert blocks[-2:] == [("reading", ["SELECT"]), ("transaction", ["INSERT"])]
+    assert blocks[-2:] == [("reading", ["SELECT"]), ("one_statement" if postgresql else "transaction", ["INSERT"])]
 
 
 def test_a_new_resident_and_a_retry_claim_first(servers, monkeypatch):
@@ -247,3 +250,20 @@ def test_two_deliveries_worked_out_unclaimed_at_once_write_only_the_first(server
     assert conversation(one.runtime) == (version, state) == (version, {"mode": "awaiting_message"})
     with one.runtime.db.engine.connect() as conn:
         assert len(conn.execute(select(ProcessedMessage.message_id)).all()) == 2  # 你好, 留言: claimed once
+
+
+def test_a_claimed_message_saves_no_state_even_when_only_the_claim_conflicts(servers):
+    """The first delivery changed nothing (claim only); the second would change the state at the
+    version it loaded, which is still current: only the claim stops it, and nothing is written."""
+    one, two = servers
+    one.text("你好")
+    version, state = conversation(one.runtime)
+    message = IncomingMessage(channel="wechat", user_id=OPENID, text="你好", message_id="7700001")
+    first = one.runtime.engine.start(message, claim="m:7700001")
+    second = two.runtime.engine.start(message, claim="m:7700001")
+    one.runtime.engine.finish(first, lambda r: {"sealed": "first"})
+    assert conversation(one.runtime) == (version, state)  # the first wrote the claim only
+    second.state = {**second.state, "mode": "awaiting_message"}  # as if its turn had changed the state
+    two.runtime.engine.finish(second, lambda r: {"sealed": "second"})
+    assert second.duplicate and second.stored == {"sealed": "first"}
+    assert conversation(one.runtime) == (version, state)  # the conversation was not saved

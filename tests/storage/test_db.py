@@ -374,3 +374,28 @@ def test_a_forked_worker_starts_its_own_checkpointing_thread(sqlite_url):
     assert process.exitcode == 0
     db.checkpointer.stop()
     db.dispose()
+
+
+def test_postgresql_saves_and_claims_in_one_statement_or_not_at_all(postgres_url):
+    from bot.dedup import claim_message, stored_reply
+    from bot.storage.db import is_unique_violation
+
+    db = Database(postgres_url)
+    db.ensure_schema()
+    store = ConversationStore(db, DataProtector(generate_key()))
+    cid, version, _ = store.load("wechat", "openid-1")
+    with db.one_statement() as tx:
+        assert store.save_and_claim_on(tx, cid, version, {"a": 1}, "wechat", "m:1", {"sealed": "r1"})
+    assert store.load("wechat", "openid-1")[1:] == (version + 1, {"a": 1})
+    assert stored_reply(db, "wechat", "m:1") == {"sealed": "r1"}
+    with db.one_statement() as tx:  # a stale version: neither saved nor claimed
+        assert not store.save_and_claim_on(tx, cid, version, {"b": 2}, "wechat", "m:2", {"sealed": "r2"})
+    assert claim_message(db, "wechat", "m:2")  # (m:2 was not claimed)
+    with pytest.raises(Exception) as raised, db.one_statement() as tx:  # claimed already: nothing saved
+        store.save_and_claim_on(tx, cid, version + 1, {"c": 3}, "wechat", "m:1", {"sealed": "r3"})
+    assert is_unique_violation(raised.value)
+    assert store.load("wechat", "openid-1")[1:] == (version + 1, {"a": 1})
+    assert stored_reply(db, "wechat", "m:1") == {"sealed": "r1"}
+    with db.reading() as tx:  # the connection is usable after the failed statement
+        assert tx.first(Sql("SELECT 1"), {}) == (1,)
+    db.dispose()
