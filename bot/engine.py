@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import copy
 import datetime as dt
+import functools
 import json
 import logging
 import re
@@ -442,7 +443,7 @@ class Engine:
 
     def command_of(self, text: str) -> str | None:
         """The command a message is (留言, 取消 …), if it is exactly one."""
-        word = _COMMAND_STRIP.sub("", normalize_text(text))
+        word = _command_word(text)
         for name, words in self.kb.commands.items():
             if word in words:
                 return name
@@ -472,6 +473,12 @@ class Engine:
         ids = [i for i in offer["entries"] if self.kb.has_entry(i)]
         return ids or None
 
+
+
+@functools.lru_cache(maxsize=256)
+def _command_word(text: str) -> str:
+    """The message without spaces and punctuation (asked of one message two or three times)."""
+    return _COMMAND_STRIP.sub("", normalize_text(text))
 
 
 # Topics that trigger behaviour rather than only an answer (style.md habit 8).
