@@ -8,6 +8,8 @@ import urllib.parse
 
 import pytest
 import xmltodict
+from hypothesis import given
+from hypothesis import strategies as st
 from wechatpy.crypto import WeChatCrypto
 
 from bot.dedup import claim_message
@@ -492,3 +494,35 @@ def test_a_database_that_takes_long_to_fail_makes_the_process_careful(wechat, mo
     response = wechat.post(wechat.message_xml("text", msg_id=7700001, Content="低保标准是多少"))
     assert response.status_code == 500
     assert wechat.app.extensions["jiuzhu.wechat"].pacing.careful()
+
+
+_CONTENT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60)
+
+
+@given(content=_CONTENT, kind=st.sampled_from(["text", "TEXT", " text ", "image", "event"]),
+       extra=st.sampled_from(["", "<MsgDataId>7</MsgDataId><Idx>1</Idx>", "<Content>again</Content>",
+                              "<PicUrl><![CDATA[http://x/y.jpg]]></PicUrl>", "<Event>subscribe</Event>",
+                              "<Nested><A>1</A></Nested>", " stray text ", '<MsgId kind="x">1</MsgId>']),
+       cdata=st.booleans())
+def test_text_messages_parse_exactly_as_wechatpy_parses_them(content, kind, extra, cdata):
+    """The ElementTree fast path for text messages gives wechatpy's own parse_message result."""
+    from xml.sax.saxutils import escape
+
+    from wechatpy import parse_message
+
+    from handlers.wechat import _parse
+
+    body = f"<![CDATA[{content.replace(']]>', ']]]]><![CDATA[>')}]]>" if cdata else escape(content)
+    xml = (f"<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o_1]]></FromUserName>"
+           f"<CreateTime>1700000000</CreateTime><MsgType><![CDATA[{kind}]]></MsgType>"
+           f"<Content>{body}</Content><MsgId>6900000000000000001</MsgId>{extra}</xml>")
+    try:
+        expected = parse_message(xml)
+    except Exception:  # noqa: BLE001 — what wechatpy cannot read, we refuse
+        assert _parse(xml) is None
+        return
+    ours = _parse(xml)
+    assert type(ours) is type(expected)
+    assert ours._data == expected._data
+    assert (ours.type, ours.source, ours.content if ours.type == "text" else None) == \
+        (expected.type, expected.source, expected.content if expected.type == "text" else None)
