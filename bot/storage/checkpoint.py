@@ -29,27 +29,41 @@ class WalCheckpointer:
     `ensure_running()` is cheap and called before each transaction: it starts the
     thread in the process that uses the database (after a fork, gunicorn's workers
     each start their own; several checkpointing at once is safe, a busy one skips).
+    `stop()` ends this process's thread and waits for it — Database.dispose() calls
+    it before gunicorn's master forks, so no thread is inside SQLite (holding one of
+    its process-wide locks, which the child would inherit held) at the fork.
     """
 
     def __init__(self, path: str, interval: float = INTERVAL_SECONDS):
         self.path = path
         self.interval = interval
-        self._running_in: int | None = None  # the pid the thread runs in
-        self._stop = threading.Event()
+        self.enabled = True  # False: no thread at all (tests of what commits do alone)
         self._lock = threading.Lock()
+        self._running_in: int | None = None  # the pid the thread runs in
+        self._halt: threading.Event | None = None
+        self._thread: threading.Thread | None = None
         self.checkpoints = 0  # completed, for tests and curiosity
 
     def ensure_running(self) -> None:
-        if self._running_in == os.getpid():
+        if self._running_in == os.getpid() or not self.enabled:
             return
         with self._lock:
-            if self._running_in == os.getpid() or self._stop.is_set():
+            if self._running_in == os.getpid():
                 return
             self._running_in = os.getpid()
-            threading.Thread(target=self._run, name="jiuzhu-wal-checkpoint", daemon=True).start()
+            self._halt = threading.Event()  # (a new one: an inherited one may be set)
+            self._thread = threading.Thread(target=self._run, args=(self._halt,), daemon=True,
+                                            name="jiuzhu-wal-checkpoint")
+            self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        """End this process's thread, if it runs, and wait for it; a later transaction restarts it."""
+        with self._lock:
+            if self._running_in != os.getpid():
+                return
+            self._halt.set()
+            self._thread.join(timeout=10)
+            self._running_in = None
 
     def checkpoint(self) -> tuple[int, int, int] | None:
         """One PASSIVE checkpoint now: (busy, frames in the log, frames copied), None on error."""
@@ -67,10 +81,10 @@ class WalCheckpointer:
         finally:
             connection.close()
 
-    def _run(self) -> None:
+    def _run(self, halt: threading.Event) -> None:
         wal = self.path + "-wal"
         seen = None
-        while not self._stop.wait(self.interval):
+        while not halt.wait(self.interval):
             try:
                 stat = os.stat(wal)
             except FileNotFoundError:

@@ -241,7 +241,10 @@ class Database:
             yield
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection and stop this process's checkpointing thread (before
+        a fork, and at the end); using the database again reopens and restarts them."""
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
 
 

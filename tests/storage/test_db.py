@@ -331,6 +331,7 @@ def test_sqlite_commits_leave_checkpoints_to_the_background_thread(sqlite_url):
     db = Database(sqlite_url)
     db.ensure_schema()
     db.checkpointer.stop()  # no background thread: only what commits do themselves
+    db.checkpointer.enabled = False
     _write_pages(db, 800)
     busy, frames, copied = db.checkpointer.checkpoint()
     assert frames > 1500  # no commit checkpointed at SQLite's default 1,000 pages
@@ -349,9 +350,10 @@ def test_sqlite_background_thread_checkpoints_soon_after_writes(sqlite_url):
     while db.checkpointer.checkpoints == 0 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert db.checkpointer.checkpoints > 0
-    assert any(t.name == "jiuzhu-wal-checkpoint" for t in threading.enumerate())
-    db.checkpointer.stop()
-    db.dispose()
+    thread = db.checkpointer._thread
+    assert thread.name == "jiuzhu-wal-checkpoint" and thread.is_alive()
+    db.dispose()  # stops the thread and waits for it
+    assert not thread.is_alive()
 
 
 def test_a_forked_worker_starts_its_own_checkpointing_thread(sqlite_url):
@@ -359,20 +361,23 @@ def test_a_forked_worker_starts_its_own_checkpointing_thread(sqlite_url):
 
     db = Database(sqlite_url)
     db.ensure_schema()
-    _write_pages(db, 1)  # the parent's thread (gunicorn's master, with --preload)
+    _write_pages(db, 1)  # the parent's thread (gunicorn's master, with --preload) …
+    parents = db.checkpointer._thread
+    db.dispose()  # … which deploy/wsgi.py stops before the fork
+    assert not parents.is_alive()
 
     def child(queue):
         _write_pages(db, 1)
-        queue.put([t.name for t in threading.enumerate()].count("jiuzhu-wal-checkpoint"))
+        thread = db.checkpointer._thread
+        queue.put(thread is not parents and thread.is_alive() and thread in threading.enumerate())
 
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     process = context.Process(target=child, args=(queue,))
     process.start()
-    assert queue.get(timeout=30) == 1
+    assert queue.get(timeout=30) is True
     process.join(timeout=30)
     assert process.exitcode == 0
-    db.checkpointer.stop()
     db.dispose()
 
 
