@@ -175,7 +175,7 @@ class Engine:
             if turn.claimed and not (changed or turn.unanswered or kept is not None):
                 return turn.reply  # a plain answer on a scripted channel: nothing to write
             try:
-                if not turn.claimed and not turn.unanswered and self.db.engine.dialect.name == "postgresql":
+                if not turn.claimed and not turn.unanswered and self.db.is_postgresql:
                     self._claim_in_one_statement(turn, kept, changed)
                     turn.claimed = True
                     return turn.reply
@@ -475,7 +475,7 @@ class Engine:
 
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=16)  # only the message at hand is asked again (and it may be personal)
 def _command_word(text: str) -> str:
     """The message without spaces and punctuation (asked of one message two or three times)."""
     return _COMMAND_STRIP.sub("", normalize_text(text))

@@ -30,12 +30,13 @@ _PLAIN = re.compile(r"[\u4e00-\u9fff\u3000-\u3003\u3008-\u3011\u3014-\u301f !-\]
                     r"\uff01-\uff3d\uff3f\uff41-\uff5e]*")
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=16)
 def normalize_text(text: str) -> str:
     """NFKC, drop control/format/emoji characters, collapse whitespace, lowercase.
 
     Cached: the engine asks this of the same message several times (a command? a
-    choice number? a question?).
+    choice number? a question?). Only that message needs to be remembered, and a
+    message may hold personal data: the cache is kept small.
     """
     if _PLAIN.fullmatch(text):
         return _SPACES.sub(" ", unicodedata.normalize("NFKD", text)).strip().lower()

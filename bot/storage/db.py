@@ -76,6 +76,11 @@ class Database:
         self.checkpointer = (WalCheckpointer(database) if self.engine.dialect.name == "sqlite"
                              and database not in (None, "", ":memory:") else None)
 
+    @property
+    def is_postgresql(self) -> bool:
+        """PostgreSQL (else SQLite): where one statement may write two tables (WITH … UPDATE)."""
+        return self.engine.dialect.name == "postgresql"
+
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """A session that commits on success and rolls back on error."""
