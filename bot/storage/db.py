@@ -59,7 +59,7 @@ class _Held:
     """The connection Database.one_connection() keeps for the block (None until first used)."""
 
     def __init__(self, db: Database):
-        self.db, self.connection = db, None
+        self.db, self.connection, self.busy = db, None, False
 
 
 _HELD: contextvars.ContextVar[_Held | None] = contextvars.ContextVar("jiuzhu_held_connection", default=None)
@@ -179,18 +179,21 @@ class Database:
 
     def _checkout(self):
         held = _HELD.get()
-        if held is None or held.db is not self:
+        if held is None or held.db is not self or held.busy:  # (busy: a transaction inside another)
             return self.engine.raw_connection()
         if held.connection is None or not held.connection.is_valid:  # (invalidated: the server went away)
             held.connection = self.engine.raw_connection()
+        held.busy = True
         return held.connection
 
     def _checkin(self, connection) -> None:
         held = _HELD.get()
-        if held is None or held.connection is not connection or not connection.is_valid:
-            connection.close()  # back to the pool (an invalidated one is discarded)
-            if held is not None and held.connection is connection:
-                held.connection = None
+        if held is not None and held.connection is connection:
+            held.busy = False
+            if connection.is_valid:
+                return  # kept for the rest of the block
+            held.connection = None
+        connection.close()  # back to the pool (an invalidated one is discarded)
 
     def _dropped_if_disconnected(self, connection, error: BaseException) -> bool:
         """True (and the pool renewed) when `error` means the server went away."""

@@ -276,7 +276,7 @@ def test_a_read_after_a_ping_or_a_dead_connection_still_works(postgres_url, monk
 def test_one_connection_serves_a_whole_message_with_one_checkout(store):
     from sqlalchemy import event
 
-    from bot.dedup import claim_message, store_reply
+    from bot.dedup import claim_message, claim_on, store_reply
 
     db = store.db
     checkouts = []
@@ -296,6 +296,13 @@ def test_one_connection_serves_a_whole_message_with_one_checkout(store):
         worker.join()  # another thread checks out its own connection …
         assert seen == [True] and len(checkouts) == 2
     assert len(checkouts) == 2 and db.engine.pool.checkedout() == 0  # … and the block gave its back
+    with db.one_connection(), db.transaction() as outer:  # a transaction inside another gets its own
+        claim_on(outer, "wechat", "m:outer")
+        with pytest.raises(RuntimeError), db.transaction() as inner:
+            inner.run(Sql("SELECT 1"), {})
+            raise RuntimeError  # the inner one rolls back …
+    assert not claim_message(db, "wechat", "m:outer")  # … and the outer one was committed all the same
+    assert db.engine.pool.checkedout() == 0
     with pytest.raises(RuntimeError), db.one_connection():  # an error inside still gives it back
         claim_message(db, "wechat", "m:3")
         raise RuntimeError
