@@ -7,6 +7,7 @@ import datetime as dt
 import fcntl
 import json
 import re
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -314,6 +315,25 @@ class Tx:
         return value.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+def _enable_wal(cursor, patience: float = 30.0) -> None:
+    """PRAGMA journal_mode=WAL, waiting out other connections if need be.
+
+    WAL is kept in the database file, so this only changes a new file. Changing it needs
+    a moment when no other connection holds a lock, and SQLite answers "database is
+    locked" at once instead of using the busy timeout: processes starting together on a
+    new file (gunicorn workers, `jiuzhu worker`) failed 1 time in 20-30. So: retry.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the settings each backend needs for many concurrent workers."""
     if url.startswith("sqlite"):
@@ -325,7 +345,7 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # WAL lets readers and a writer overlap
             cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(cursor)
             # With WAL, NORMAL keeps the database consistent and only risks the last commits on
             # power loss; FULL syncs every commit and tripled webhook p99 under concurrent writes.
             cursor.execute("PRAGMA synchronous=NORMAL")
