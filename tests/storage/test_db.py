@@ -31,11 +31,12 @@ def test_missing_database_is_created_with_schema(any_db_url):
     db.dispose()
 
 
-def test_parallel_start_ups_migrate_once(any_db_url):
+def _start_together(url: str, count: int) -> list[Exception]:
+    """`count` processes' start-up (here threads, each with its own engine) at once: their errors."""
     errors = []
 
     def start():
-        db = Database(any_db_url)
+        db = Database(url)
         try:
             db.ensure_schema()
         except Exception as exc:  # noqa: BLE001
@@ -43,12 +44,16 @@ def test_parallel_start_ups_migrate_once(any_db_url):
         finally:
             db.dispose()
 
-    threads = [threading.Thread(target=start) for _ in range(4)]
+    threads = [threading.Thread(target=start) for _ in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert errors == []
+    return errors
+
+
+def test_parallel_start_ups_migrate_once(any_db_url):
+    assert _start_together(any_db_url, 4) == []
     db = Database(any_db_url)
     assert db.current_revision() == HEAD_REVISION
     db.dispose()
@@ -209,23 +214,7 @@ def test_processes_starting_together_on_a_new_sqlite_file_all_start(tmp_path):
     """Switching a new file to WAL fails at once ("database is locked") while another
     connection holds a lock; it used to fail one start-up in 20-30."""
     for round_ in range(30):
-        url, errors = f"sqlite:///{tmp_path / f'round{round_}.sqlite3'}", []
-
-        def start():
-            db = Database(url)
-            try:
-                db.ensure_schema()
-            except Exception as exc:  # noqa: BLE001
-                errors.append(exc)
-            finally:
-                db.dispose()
-
-        threads = [threading.Thread(target=start) for _ in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == [], round_
+        assert _start_together(f"sqlite:///{tmp_path / f'round{round_}.sqlite3'}", 6) == [], round_
 
 
 def _pooled_database(postgres_url: str) -> Database:
