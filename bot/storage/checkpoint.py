@@ -91,6 +91,8 @@ class WalCheckpointer:
                 if not os.path.exists(self.path):
                     return  # the database is gone (a test's temporary file)
                 continue
+            except OSError:  # (unreadable for a moment): try again next time; commits are the backstop
+                continue
             grown = (stat.st_size, stat.st_mtime_ns)
             if grown != seen and stat.st_size:
                 self.checkpoint()
