@@ -3,8 +3,18 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 from bot.privacy import scrub_personal_data
+
+# A request line in a server's own log (`jiuzhu serve`: werkzeug logs the whole URL) carries
+# WeChat's query string: the resident's openid, and the signature, timestamp and nonce.
+_QUERY_VALUES = re.compile(r"(?<![\w])(openid|signature|msg_signature|nonce|timestamp|echostr)=[^&\s\"']*")
+
+
+def scrub_log_line(text: str) -> str:
+    """scrub_personal_data, and the identifying or signing values of a logged URL."""
+    return scrub_personal_data(_QUERY_VALUES.sub(r"\1=…", text))
 
 
 class ScrubPersonalData(logging.Filter):
@@ -12,7 +22,7 @@ class ScrubPersonalData(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Render the message once, scrubbed; tracebacks are scrubbed by the formatter."""
-        record.msg = scrub_personal_data(record.getMessage())
+        record.msg = scrub_log_line(record.getMessage())
         record.args = None
         return True
 
@@ -22,7 +32,7 @@ class ScrubbingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """Format, then scrub the whole line."""
-        return scrub_personal_data(super().format(record))
+        return scrub_log_line(super().format(record))
 
 
 def configure_logging(level: str | None = None) -> None:
