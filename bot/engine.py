@@ -401,6 +401,9 @@ class Engine:
             self._index_phone(cid, sc)  # only when it changes: one write less per message
         reply.messages.extend(inner.messages)
         reply.expecting = inner.expecting
+        if sc.get("done") == "callback":  # consent not given: only the request to be called is kept
+            self._unanswered(screener.texts.get("consent_callback_note"), channel, "left_message",
+                             conversation_id=cid)
         if sc.get("done"):
             state.pop("screening")  # personal data leaves the conversation row with the screening
             reply.done = True

@@ -68,6 +68,8 @@ class Flow:
     correction_markers: tuple[str, ...] = ()
     question_markers: tuple[str, ...] = ()
     program_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    correction_cues: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    consent_version: str = "1"   # changes whenever the consent text does; stored with each consent
 
     def slot(self, name: str) -> Slot:
         """The slot with this name (KeyError for an unknown one)."""
@@ -101,6 +103,9 @@ def load_flow(path: Path | None = None) -> Flow:
         problems.append(f"{rel}: the first slot must be consent (asked before any personal data)")
     if slots and slots[-1].name != "confirm":
         problems.append(f"{rel}: the last slot must be confirm (the resident checks a summary)")
+    cues = doc.get("correction_cues") or {}
+    for name in sorted(set(cues) - seen):
+        problems.append(f"{rel}: correction_cues names {name!r}, which is not a slot")
     if problems:
         raise KnowledgeError(problems)
     return Flow(id=doc.get("id", "screening"), version=int(doc.get("version", 1)),
@@ -108,7 +113,9 @@ def load_flow(path: Path | None = None) -> Flow:
                 by_name={s.name: s for s in slots},
                 correction_markers=tuple(doc.get("correction_markers") or ()),
                 question_markers=tuple(doc.get("question_markers") or ()),
-                program_words={k: tuple(v) for k, v in (doc.get("program_words") or {}).items()})
+                program_words={k: tuple(v) for k, v in (doc.get("program_words") or {}).items()},
+                correction_cues={k: tuple(v) for k, v in cues.items()},
+                consent_version=str(doc.get("consent_version", "1")))
 
 
 def _read_slot(raw: Any, rel: str, earlier: set[str], problems: list[str]) -> Slot | None:

@@ -7,15 +7,15 @@ asked, failed attempts per slot, and the order of answers for 返回.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 
 from bot.messages import Reply
+from bot.screening.agreement import ConversationQuestions
+from bot.screening.corrections import Corrections
 from bot.screening.flow import Flow, Slot
+from bot.screening.replies import ReplyReader
 from bot.screening.texts import ScreeningTexts
 from bot.textnorm import normalize_text
-
-PERSONAL_SLOTS = ("name", "id_number", "phone")
 
 
 @dataclass
@@ -35,7 +35,8 @@ def now() -> dt.datetime:
 class Screener:
     """Runs the screening flow for any channel; stateless apart from the state dicts it is given."""
 
-    def __init__(self, runtime, flow: Flow, texts: ScreeningTexts, parsers, rules, leads):
+    def __init__(self, runtime, flow: Flow, texts: ScreeningTexts, parsers, rules, leads,
+                 replies: ReplyReader | None = None):
         self.runtime = runtime
         self.flow = flow
         self.texts = texts
@@ -43,6 +44,9 @@ class Screener:
         self.rules = rules
         self.leads = leads
         self.config = runtime.config
+        self.questions = ConversationQuestions(self, replies or ReplyReader.from_knowledge())
+        self.corrections = Corrections(self)
+        self.clock = now
 
     # ---- starting -------------------------------------------------------------------
     def start(self, ctx: Context, opening: str = "") -> tuple[dict, Reply]:
@@ -97,15 +101,19 @@ class Screener:
             return reply.add(self._say("resume_prompt", ctx, label=self.texts.label(state["asked"]))).expect_slot(state)
         state["updated"] = now().isoformat()
         if command == "back":
-            return self._go_back(state, ctx, reply)
+            return self.corrections.go_back(state, ctx, reply)
         slot = self.flow.slot(state["asked"])
-        if command == "skip" and slot.name not in ("consent", "confirm") and not self.parse(slot, text).ok:
+        if slot.name == "consent":
+            return self.questions.consent(state, text, ctx, reply)
+        if self.questions.reader.wants_to_leave(text):
+            return self.questions.ask_leave(state, ctx, reply)
+        if command == "skip" and slot.name != "confirm" and not self.parse(slot, text).ok:
             state["skipped"].append(slot.name)  # 不知道 / 跳过: the township asks again in person
             reply.add(self._say("skipped", ctx))
             return self._ask_next(state, ctx, reply)
         if slot.name == "confirm":
-            return self._confirm(state, text, ctx, reply)
-        if self._correction(state, text, ctx, reply, require_alias=False):
+            return self.questions.confirm(state, text, ctx, reply)
+        if self.corrections.correct(state, text, ctx, reply, alias_alone=False):
             self._reask(state, ctx, reply)
             return reply.expect_slot(state)
         parsed = self.parse(slot, text)
@@ -121,9 +129,6 @@ class Screener:
     def _answer(self, state: dict, slot: Slot, text: str, ctx: Context, reply: Reply, parsed=None) -> Reply:
         parsed = parsed or self.parse(slot, text)
         if parsed.ok:
-            if slot.name == "consent" and not parsed.value:
-                state["done"] = "refused"
-                return reply.add(self._say("consent_refused", ctx))
             self._store(state, slot, parsed.value)
             state["attempts"].pop(slot.name, None)
             return self._ask_next(state, ctx, reply)
@@ -149,6 +154,10 @@ class Screener:
     def _answer_awaiting(self, state: dict, text: str, ctx: Context, reply: Reply) -> Reply:
         choice = self.runtime.engine.choice_number(text)
         awaiting = state["awaiting"]
+        if awaiting == "leave":
+            return self.questions.answer_leave(state, text, ctx, reply)
+        if awaiting == "consent_menu":
+            return self.questions.consent_menu(state, text, ctx, reply)
         if awaiting == "resume":
             if choice == 2 or self.runtime.engine.command_of(text) == "restart":
                 state.clear()
@@ -159,8 +168,12 @@ class Screener:
             state["updated"] = now().isoformat()
             self._reask(state, ctx, reply)
             return reply.expect_slot(state)
-        # too many failed tries: 1 skip, 2 ask a caseworker to call, 3 try again
+        # too many failed tries: 1 skip, 2 ask a caseworker to call, 3 try again, 4 leave
         slot = state["asked"]
+        if choice == 4 or self.questions.reader.wants_to_leave(text):
+            state["awaiting"] = None
+            state["done"] = "cancelled"
+            return reply.add(self._say("exited", ctx))
         if choice == 1 or self.runtime.engine.command_of(text) == "skip":
             state["awaiting"] = None
             state["skipped"].append(slot)
@@ -187,58 +200,7 @@ class Screener:
         reply.add(self._say("callback_noted", ctx))
         return self._ask_next(state, ctx, reply)
 
-    # ---- corrections, going back, digressions ----------------------------------------------
-    def _correction(self, state: dict, text: str, ctx: Context, reply: Reply, require_alias: bool) -> bool:
-        """'说错了，是四口人' / '收入改成一千五': change an earlier answer; True if handled."""
-        marked = any(m in text for m in self.flow.correction_markers)
-        target, alias = self._named_slot(state, text)
-        if not marked and not (require_alias and target):
-            return False
-        if target is None:
-            if require_alias or not state["history"]:
-                reply.add(self._say("not_corrected", ctx))
-                return True
-            target = self.flow.slot(state["history"][-1])
-        rest = text
-        for word in (*self.flow.correction_markers, alias or ""):
-            if word:
-                rest = rest.replace(word, " ")
-        parsed = self.parse(target, rest)
-        if not parsed.ok or (target.name == "consent"):
-            reply.add(self._say("not_corrected", ctx))
-            return True
-        self._store(state, target, parsed.value, answered=target.name not in state["history"])
-        reply.add(self._say("corrected", ctx, label=self.texts.label(target.name),
-                            value=self._shown(target.name, parsed.value, ctx)))
-        return True
-
-    def _named_slot(self, state: dict, text: str) -> tuple[Slot | None, str | None]:
-        """The answered slot the message names by an alias, longest alias first."""
-        best: tuple[Slot | None, str | None] = (None, None)
-        for slot in self.flow.slots:
-            if slot.name in ("consent", "confirm") or slot.name not in state["values"]:
-                continue
-            for alias in slot.aliases:
-                if alias in text and (best[1] is None or len(alias) > len(best[1])):
-                    best = (slot, alias)
-        return best
-
-    def _go_back(self, state: dict, ctx: Context, reply: Reply) -> Reply:
-        if not state["history"]:
-            reply.add(self._say("nothing_to_go_back", ctx))
-            self._reask(state, ctx, reply)
-            return reply.expect_slot(state)
-        previous = state["history"].pop()
-        state["values"].pop(previous, None)
-        for derived in list(state["derived"]):  # values derived from the undone answer go too
-            if self._source_of(derived) == previous:
-                state["values"].pop(derived, None)
-                state["derived"].remove(derived)
-        state["asked"] = previous
-        reply.add(self._say("went_back", ctx))
-        self._reask(state, ctx, reply)
-        return reply.expect_slot(state)
-
+    # ---- digressions -------------------------------------------------------------------
     def _digression(self, text: str, ctx: Context, reply: Reply) -> bool:
         """A policy question asked mid-form gets its answer; the form then resumes."""
         if not any(m in text for m in self.flow.question_markers):
@@ -250,27 +212,12 @@ class Screener:
         return True
 
     # ---- confirming and submitting -------------------------------------------------------
-    def _confirm(self, state: dict, text: str, ctx: Context, reply: Reply) -> Reply:
-        if self._correction(state, text, ctx, reply, require_alias=True):
-            state["asked"] = None
-            return self._ask_next(state, ctx, reply)
-        parsed = self.parse(self.flow.slot("confirm"), text)
-        if parsed.ok and parsed.value:
-            return self._submit(state, ctx, reply)
-        if parsed.ok:
-            return reply.add(self._say("correct_hint", ctx)).expect_slot(state)
-        if self._digression(text, ctx, reply):
-            self._reask(state, ctx, reply)
-            return reply.expect_slot(state)
-        return reply.add(self._say("correct_hint", ctx)).expect_slot(state)
-
     def _submit(self, state: dict, ctx: Context, reply: Reply) -> Reply:
         values = self._applicable(state)
         assessment = self.rules.assess(values)
-        consent_slot = self.flow.slot("consent")
-        consent = {"given": True, "at": state["started"], "channel": ctx.channel,
-                   "flow_version": self.flow.version,
-                   "text_sha256": hashlib.sha256(consent_slot.ask.encode()).hexdigest()[:16]}
+        consent = {"given": True, "flow_version": self.flow.version,
+                   # screenings begun before consent records were kept: when and where only
+                   **state.get("consent", {"at": state["started"], "channel": ctx.channel})}
         ref = self.leads.create(
             channel=ctx.channel, user_key=ctx.user_key, values=values,
             programs=[{"program": p.program, "reason": p.reason} for p in assessment.programs],
@@ -322,19 +269,23 @@ class Screener:
         text = ask.format(bureau=self.config.county.bureau, county=self.config.county.name,
                                retention=self.texts.get("retention"),
                                summary=self._summary(state, ctx) if slot.name == "confirm" else "")
-        if slot.choices:
-            if ctx.channel == "sms" or slot.kind == "choice":
-                text += "\n" + "\n".join(f"{i}. {c}" for i, c in enumerate(slot.choices, 1))
-                if ctx.channel == "sms":
-                    text += "\n回复数字"
+        if self.shows_numbers(slot, ctx):
+            text += "\n" + "\n".join(f"{i}. {c}" for i, c in enumerate(slot.choices, 1))
+            if ctx.channel == "sms":
+                text += "\n回复数字"
         return text
+
+    @staticmethod
+    def shows_numbers(slot: Slot, ctx: Context) -> bool:
+        """Whether a question lists its choices as numbers (always on SMS; choice questions everywhere)."""
+        return bool(slot.choices) and (ctx.channel == "sms" or slot.kind == "choice")
 
     def _summary(self, state: dict, ctx: Context) -> str:
         values = self._applicable(state)
         if ctx.channel == "sms":  # every character costs: one compact line
             parts = [f"{self.texts.label(n)}{self._shown(n, v, ctx)}" for n, v in values.items()
                      if n not in ("consent", "confirm")]
-            return self.texts.get("summary_header") + "，".join(parts)
+            return "，".join(parts)  # the SMS question itself says 请核对
         lines = [self.texts.get("summary_header")]
         for slot in self.flow.slots:
             if slot.name in ("consent", "confirm"):

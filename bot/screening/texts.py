@@ -16,7 +16,10 @@ REQUIRED = ("retention", "reask", "reask_problem", "too_many_tries", "skipped", 
             "progress_none", "progress_line", "progress_header", "progress_foreign_ref", "status",
             "channel_names", "labels", "values", "programs", "link_found_wechat", "link_found_sms",
             "link_code_sms", "link_code_wrong", "link_joined", "link_declined", "status_sms",
-            "submitted_confirm_sms")
+            "submitted_confirm_sms", "ask_again", "consent_why", "consent_again", "consent_again_sms",
+            "consent_unclear", "greeting_back", "consent_take_time", "consent_menu", "consent_callback",
+            "consent_callback_note", "controls_hint", "controls_hint_sms", "confirm_again", "confirm_again_sms",
+            "confirm_unclear", "leave_confirm", "leave_declined")
 
 
 class ScreeningTexts:

@@ -1,0 +1,102 @@
+"""Changing an earlier answer: '说错了，是四口人', '收入改成一千五', '打错了' then the right ID, 返回.
+
+Which answer a correction means: the one it names (收入, 身份证), else the one
+whose kind of value it carries (四口人 is a household size, an 18-digit number an
+ID number), else the last one given. A bare '打错了' asks the last one again.
+"""
+from __future__ import annotations
+
+from bot.messages import Reply
+from bot.screening.flow import Slot
+
+# Answers whose values cannot be mistaken for another slot's: a parse is enough to tell.
+DISTINCT_KINDS = ("id_number", "phone", "township")
+
+
+class Corrections:
+    """Corrections and going back, for a Screener (it owns the state and the texts)."""
+
+    def __init__(self, screener):
+        self.s = screener
+
+    def correct(self, state: dict, text: str, ctx, reply: Reply, alias_alone: bool) -> bool:
+        """Change an earlier answer if the message is a correction; True if it was handled.
+
+        `alias_alone`: a message naming an answered slot (收入1500) corrects it even
+        without 改成 / 说错了 (at the summary, where no question is pending).
+        """
+        flow = self.s.flow
+        marked = [m for m in flow.correction_markers if m in text]
+        target, alias = self._named_slot(state, text)
+        if not marked and not (alias_alone and target):
+            return False
+        rest = text
+        for word in (*marked, alias or ""):
+            if word:
+                rest = rest.replace(word, " ")
+        if target is None:
+            target = self._meant_slot(state, rest)
+        if target is not None and target.name == state.get("asked"):
+            return False  # correcting the question just asked: that is simply its answer
+        if target is None:
+            return self._ask_last_again(state, rest, ctx, reply)
+        parsed = self.s.parse(target, rest)
+        if not parsed.ok or target.name == "consent":
+            reply.add(self.s._say("not_corrected", ctx))
+            return True
+        self.s._store(state, target, parsed.value, answered=target.name not in state["history"])
+        reply.add(self.s._say("corrected", ctx, label=self.s.texts.label(target.name),
+                              value=self.s._shown(target.name, parsed.value, ctx)))
+        return True
+
+    def _meant_slot(self, state: dict, rest: str) -> Slot | None:
+        """The answered slot a correction without a name is about, latest answers first."""
+        flow, answered = self.s.flow, [n for n in reversed(state["history"]) if n in state["values"]]
+        asked = state.get("asked")
+        for name in [asked, *answered] if asked in flow.by_name else answered:  # 四口人: a value's unit words
+            if any(cue in rest for cue in flow.correction_cues.get(name, ())):
+                return flow.slot(name)
+        for name in answered:  # an ID number, a phone number, a township
+            slot = flow.slot(name)
+            if slot.kind in DISTINCT_KINDS and self.s.parse(slot, rest).ok:
+                return slot
+        if answered and self.s.parse(flow.slot(answered[0]), rest).ok:
+            return flow.slot(answered[0])
+        return None
+
+    def _ask_last_again(self, state: dict, rest: str, ctx, reply: Reply) -> bool:
+        """'打错了' alone: ask the last answer again; with words we cannot place, say how."""
+        if any(ch.isalnum() for ch in rest) or not state["history"]:
+            reply.add(self.s._say("not_corrected", ctx))
+            return True
+        self.go_back(state, ctx, reply, said="ask_again")
+        return True
+
+    def _named_slot(self, state: dict, text: str) -> tuple[Slot | None, str | None]:
+        """The answered slot the message names by an alias, longest alias first."""
+        best: tuple[Slot | None, str | None] = (None, None)
+        for slot in self.s.flow.slots:
+            if slot.name in ("consent", "confirm") or slot.name not in state["values"]:
+                continue
+            for alias in slot.aliases:
+                if alias in text and (best[1] is None or len(alias) > len(best[1])):
+                    best = (slot, alias)
+        return best
+
+    def go_back(self, state: dict, ctx, reply: Reply, said: str = "went_back") -> Reply:
+        """返回: forget the last answer (and what was derived from it) and ask it again."""
+        s = self.s
+        if not state["history"]:
+            reply.add(s._say("nothing_to_go_back", ctx))
+            s._reask(state, ctx, reply)
+            return reply.expect_slot(state)
+        previous = state["history"].pop()
+        state["values"].pop(previous, None)
+        for derived in list(state["derived"]):  # values derived from the undone answer go too
+            if s._source_of(derived) == previous:
+                state["values"].pop(derived, None)
+                state["derived"].remove(derived)
+        state["asked"] = previous
+        reply.add(s._say(said, ctx, label=s.texts.label(previous)))
+        s._reask(state, ctx, reply)
+        return reply.expect_slot(state)
