@@ -47,10 +47,14 @@ class Runtime:
 
         wait = float(self.config.sections.get("database", {}).get("wait_seconds", 30.0))
         database = Database(self.config.database_url, wait_seconds=wait)
-        if self.create_empty_schema:
-            database.ensure_schema()
-        else:
-            database.check_schema()
+        try:
+            if self.create_empty_schema:
+                database.ensure_schema()
+            else:
+                database.check_schema()
+        except BaseException:
+            database.dispose()  # (refused: no connection left open behind the error)
+            raise
         return database
 
     @cached_property
