@@ -389,6 +389,9 @@ def main() -> int:
         env.pop("JIUZHU_REDIS_URL", None)
         if args.redis:
             env["JIUZHU_REDIS_URL"] = args.redis
+        # as at deploy time: the schema first, then the server (which only checks it)
+        subprocess.run([str(Path(sys.executable).with_name("jiuzhu")), "db", "upgrade"], cwd=ROOT, env=env,
+                       check=True, stdout=subprocess.DEVNULL)
         servers["bot"] = start_server("bot", ["deploy.wsgi:app"], env, args.workers, tmp)
         servers["echo"] = start_server("echo", ["--pythonpath", str(ROOT / "bench"), "echo_app:app"],
                                        env, args.workers, tmp)

@@ -1,30 +1,24 @@
 """The conversation core: one IncomingMessage in, one Reply out, for any channel.
 
-The engine never sees HTTP or wire formats. State lives in the database
-(bot.conversations), so a restart or a second server process continues the
-same conversation. A bug never reaches the resident as a traceback: it is
-logged and they get a short apology.
+The engine never sees HTTP or wire formats. It routes a message on the
+conversation's state; the turn pipeline (bot/dialogue/turns.py) loads and saves
+that state, exactly once per channel message id, so a restart or a second
+server process continues the same conversation. A bug never reaches the
+resident as a traceback: it is logged and they get a short apology.
 """
 from __future__ import annotations
 
-import contextvars
-import copy
 import datetime as dt
 import functools
 import json
 import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from bot.answers import compose_answer
-from bot.conversations import ConcurrentUpdate, ConversationStore
-from bot.dedup import claim_on, store_reply_on, take_over_on
+from bot.conversations import ConversationStore
+from bot.dialogue.turns import Outcome, Turn, current_turn
 from bot.matching.matcher import Scored
 from bot.messages import IncomingMessage, Reply
-from bot.privacy import scrub_personal_data
-from bot.storage.db import DatabaseTouched, Sql, is_unique_violation, no_database
-from bot.storage.models import utcnow
 from bot.textnorm import normalize_text
 from bot.unanswered import record_unanswered
 
@@ -34,35 +28,6 @@ _CN_DIGIT = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
 _COMMAND_STRIP = re.compile(r"[\s\W_]+")
 _REF = re.compile(r"JZ\d{6}-?[0-9A-Z]{4}")
 SCREENING_PROGRAMS = ("dibao", "tekun", "linshi", "yiliao", "bianyuan")
-_UNANSWERED = Sql("""INSERT INTO unanswered_questions
-                       (text, channel, outcome, best_topic, confidence, conversation_id, created_at)
-                       VALUES (:text, :channel, :outcome, :best_topic, :confidence, :conversation_id, :created_at)""")
-
-
-@dataclass
-class Turn:
-    """One message's work between Engine.start and Engine.finish: the reply and what to write."""
-
-    message: IncomingMessage
-    claim: str | None = None          # the webhook message id claimed for it
-    duplicate: bool = False           # a retry of a claimed message: nothing was run
-    stored: dict | None = None        # … and the reply stored for the first delivery, if any yet
-    late: bool = False                # a retry came first: nobody waits for this reply (dedup.py)
-    claimed: bool = True              # False: worked out before claiming; finish() claims
-    reply: Reply = field(default_factory=Reply)
-    user_key: str = ""
-    cid: int | None = None            # the conversation (None: the reply did not involve one)
-    version: int = 0
-    state: dict = field(default_factory=dict)
-    loaded: dict = field(default_factory=dict)      # the state as loaded: unchanged → not written
-    unanswered: list[dict] = field(default_factory=list)
-
-
-class _ClaimedElsewhere(Exception):
-    """finish(): another delivery of the message committed its claim first."""
-
-
-_TURN: contextvars.ContextVar[Turn | None] = contextvars.ContextVar("jiuzhu_turn", default=None)
 
 
 class Engine:
@@ -76,185 +41,41 @@ class Engine:
         self.store = ConversationStore(runtime.db, runtime.protector)
 
     def handle(self, message: IncomingMessage) -> Reply:
-        """Answer one message; never raises for a resident's input."""
+        """Answer one message of a scripted channel (simulate, chat); never raises for a resident's input."""
         try:
-            with self.db.one_connection():
-                return self.finish(self.start(message))
+            result = self.runtime.turns.handle(message, self.route_turn)
         except Exception:  # noqa: BLE001 — a bug must not reach the resident as a traceback
             log.exception("failed to handle a %s message", message.channel)
             return Reply().add(self.kb.message("generic_apology", message.channel))
+        if result.outcome is Outcome.UNAVAILABLE:
+            return Reply().add(self.kb.message("generic_apology", message.channel))
+        return result.reply
 
     def handle_limited(self, message: IncomingMessage) -> Reply:
-        """What webhooks call: like handle, but a flood from one resident gets one polite reply.
-
-        (Scripted channels — simulate, chat — are not limited.)
-        """
+        """Like handle, but a flood from one resident gets one polite reply (what webhooks do)."""
         if not self.runtime.rate_limiter.allow(self.store.user_key(message.channel, message.user_id)):
             return Reply().add(self.kb.message("rate_limited", message.channel))
         return self.handle(message)
 
-    # ---- one message, few and short transactions -------------------------------------
-    # A webhook message id must be worked out exactly once across processes: the first
-    # delivery to commit a claim row for it wins. Two ways to get there:
-    # * optimistic (the usual case): one read — has this message been claimed, and the
-    #   conversation — then the turn is worked out with the database out of bounds
-    #   (no_database), and finish() claims the message, saves the conversation and stores
-    #   the reply in one transaction. A delivery that loses the claim there has written
-    #   nothing and done nothing outside the database, so nothing ran twice.
-    # * claim first: when the turn needs the database while it is worked out (a screening
-    #   that files its lead, a phone code), for a new conversation, or for a retry: claim
-    #   and load in one transaction, work the turn out, finish() saves and stores the reply.
-    # A webhook adapter runs start() against its deadline and decides what finish() stores.
-    def start(self, message: IncomingMessage, claim: str | None = None, limited: bool = False,
-              fixed: str | None = None) -> Turn:
-        """Answer a message, claiming `claim` (a message id); a retry gets a Turn with `duplicate` set.
+    def route_turn(self, turn: Turn) -> Reply:
+        """The turn pipeline's work for a conversation: route the message on the turn's state."""
+        return self._route(turn.message, turn.cid, turn.state)
 
-        `fixed`: the reply is this text and the conversation is not involved (an unfollow,
-        a photo). Raises only when the database cannot be reached.
-        """
-        if fixed is not None:
-            with self.db.transaction() as tx:
-                if claim is not None and not claim_on(tx, message.channel, claim):
-                    return Turn(message, claim, duplicate=True, stored=take_over_on(tx, message.channel, claim))
-            return Turn(message, claim, reply=Reply().add(fixed))
-        turn = Turn(message, claim, user_key=self.store.user_key(message.channel, message.user_id))
-        optimistic = claim is not None and self._peek(turn)
-        if not optimistic and not self._claim_and_load(turn):
-            return turn  # a retry: nothing to work out
-        if limited and not self.runtime.rate_limiter.allow(turn.user_key):
-            turn.reply = Reply().add(self.kb.message("rate_limited", message.channel))
-            return turn
-        if turn.claimed:
-            return self._run(turn)
-        try:
-            with no_database():
-                return self._run(turn)
-        except DatabaseTouched:  # the turn needs the database: claim first, then work it out again
-            return self._run(turn) if self._claim_and_load(turn) else turn
-
-    def _peek(self, turn: Turn) -> bool:
-        """Load the conversation without claiming; False if the message was claimed already
-        (a retry) or the conversation is still to be created: then claim first."""
-        with self.db.reading() as tx:
-            found = self.store.peek_on(tx, turn.message.channel, turn.user_key, turn.claim)
-        if found is None:
-            return False
-        turn.cid, turn.version, turn.state = found
-        turn.loaded, turn.claimed = turn.state, False
-        return True
-
-    def _claim_and_load(self, turn: Turn) -> bool:
-        """Claim the turn's message (if it has one) and load the conversation, in one transaction.
-
-        False for a message claimed before: the turn is then marked a duplicate.
-        """
-        message = turn.message
-        with self.db.transaction() as tx:
-            if turn.claim is not None and not claim_on(tx, message.channel, turn.claim):
-                turn.duplicate, turn.stored = True, take_over_on(tx, message.channel, turn.claim)
-                return False
-            turn.cid, turn.version, turn.state = self.store.load_on(tx, message.channel, message.user_id,
-                                                                    turn.user_key)
-        turn.loaded, turn.claimed = turn.state, True
-        return True
-
-    def finish(self, turn: Turn, store: Callable[[Reply], dict | None] | None = None) -> Reply:
-        """Claim (if not yet), write what the turn changed and `store(reply)` for retries.
-
-        Afterwards `turn.duplicate` tells whether another delivery of the message claimed it
-        first (nothing of this one was written; `turn.stored` is what it stored), and
-        `turn.late` whether a retry had given up on this delivery: then the reply was not
-        kept, and the caller must send it another way.
-
-        Another process may have answered the same resident meanwhile: then the turn is
-        worked out again on the fresh state (at most three times), as before.
-        """
-        for _ in range(3):
-            kept = store(turn.reply) if store is not None and turn.claim is not None else None
-            changed = turn.cid is not None and turn.state != turn.loaded
-            if turn.claimed and not (changed or turn.unanswered or kept is not None):
-                return turn.reply  # a plain answer on a scripted channel: nothing to write
-            try:
-                if not turn.claimed and not turn.unanswered and self.db.is_postgresql:
-                    self._claim_in_one_statement(turn, kept, changed)
-                    turn.claimed = True
-                    return turn.reply
-                with self.db.transaction() as tx:
-                    if not turn.claimed:  # claimed together with its reply: no retry can find it half done
-                        if not claim_on(tx, turn.message.channel, turn.claim, reply=kept):
-                            raise _ClaimedElsewhere
-                    elif kept is not None:
-                        turn.late = not store_reply_on(tx, turn.message.channel, turn.claim, kept)
-                    if changed:
-                        self.store.save_on(tx, turn.cid, turn.version, turn.state)
-                    if turn.unanswered:
-                        tx.run_many(_UNANSWERED, [{**row, "created_at": tx.time(row["created_at"])}
-                                                  for row in turn.unanswered])
-                turn.claimed = True
-                return turn.reply
-            except _ClaimedElsewhere:  # rolled back: this delivery wrote nothing
-                with self.db.transaction() as tx:
-                    turn.duplicate, turn.stored = True, take_over_on(tx, turn.message.channel, turn.claim)
-                return turn.reply
-            except ConcurrentUpdate:  # rolled back: nothing of this attempt was written, nor claimed
-                if turn.claimed:
-                    with self.db.transaction() as tx:
-                        turn.cid, turn.version, turn.state = self.store.load_on(
-                            tx, turn.message.channel, turn.message.user_id, turn.user_key)
-                elif not self._claim_and_load(turn):
-                    return turn.reply  # meanwhile another delivery claimed it: a duplicate now
-                self._run(turn)
-        raise RuntimeError("conversation kept changing under us")
-
-    def _claim_in_one_statement(self, turn: Turn, kept: dict | None, changed: bool) -> None:
-        """finish() of an optimistic turn on PostgreSQL: the claim, its reply and the saved
-        conversation in one autocommitted statement (one round trip instead of four).
-
-        Raises as the transaction would, having written nothing: _ClaimedElsewhere or
-        ConcurrentUpdate.
-        """
-        channel = turn.message.channel
-        try:
-            with self.db.one_statement() as tx:
-                if not changed:
-                    done = claim_on(tx, channel, turn.claim, reply=kept)
-                elif not self.store.save_and_claim_on(tx, turn.cid, turn.version, turn.state, channel,
-                                                      turn.claim, kept):
-                    raise ConcurrentUpdate(turn.cid)
-                else:
-                    done = True
-        except Exception as error:
-            if is_unique_violation(error):
-                raise _ClaimedElsewhere from None
-            raise
-        if not done:
-            raise _ClaimedElsewhere
-
-    def _run(self, turn: Turn) -> Turn:
-        """Route the message on the loaded state; a bug gives an apology and changes nothing."""
-        turn.loaded = copy.deepcopy(turn.state)
-        turn.unanswered = []
-        token = _TURN.set(turn)
-        try:
-            turn.reply = self._route(turn.message, turn.cid, turn.state)
-        except Exception:  # noqa: BLE001 — a bug must not reach the resident as a traceback
-            log.exception("failed to handle a %s message", turn.message.channel)
-            turn.state, turn.unanswered = copy.deepcopy(turn.loaded), []
-            turn.reply = Reply().add(self.kb.message("generic_apology", turn.message.channel))
-        finally:
-            _TURN.reset(token)
-        return turn
+    def route_limited(self, turn: Turn) -> Reply:
+        """route_turn for webhooks: a flood from one resident gets one polite reply."""
+        if turn.allowed is None:  # (asked once: a turn may be worked out again after claiming)
+            turn.allowed = self.runtime.rate_limiter.allow(turn.user_key)
+        if not turn.allowed:
+            return Reply().add(self.kb.message("rate_limited", turn.message.channel))
+        return self._route(turn.message, turn.cid, turn.state)
 
     def _unanswered(self, text: str, channel: str, outcome: str, **fields) -> None:
         """Log a question we could not answer: with the turn's write, or on its own."""
-        turn = _TURN.get()
+        turn = current_turn()
         if turn is None:
             record_unanswered(self.db, text, channel, outcome, **fields)
             return
-        turn.unanswered.append({
-            "text": scrub_personal_data(text)[:1000], "channel": channel, "outcome": outcome,
-            "best_topic": fields.get("best_topic"), "confidence": float(fields.get("confidence", 0.0)),
-            "conversation_id": fields.get("conversation_id"), "created_at": utcnow()})
+        turn.note_unanswered(text, channel, outcome, **fields)
 
     def _route(self, message: IncomingMessage, cid: int, state: dict) -> Reply:
         channel = message.channel

@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from bot.errors import ConfigError
 from bot.privacy import scrub_personal_data
@@ -119,31 +121,35 @@ class Policy:
 
 
 def enqueue(runtime, channel: str, recipient: str, body: str, idempotency_key: str,
-            send_after: dt.datetime | None = None) -> tuple[int, bool]:
+            send_after: dt.datetime | None = None, session: Session | None = None) -> tuple[int, bool]:
     """Queue a message; (row id, True), or (the existing row's id, False) if this key was queued before.
 
-    An SMS recipient should be in E.164 form, like the conversation's user id.
+    `session`: the caller's unit of work, so the message is queued with the change it
+    tells about, or not at all. An SMS recipient should be in E.164 form, like the
+    conversation's user id.
     """
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
     if not recipient or not body or not idempotency_key:
         raise ValueError("recipient, body and idempotency_key are required")
+    if session is None:
+        with runtime.db.unit_of_work() as own:
+            return enqueue(runtime, channel, recipient, body, idempotency_key, send_after, own)
     protector, now = runtime.protector, utcnow()
     # Hashed: callers' keys may name a resident ("followup:<number>"); this is all a lookup needs.
     key = protector.blind_index("outbox", idempotency_key)
-    row = OutboxMessage(channel=channel, recipient_key=protector.blind_index(f"user:{channel}", recipient),
-                        recipient_ref=protector.encrypt(recipient), body=protector.encrypt(body),
-                        status=QUEUED, attempts=0, next_attempt_at=send_after or now,
-                        idempotency_key=key, created_at=now, updated_at=now)
-    try:
-        with runtime.db.session() as s:
-            s.add(row)
-            s.flush()
-            return row.id, True
-    except IntegrityError:  # queued before, perhaps by a parallel process a moment ago
-        with runtime.db.session() as s:
-            return s.execute(select(OutboxMessage.id)
-                             .where(OutboxMessage.idempotency_key == key)).scalar_one(), False
+    row = dict(channel=channel, recipient_key=protector.blind_index(f"user:{channel}", recipient),
+               recipient_ref=protector.encrypt(recipient), body=protector.encrypt(body),
+               status=QUEUED, attempts=0, next_attempt_at=send_after or now,
+               idempotency_key=key, created_at=now, updated_at=now)
+    # ON CONFLICT DO NOTHING: queued before (perhaps by a parallel process a moment ago) leaves
+    # the caller's transaction intact, where an IntegrityError would abort it on PostgreSQL.
+    insert = (postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)
+    added = session.execute(insert(OutboxMessage).values(**row).returning(OutboxMessage.id)
+                            .on_conflict_do_nothing(index_elements=["idempotency_key"])).scalar()
+    if added is not None:
+        return added, True
+    return session.execute(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)).scalar_one(), False
 
 
 def claim_batch(runtime, channels: Iterable[str], limit: int, now: dt.datetime | None = None) -> list[Outgoing]:

@@ -13,6 +13,11 @@ from bot.config import Config, load_config
 class Runtime:
     """Config, knowledge base, matcher and database for one process."""
 
+    # An empty database is created at first use (the CLI contract, tests, scripts/dev);
+    # server roles (deploy/wsgi.py, `jiuzhu worker`) set this False: they only check the
+    # revision, and migrations are `jiuzhu db upgrade`'s job at deploy time.
+    create_empty_schema = True
+
     def __init__(self, config: Config):
         self.config = config
 
@@ -37,11 +42,19 @@ class Runtime:
 
     @cached_property
     def db(self):
-        """The database, schema migrated to the current version."""
+        """The database, its schema checked against the migrations' head (SchemaError if not)."""
         from bot.storage.db import Database
 
-        database = Database(self.config.database_url)
-        database.ensure_schema()
+        wait = float(self.config.sections.get("database", {}).get("wait_seconds", 30.0))
+        database = Database(self.config.database_url, wait_seconds=wait)
+        try:
+            if self.create_empty_schema:
+                database.ensure_schema()
+            else:
+                database.check_schema()
+        except BaseException:
+            database.dispose()  # (refused: no connection left open behind the error)
+            raise
         return database
 
     @cached_property
@@ -58,6 +71,15 @@ class Runtime:
         from bot.engine import Engine
 
         return Engine(self)
+
+    @cached_property
+    def turns(self):
+        """The one turn pipeline every channel's messages go through (exactly once, leased claims)."""
+        from bot.dialogue.turns import LEASE_SECONDS, TurnPipeline
+
+        lease = float(self.config.sections.get("conversation", {}).get("claim_lease_seconds", LEASE_SECONDS))
+        return TurnPipeline(self.db, self.engine.store.user_key, self.protector.encrypt,
+                            lambda channel: self.kb.message("generic_apology", channel), lease_seconds=lease)
 
     @cached_property
     def leads(self):

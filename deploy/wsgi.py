@@ -5,10 +5,13 @@ JIUZHU_CONFIG names the config file (default: ./config.toml, else the project's)
 import os
 
 from bot.logs import configure_logging
+from bot.runtime import Runtime
 from handlers.app import create_app
 
 configure_logging("INFO")  # every line through the personal-data scrubber
-app = create_app(config_path=os.environ.get("JIUZHU_CONFIG") or None)
+runtime = Runtime.from_path(os.environ.get("JIUZHU_CONFIG") or None)
+runtime.create_empty_schema = False  # migrations are `jiuzhu db upgrade`'s, at deploy time
+app = create_app(runtime)
 # create_app opened database connections (schema check, ping). Close them
 # before gunicorn forks: a connection shared by several workers corrupts its
 # protocol state. Each worker opens its own pool on first use.

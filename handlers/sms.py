@@ -17,7 +17,6 @@ import logging
 import math
 import re
 import unicodedata
-from collections.abc import Callable
 
 from flask import Blueprint, Response, request
 from sqlalchemy import select, update
@@ -26,10 +25,9 @@ from twilio.request_validator import (HMAC_SHA1, HMAC_SHA256, SIGNATURE_SETTINGS
                                       RequestValidator, get_signature_algorithm)
 from twilio.twiml.messaging_response import MessagingResponse
 
-from bot.conversations import ConcurrentUpdate
-from bot.dedup import claim_message, store_reply, stored_reply
-from bot.messages import IncomingMessage
-from bot.outbox import record_status
+from bot.dialogue.turns import Delivery, Outcome, Turn
+from bot.messages import IncomingMessage, Reply
+from bot.outbox import enqueue, record_status
 from bot.privacy import mask_phone
 from bot.storage.models import SmsSubscription, utcnow
 from handlers.app import runtime_of
@@ -71,8 +69,7 @@ def incoming_sms():
     if not number or not sid:
         log.warning("SMS webhook without From or MessageSid; ignored")
         return _twiml_response(render_twiml([]), 400)
-    with runtime.db.one_connection():  # claim, conversation and reply: one pool checkout
-        return _twiml_response(answer_once(runtime, number, sid, request.form))
+    return _twiml_response(answer_once(runtime, number, sid, request.form))
 
 
 @blueprint.post(STATUS_PATH)
@@ -126,52 +123,74 @@ def signature_problem(secrets: dict, form, headers, query: str = "", path: str =
 
 
 def answer_once(runtime, number: str, sid: str, form) -> str:
-    """The TwiML for this message; a retry of the same MessageSid gets the first reply."""
+    """The TwiML for this message; a retry of the same MessageSid gets the first reply.
+
+    The same turn pipeline as WeChat's (bot/dialogue/turns.py): claimed once, the reply
+    kept with the claim, a reply ready after `[sms] reply_budget_seconds` sent by the
+    outbox, and a polite apology (nothing recorded) while the database is unreachable.
+    """
+    body, num_media = form.get("Body", ""), _num_media(form)
+
+    def keep(reply: Reply) -> dict:
+        return {"twiml": _seal(runtime, render_twiml(reply.messages))}
+
+    def send_later(session, reply: Reply) -> None:
+        for i, text in enumerate(reply.messages):
+            enqueue(runtime, CHANNEL, number, text, idempotency_key=f"sms-late:{sid}:{i}", session=session)
+
+    budget = float(runtime.config.sections.get("sms", {}).get("reply_budget_seconds", 10.0))
     try:
-        if not claim_message(runtime.db, CHANNEL, sid):
-            return _replay(runtime, sid)
-        texts = respond(runtime, number, form.get("Body", ""), _num_media(form))
+        result = runtime.turns.handle(
+            IncomingMessage(channel=CHANNEL, user_id=number, text=body, message_id=sid),
+            lambda turn: Reply(messages=respond(runtime, turn, body, num_media)),
+            Delivery(claim=sid, keep=keep, send_later=send_later, deadline=budget))
     except Exception:  # noqa: BLE001 — a bug must reach the resident as an apology, not a 500
         log.exception("SMS webhook failed for a message from %s", mask_phone(number))
-        texts = [runtime.kb.message("generic_apology", CHANNEL)]
-    twiml = render_twiml(texts)
-    try:
-        store_reply(runtime.db, CHANNEL, sid, {"twiml": _seal(runtime, twiml)})
-    except Exception:  # noqa: BLE001 — the resident still gets this reply
-        log.exception("could not store the SMS reply for de-duplication")
+        return render_twiml([runtime.kb.message("generic_apology", CHANNEL)])
+    if result.outcome is Outcome.UNAVAILABLE:
+        return render_twiml([runtime.kb.message("generic_apology", CHANNEL)])
+    if result.outcome is Outcome.REPLAYED:
+        log.info("SMS retry of an already handled message")
+        return _unseal(runtime, result.stored["twiml"])
+    if result.outcome is not Outcome.ANSWERED:
+        log.info("SMS from %s: answered %s", mask_phone(number),
+                 "by the delivery in progress" if result.outcome is Outcome.IN_PROGRESS else "later")
+        return render_twiml([])
+    texts = result.reply.messages
     for text in texts:
         log.info("SMS reply to %s: %d segment(s)", mask_phone(number), segments(text))
     if not texts:
         log.info("SMS from %s: no reply", mask_phone(number))
-    return twiml
+    return render_twiml(texts)
 
 
-def respond(runtime, number: str, body: str, num_media: int = 0) -> list[str]:
+def respond(runtime, turn: Turn, body: str, num_media: int = 0) -> list[str]:
     """What to send back to this message: carrier keywords first, then the engine."""
-    kb = runtime.kb
+    kb, number, state = runtime.kb, turn.message.user_id, turn.state
     word = keyword_of(body)
     if word in STOP_WORDS:
         if not is_subscribed(runtime, number):
             return []
         set_subscribed(runtime, number, False)
-        _edit_pages(runtime, number, lambda _: [])
+        state.pop(PAGES_KEY, None)
         return [kb.message("sms_stop_confirm", CHANNEL)]
     if word in START_WORDS:
         set_subscribed(runtime, number, True)
-        return [_first_page(runtime, number, kb.message("sms_start_confirm", CHANNEL))]
+        return [_first_page(runtime, state, kb.message("sms_start_confirm", CHANNEL))]
     if not is_subscribed(runtime, number):
         return []  # an unsubscribed number receives nothing
     if word in MORE_WORDS:
-        waiting = _edit_pages(runtime, number, lambda pages: pages[1:])
+        waiting = _waiting_pages(runtime, state)
+        _keep_pages(runtime, state, waiting[1:])
         return [waiting[0] if waiting else kb.message("sms_no_more", CHANNEL)]
     if word in HELP_WORDS:
         text = kb.message("sms_help", CHANNEL)
     elif num_media and not body.strip():
         text = kb.message("media_not_supported_sms", CHANNEL)
     else:
-        reply = runtime.engine.handle_limited(IncomingMessage(channel=CHANNEL, user_id=number, text=body))
+        reply = runtime.engine.route_limited(turn)
         text = "\n".join(m.strip() for m in reply.messages if m.strip())
-    return [_first_page(runtime, number, text)] if text else []
+    return [_first_page(runtime, state, text)] if text else []
 
 
 def keyword_of(body: str) -> str:
@@ -193,7 +212,7 @@ def normalize_number(number: str) -> str:
 def is_subscribed(runtime, number: str) -> bool:
     """False once the number sent STOP (until START); outbound senders must check this."""
     key = runtime.protector.blind_index("phone", normalize_number(number))
-    with runtime.db.session() as s:
+    with runtime.db.unit_of_work() as s:
         flag = s.execute(select(SmsSubscription.subscribed)
                          .where(SmsSubscription.phone_key == key)).scalar_one_or_none()
     return flag is None or bool(flag)
@@ -205,15 +224,15 @@ def set_subscribed(runtime, number: str, subscribed: bool) -> None:
     key = runtime.protector.blind_index("phone", number)
     change = (update(SmsSubscription).where(SmsSubscription.phone_key == key)
               .values(subscribed=subscribed, updated_at=utcnow()))
-    with runtime.db.session() as s:
+    with runtime.db.unit_of_work() as s:
         if s.execute(change).rowcount:
             return
     try:
-        with runtime.db.session() as s:
+        with runtime.db.unit_of_work() as s:
             s.add(SmsSubscription(phone_key=key, phone_ref=runtime.protector.encrypt(number),
                                   subscribed=subscribed, updated_at=utcnow()))
     except IntegrityError:  # a parallel request created the row a moment ago
-        with runtime.db.session() as s:
+        with runtime.db.unit_of_work() as s:
             s.execute(change)
 
 
@@ -270,37 +289,25 @@ def render_twiml(texts: list[str]) -> str:
     return str(response)
 
 
-def _first_page(runtime, number: str, text: str) -> str:
-    """Page a reply: keep the rest for 'M' (replacing what waited), return the first page."""
+def _first_page(runtime, state: dict, text: str) -> str:
+    """Page a reply: keep the rest for 'M' in the conversation (replacing what waited), return the first page."""
     sms = runtime.config.sections.get("sms", {})
     limit = int(sms.get("segment_chars", 67)) * int(sms.get("max_segments", 2))
     pages = paginate(text, limit, runtime.kb.message("sms_more_suffix", CHANNEL))
-    _edit_pages(runtime, number, lambda _: pages[1:])
+    _keep_pages(runtime, state, pages[1:])
     return pages[0]
 
 
-def _edit_pages(runtime, number: str, change: Callable[[list[str]], list[str]]) -> list[str]:
-    """Replace the pages waiting for 'M' by change(waiting); returns those that were waiting."""
-    store = runtime.engine.store
-    for _ in range(3):
-        try:
-            with store.editing(CHANNEL, number) as (_cid, state):
-                sealed = state.pop(PAGES_KEY, None)
-                waiting = json.loads(_unseal(runtime, sealed)) if sealed else []
-                kept = change(waiting)
-                if kept:  # pages may hold a screening summary: encrypted like the screening itself
-                    state[PAGES_KEY] = _seal(runtime, json.dumps(kept, ensure_ascii=False))
-                return waiting
-        except ConcurrentUpdate:
-            continue
-    raise RuntimeError("SMS conversation kept changing under us")
+def _waiting_pages(runtime, state: dict) -> list[str]:
+    sealed = state.get(PAGES_KEY)
+    return json.loads(_unseal(runtime, sealed)) if sealed else []
 
 
-def _replay(runtime, sid: str) -> str:
-    """The stored reply to a retried MessageSid (empty while the first delivery is in progress)."""
-    stored = stored_reply(runtime.db, CHANNEL, sid)
-    log.info("SMS retry of an already handled message%s", "" if stored else " (still in progress)")
-    return _unseal(runtime, stored["twiml"]) if stored else render_twiml([])
+def _keep_pages(runtime, state: dict, pages: list[str]) -> None:
+    if pages:  # pages may hold a screening summary: encrypted like the screening itself
+        state[PAGES_KEY] = _seal(runtime, json.dumps(pages, ensure_ascii=False))
+    else:
+        state.pop(PAGES_KEY, None)
 
 
 def _seal(runtime, text: str) -> str:

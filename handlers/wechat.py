@@ -16,7 +16,6 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from xml.etree import ElementTree
 from xml.parsers.expat import ExpatError
@@ -28,11 +27,10 @@ from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.messages import TextMessage
 from wechatpy.replies import TextReply
 
-from bot.engine import Turn
+from bot.dialogue.turns import Delivery, Outcome
 from bot.errors import ConfigError, KnowledgeError
 from bot.messages import IncomingMessage, Reply
 from handlers.app import runtime_of
-from handlers.pacing import Pacing
 from handlers.wechat_api import menu_of
 
 log = logging.getLogger(__name__)
@@ -57,8 +55,7 @@ class Settings:
     # wechatpy's AES-CBC set up once: WeChatCrypto builds a new cipher for every message
     cipher: PrpCrypto | None = None
     click_texts: dict[str, str] = field(default_factory=dict)
-    budget: float = 4.0           # WeChat waits 5 s: answer passively within this, else hand off
-    pacing: Pacing = field(default_factory=Pacing)
+    budget: float = 4.0           # WeChat waits 5 s: answer passively within this, else send later
 
 
 @blueprint.record_once
@@ -90,17 +87,17 @@ def _configure(state) -> None:
         window=int(section.get("timestamp_window_seconds", 300)),
         max_bytes=int(section.get("max_body_bytes", 65536)),
         click_texts=menu_of(section)[1],
-        budget=float(section.get("reply_budget_seconds", 4.0)),
-        pacing=_pacing(section))
+        budget=_budget(section))
 
 
-def _pacing(section: dict) -> Pacing:
+def _budget(section: dict) -> float:
     try:
-        return Pacing(slow_seconds=float(section.get("slow_turn_seconds", 1.0)),
-                      careful_seconds=float(section.get("careful_seconds", 60)),
-                      threads=int(section.get("answer_threads", 8)))
-    except (TypeError, ValueError) as error:
-        raise ConfigError("[wechat]", str(error)) from None
+        budget = float(section.get("reply_budget_seconds", 4.0))
+    except (TypeError, ValueError):
+        budget = 0.0
+    if not 0 < budget < 5:
+        raise ConfigError("wechat.reply_budget_seconds", "must be a number of seconds above 0 and below 5")
+    return budget
 
 
 @blueprint.route("/wechat", methods=["GET", "POST"])
@@ -161,9 +158,7 @@ def _receive(settings: Settings, args) -> Response:
         if encrypted and not crypto:
             log.warning("wechat: an encrypted message arrived but JIUZHU_WECHAT_AES_KEY is not set")
         return _bad_request("malformed message XML")
-    with runtime_of().db.one_connection():  # the turn's read and write: one pool checkout
-        text = answer_once(message, settings)
-    return _render(text, message, settings)
+    return _render(answer_once(message, settings), message, settings)
 
 
 # ---- message kinds (a registry, style habit 8) -------------------------------------------
@@ -238,110 +233,58 @@ def _handler_of(message) -> Handler | None:
     return MESSAGE_KINDS.get(message.type)
 
 
-# ---- exactly once, within WeChat's deadline ----------------------------------------------
+# ---- exactly once, within WeChat's deadline (the turn pipeline: bot/dialogue/turns.py) -----
 def answer_once(message, settings: Settings) -> str:
-    """The reply text; a retry of the same message gets the first reply, or nothing.
+    """The passive reply text ("" = "success"); a retry of the same message gets the first reply.
 
-    The engine works the turn out and claims the MsgId with the reply (bot/engine.py).
-    It runs on this thread while turns are quick (handlers/pacing.py); one that still
-    took longer than `budget` answers "success" and sends its reply through the
-    customer-service API. While the process is careful, an answer thread runs it and
-    this thread waits at most `budget`, so a stalling database cannot hold WeChat
-    past its deadline.
+    Every message takes the same path, on the request thread: the turn pipeline claims
+    the MsgId with the reply. A reply ready after `budget`, or one a retry gave up
+    waiting for, goes out through the customer-service API (the outbox); a database
+    that cannot be reached gets a polite text now and nothing recorded, so WeChat's
+    retry after recovery is answered.
     """
     handler = _handler_of(message)
     if handler is None:
         return ""  # unknown kinds and events: an empty "success", never a crash
     runtime = runtime_of()
     key = dedup_key(message, runtime)
-    pacing = settings.pacing
-    began = time.monotonic()
-    if pacing.careful():
-        job = pacing.pool.submit(_start, handler, message, runtime, settings, key)
-        try:
-            turn = job.result(timeout=settings.budget)
-        except FutureTimeout:
-            pacing.took(settings.budget)
-            job.add_done_callback(lambda done: _late(runtime, message, key, done.result))
-            log.warning("wechat: answer took longer than %.1f s; sending it later", settings.budget)
-            return ""
-        finally:
-            took = time.monotonic() - began
-        pacing.took(took)
-    else:
-        try:
-            turn = _start(handler, message, runtime, settings, key)
-        finally:  # a database that took long to fail makes the process careful too
-            took = time.monotonic() - began
-            pacing.took(took)
-    if turn.duplicate:
-        return _unseal(runtime, turn.stored)
-    if took > settings.budget:  # on this thread, and too slow after all: WeChat has stopped waiting
-        log.warning("wechat: answer took %.1f s (budget %.1f s); sending it later", took, settings.budget)
-        _late(runtime, message, key, lambda: turn)
-        return ""
-    return _passive(runtime, message, key, turn)
-
-
-def _start(handler: Handler, message, runtime, settings: Settings, key: str | None) -> Turn:
-    """The kind's reply, or the engine's turn (claimed under `key`): on this thread or an answer thread."""
     try:
         what = handler(message, runtime, settings)
     except Exception:  # noqa: BLE001 — a bug is logged and the resident gets an apology, never a trace
         log.exception("failed to answer a wechat %s message", message.type)
         what = runtime.kb.message("generic_apology", CHANNEL)
+    asks = isinstance(what, Ask)
     incoming = IncomingMessage(channel=CHANNEL, user_id=message.source, kind="text",
-                               text=what.text if isinstance(what, Ask) else "",
-                               message_id=_raw(message, "MsgId"))
-    if isinstance(what, Ask):
-        return runtime.engine.start(incoming, claim=key, limited=True)
-    return runtime.engine.start(incoming, claim=key, fixed=what)
-
-
-def _passive(runtime, message, key: str | None, turn: Turn) -> str:
-    """The passive reply; what does not fit in 2,048 bytes follows as a customer-service message.
-
-    If a retry gave up on this delivery meanwhile (turn.late), all of it goes that way.
-    """
+                               text=what.text if asks else "", message_id=_raw(message, "MsgId"))
     note = runtime.kb.message("reply_continues", CHANNEL)
-    cut: dict[str, tuple[str, str]] = {}
+    parts: dict[str, tuple[str, str]] = {}
 
     def keep(reply: Reply) -> dict:
         # The reply may quote what the resident told us: kept encrypted, like the conversation.
-        cut["parts"] = split_text(_joined(reply), note)
-        return _sealed(runtime, cut["parts"][0])
+        parts["cut"] = split_text(_joined(reply), note)
+        return _sealed(runtime, parts["cut"][0])
 
+    def send_later(session, reply: Reply) -> None:
+        _enqueue(runtime, message, key or f"late:{time.time_ns()}", _joined(reply), session)
+
+    work = runtime.engine.route_limited if asks else (lambda _turn: Reply().add(what) if what else Reply())
     try:
-        reply = runtime.engine.finish(turn, keep)
-    except Exception:  # noqa: BLE001 — the conversation could not be saved: apologise, never a 500
-        log.exception("wechat: could not save a conversation turn")
+        result = runtime.turns.handle(incoming, work, Delivery(
+            claim=key or f"once:{time.time_ns()}", keep=keep, send_later=send_later,
+            deadline=settings.budget, conversation=asks))
+    except Exception:  # noqa: BLE001 — never a 500: WeChat would show the resident an error
+        log.exception("wechat: the turn pipeline failed")
         return runtime.kb.message("generic_apology", CHANNEL)
-    if turn.duplicate:  # another delivery of this message was claimed first: its reply counts
-        return _unseal(runtime, turn.stored)
-    if turn.late:
-        log.warning("wechat: a retry gave up on this delivery; sending the answer later")
-        _enqueue(runtime, message, key or f"late:{time.time_ns()}", _joined(reply))
-        return ""
-    text, rest = cut.get("parts") or split_text(_joined(reply), note)
+    if result.outcome is Outcome.UNAVAILABLE:
+        return runtime.kb.message("generic_apology", CHANNEL)
+    if result.outcome is Outcome.REPLAYED:
+        return _unseal(runtime, result.stored)
+    if result.outcome is not Outcome.ANSWERED:
+        return ""  # the delivery that holds the claim answers (IN_PROGRESS), or the outbox did (LATE)
+    text, rest = parts.get("cut") or split_text(_joined(result.reply), note)
     if rest:
         _enqueue(runtime, message, key or f"long:{time.time_ns()}", rest)
     return text
-
-
-def _late(runtime, message, key: str | None, result: Callable[[], Turn]) -> None:
-    """A reply nobody waits for any more goes out through the outbox (customer-service API).
-
-    A retry of the message gets nothing: the stored reply is empty.
-    """
-    try:
-        turn = result()
-        if turn.duplicate:
-            return  # the first delivery answers it
-        reply = runtime.engine.finish(turn, lambda _: _sealed(runtime, ""))
-        if not turn.duplicate:  # (a delivery that claimed it first answers it)
-            _enqueue(runtime, message, key or f"late:{time.time_ns()}", _joined(reply))
-    except Exception:  # noqa: BLE001 — maybe in a background thread: log, never raise
-        log.exception("wechat: could not queue a late reply")
 
 
 def _joined(reply: Reply) -> str:
@@ -353,11 +296,11 @@ def _sealed(runtime, text: str) -> dict:
     return {"sealed": runtime.protector.encrypt(text).decode("ascii")}
 
 
-def _enqueue(runtime, message, key: str, text: str) -> None:
+def _enqueue(runtime, message, key: str, text: str, session=None) -> None:
     from bot.outbox import enqueue
 
     for i, part in enumerate(split_all(text)):
-        enqueue(runtime, CHANNEL, message.source, part, idempotency_key=f"wechat:{key}:{i}")
+        enqueue(runtime, CHANNEL, message.source, part, idempotency_key=f"wechat:{key}:{i}", session=session)
 
 
 def _unseal(runtime, stored: dict | None) -> str:

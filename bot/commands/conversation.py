@@ -77,7 +77,7 @@ def run_purge(args) -> int:
     import datetime as dt
 
     from bot.conversations import purge_abandoned
-    from bot.dedup import prune
+    from bot.dialogue.turns import prune
 
     runtime = Runtime.from_path(args.config)
     days = runtime.config.screening_expiry_days

@@ -90,11 +90,13 @@ def run_leads_status(args) -> int:
     from bot.screening.notify import notify_status
 
     runtime = Runtime.from_path(args.config)
-    lead = runtime.leads.set_status(args.ref, args.status, actor=f"cli:{getpass.getuser()}")
-    if lead is None:
-        print(f"jiuzhu leads status: no lead {args.ref}", file=sys.stderr)
-        return 1
-    texted = not args.no_sms and notify_status(runtime, lead)
+    with runtime.db.unit_of_work() as session:  # the status, its audit row and the SMS: all or none
+        lead = runtime.leads.set_status(args.ref, args.status, actor=f"cli:{getpass.getuser()}",
+                                        session=session)
+        if lead is None:
+            print(f"jiuzhu leads status: no lead {args.ref}", file=sys.stderr)
+            return 1
+        texted = not args.no_sms and notify_status(runtime, lead, session)
     print(f"{lead.ref}: {lead.status}" + ("; SMS queued" if texted else ""))
     return 0
 

@@ -74,6 +74,8 @@ def run_worker_command(args) -> int:
         logging.getLogger().setLevel("INFO")
         logging.getLogger("twilio.http_client").setLevel("WARNING")  # request headers, per message
     runtime = Runtime.from_path(args.config)
+    runtime.create_empty_schema = False  # a server role: `jiuzhu db upgrade` migrates, at deploy time
+    runtime.db  # noqa: B018 — refuse to start on a database whose schema is not the head
     senders = build_senders(runtime)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):  # let the message being sent finish
@@ -130,7 +132,7 @@ def run_worker(runtime, senders: dict, can_send, once: bool = False,
 def purge(runtime) -> None:
     """The daily clean-up: abandoned screenings (personal data) and old webhook message ids."""
     from bot.conversations import purge_abandoned
-    from bot.dedup import prune
+    from bot.dialogue.turns import prune
 
     screenings = purge_abandoned(runtime.db, dt.timedelta(days=runtime.config.screening_expiry_days))
     ids = prune(runtime.db)

@@ -7,6 +7,7 @@ import secrets
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.privacy import DataProtector, mask_id_number, mask_name, mask_phone
 from bot.storage.db import Database
@@ -98,26 +99,32 @@ class LeadStore:
             "fields": {**lead.fields, **personal},
         }
 
-    def set_status(self, ref: str, status: str, actor: str) -> Lead | None:
-        """Move a lead to a new status (audited); None if there is no such lead."""
+    def set_status(self, ref: str, status: str, actor: str, session: Session | None = None) -> Lead | None:
+        """Move a lead to a new status with its audit row, in the caller's unit of work (or one
+        of its own); None if there is no such lead."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
-        with self.db.session() as s:
-            lead = s.execute(select(Lead).where(Lead.ref == ref.strip().upper())).scalar_one_or_none()
-            if lead is None:
-                return None
-            previous, lead.status, lead.updated_at = lead.status, status, utcnow()
-        self.audit(actor, "status", lead.ref, f"{previous} → {status}")
+        if session is None:
+            with self.db.unit_of_work() as own:
+                return self.set_status(ref, status, actor, own)
+        lead = session.execute(select(Lead).where(Lead.ref == ref.strip().upper())).scalar_one_or_none()
+        if lead is None:
+            return None
+        previous, lead.status, lead.updated_at = lead.status, status, utcnow()
+        self.audit(actor, "status", lead.ref, f"{previous} → {status}", session)
         return lead
 
     def phone_of(self, lead: Lead) -> str | None:
         """The applicant's phone, decrypted only to send them a message about their own application."""
         return json.loads(self.protector.decrypt(lead.personal)).get("phone")
 
-    def audit(self, actor: str, action: str, ref: str | None, detail: str = "") -> None:
-        """Write one audit event."""
-        with self.db.session() as s:
-            s.add(AuditEvent(actor=actor, action=action, lead_ref=ref, detail=detail))
+    def audit(self, actor: str, action: str, ref: str | None, detail: str = "",
+              session: Session | None = None) -> None:
+        """Write one audit event (in the caller's unit of work, with the change it records)."""
+        if session is None:
+            with self.db.unit_of_work() as own:
+                return self.audit(actor, action, ref, detail, own)
+        session.add(AuditEvent(actor=actor, action=action, lead_ref=ref, detail=detail))
 
 
 def new_ref(today: dt.date | None = None) -> str:

@@ -16,8 +16,9 @@ def notify_submitted(runtime, ref: str, channel: str, values: dict) -> None:
     _send(runtime, phone, body, f"submitted:{ref}")
 
 
-def notify_status(runtime, lead) -> bool:
-    """An SMS telling the applicant the new status; False when there is no number to text."""
+def notify_status(runtime, lead, session=None) -> bool:
+    """An SMS telling the applicant the new status, queued in the caller's unit of work (the
+    one that changed the status); False when there is no number to text."""
     phone = phone_digits(runtime.leads.phone_of(lead) or "")
     if not phone:
         return False
@@ -25,11 +26,11 @@ def notify_status(runtime, lead) -> bool:
     status = texts.doc["status"].get(lead.status, lead.status)
     body = texts.get("status_sms", ref=lead.ref, status=status,
                      assistance_hotline=runtime.config.county.hotlines.assistance)
-    _send(runtime, phone, body, f"status:{lead.ref}:{lead.status}")
+    _send(runtime, phone, body, f"status:{lead.ref}:{lead.status}", session)
     return True
 
 
-def _send(runtime, phone: str, body: str, key: str) -> None:
+def _send(runtime, phone: str, body: str, key: str, session=None) -> None:
     from bot.outbox import enqueue
 
-    enqueue(runtime, "sms", "+86" + phone, body, idempotency_key=key)  # the worker checks STOP
+    enqueue(runtime, "sms", "+86" + phone, body, idempotency_key=key, session=session)  # the worker checks STOP

@@ -107,6 +107,8 @@ class ProcessedMessage(Base):
     """A webhook message already handled: retries (WeChat resends after 5 s) run nothing twice.
 
     The reply is kept so a retry can be answered with it; rows are pruned after a day.
+    A claim still without its reply belongs to `owner` until `lease_until`; after that a
+    retry takes it over and answers (bot/dialogue/turns.py).
     """
 
     __tablename__ = "processed_messages"
@@ -116,6 +118,8 @@ class ProcessedMessage(Base):
     channel: Mapped[str] = mapped_column(String(16))
     message_id: Mapped[str] = mapped_column(String(128))
     reply: Mapped[dict | None] = mapped_column(JSON)
+    owner: Mapped[str | None] = mapped_column(String(32))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 

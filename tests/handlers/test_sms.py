@@ -60,13 +60,13 @@ def sms_runtime(sqlite_url, shared_runtime):
 def engine_calls(sms_runtime, monkeypatch):
     """Counts the messages that reach the conversation engine."""
     calls = []
-    real = sms_runtime.engine.handle
+    real = sms_runtime.engine.route_limited
 
-    def spy(message):
-        calls.append(message)
-        return real(message)
+    def spy(turn):
+        calls.append(turn.message)
+        return real(turn)
 
-    monkeypatch.setattr(sms_runtime.engine, "handle", spy)
+    monkeypatch.setattr(sms_runtime.engine, "route_limited", spy)
     return calls
 
 
@@ -145,10 +145,10 @@ def test_mms_with_text_answers_the_text(twilio):
 
 
 def test_a_bug_in_the_engine_gets_an_apology_in_valid_twiml(twilio, sms_runtime, monkeypatch):
-    def broken(message):
+    def broken(message, cid, state):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(sms_runtime.engine, "handle", broken)
+    monkeypatch.setattr(sms_runtime.engine, "_route", broken)
     assert twilio.send("低保标准是多少") == [sms_runtime.kb.message("generic_apology", "sms")]
 
 
@@ -343,7 +343,7 @@ def test_segment_count_is_logged_without_the_number_or_text(twilio, caplog):
 
 def test_engine_replies_longer_than_a_page_are_always_paged(twilio, sms_runtime, monkeypatch):
     long = "\n".join(f"{i}. 这是一条比较长的说明文字，用来检查分页是否在换行处切开。" for i in range(1, 9))
-    monkeypatch.setattr(sms_runtime.engine, "handle", lambda message: Reply(messages=[long]))
+    monkeypatch.setattr(sms_runtime.engine, "route_limited", lambda turn: Reply(messages=[long]))
     pages = twilio.send("随便问问")
     while not pages[-1] == sms_runtime.kb.message("sms_no_more", "sms"):
         pages += twilio.send("M")

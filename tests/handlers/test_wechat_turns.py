@@ -1,4 +1,4 @@
-"""One WeChat message = two short transactions (claim + load, save + reply), on SQLite and PostgreSQL.
+"""One WeChat message = one read and one write (the turn pipeline's fast path), on SQLite and PostgreSQL.
 
 What the per-message database work must keep guaranteeing after it was cut down:
 a MsgId delivered to two server processes at once runs the conversation once,
@@ -16,7 +16,7 @@ from sqlalchemy import select
 from wechatpy.crypto import WeChatCrypto
 
 from bot.messages import IncomingMessage
-from bot.storage.db import Tx
+from bot.dialogue.turn_sql import Link, Tx
 from bot.storage.models import Conversation, ProcessedMessage, UnansweredQuestion
 from handlers.app import create_app
 from tests.handlers.conftest import AES_KEY, APP_ID, OPENID, TOKEN, FakeWeChat, make_runtime, wechat_environ
@@ -108,24 +108,34 @@ def test_an_answer_that_changes_nothing_writes_no_conversation(servers):
     assert conversation(wechat.runtime)[0] == version + 1
 
 
-def _record_statements(monkeypatch, db) -> list[tuple[str, list[str]]]:
-    """Every reading() and transaction() of `db` from now on, with its statements' first words."""
+def _record_statements(monkeypatch, db=None) -> list[tuple[str, list[str]]]:
+    """Every transaction and autocommitted statement of the turn pipeline from now on, with
+    its statements' first words (on SQLite an autocommit is a transaction: recorded once)."""
     blocks: list[tuple[str, list[str]]] = []
-    real = {"reading": db.reading, "transaction": db.transaction, "one_statement": db.one_statement}
+    depth = [0]
+    real = {"autocommit": Link.autocommit, "transaction": Link.transaction}
     real_run = Tx.run
 
     def opener(kind):
-        def open_block():
-            blocks.append((kind, []))
-            return real[kind]()
+        @contextlib.contextmanager
+        def open_block(link):
+            if not depth[0]:
+                blocks.append((kind, []))
+            depth[0] += 1
+            try:
+                with real[kind](link) as tx:
+                    yield tx
+            finally:
+                depth[0] -= 1
         return open_block
 
     def run(tx, sql, params):
-        blocks[-1][1].append(sql.sqlite.split()[0])
+        if blocks:
+            blocks[-1][1].append(sql.sqlite.split()[0])
         return real_run(tx, sql, params)
 
     for kind in real:
-        monkeypatch.setattr(db, kind, opener(kind))
+        monkeypatch.setattr(Link, kind, opener(kind))
     monkeypatch.setattr(Tx, "run", run)
     return blocks
 
@@ -138,12 +148,12 @@ def test_a_known_resident_costs_one_read_and_one_write_transaction(servers, monk
     assert wechat.text("留言")  # awaiting the message: the state changes
     # read the conversation (and that the message is unclaimed); then claim with the reply, save:
     # on PostgreSQL one autocommitted statement, on SQLite one transaction
-    assert blocks == [("reading", ["SELECT"]), ("one_statement", ["WITH"]) if postgresql
+    assert blocks == [("autocommit", ["SELECT"]), ("autocommit", ["WITH"]) if postgresql
                       else ("transaction", ["INSERT", "UPDATE"])]
     blocks.clear()
     assert wechat.text("取消")  # no message left after all: the state changes back
     assert wechat.text("你好") == wechat.text("你好")  # the second changes nothing: the claim only
-    assert blocks[-2:] == [("reading", ["SELECT"]), ("one_statement" if postgresql else "transaction", ["INSERT"])]
+    assert blocks[-2:] == [("autocommit", ["SELECT"]), ("autocommit" if postgresql else "transaction", ["INSERT"])]
 
 
 def test_a_new_resident_and_a_retry_claim_first(servers, monkeypatch):
@@ -151,12 +161,12 @@ def test_a_new_resident_and_a_retry_claim_first(servers, monkeypatch):
     blocks = _record_statements(monkeypatch, wechat.runtime.db)
     first = wechat.text("低保标准是多少", msg_id=7500001, openid="oJZ_new_resident")
     # no conversation yet: claim, then create and load it, in one transaction
-    assert blocks[0] == ("reading", ["SELECT"])
+    assert blocks[0] == ("autocommit", ["SELECT"])
     assert blocks[1] == ("transaction", ["INSERT", "SELECT", "INSERT", "SELECT"])
     blocks.clear()
     assert wechat.text("低保标准是多少", msg_id=7500001, openid="oJZ_new_resident") == first
     # a retry: the claim fails and the stored reply is given again; nothing else happens
-    assert blocks == [("reading", ["SELECT"]), ("transaction", ["INSERT", "UPDATE", "SELECT"])]
+    assert blocks == [("autocommit", ["SELECT"]), ("transaction", ["INSERT", "SELECT"])]
 
 
 def test_a_turn_that_needs_the_database_claims_first_and_runs_once(servers, monkeypatch):
@@ -177,7 +187,7 @@ def test_a_turn_that_needs_the_database_claims_first_and_runs_once(servers, monk
     before = claimed_rows(wechat.runtime)
     monkeypatch.setattr(wechat.runtime.db, "session", session)
     assert "申请" in wechat.text("查进度")  # reads the resident's applications: needs the database
-    assert [kind for kind, _ in blocks[:2]] == ["reading", "transaction"]  # tried, then claimed first
+    assert [kind for kind, _ in blocks[:2]] == ["autocommit", "transaction"]  # tried, then claimed first
     assert sessions == [before + 1]  # the applications were read once, after the claim
     assert calls == ["查进度", "查进度"]  # the first attempt stopped at the database, touching nothing
 
@@ -188,19 +198,27 @@ def claimed_rows(runtime) -> int:
 
 
 def test_a_concurrent_update_is_worked_out_again_and_the_reply_matches(servers, monkeypatch):
-    wechat = servers[0]
-    engine, store = wechat.runtime.engine, wechat.runtime.engine.store
+    wechat, other = servers
     wechat.text("低保标准是多少")
     calls, lock = [], threading.Lock()
-    routed(monkeypatch, wechat.runtime, calls, lock)
-    message = IncomingMessage(channel="wechat", user_id=OPENID, text="留言", message_id="7200001")
-    turn = engine.start(message, claim="m:7200001", limited=True)
-    cid, version, _ = store.load("wechat", OPENID)
-    store.save(cid, version, {"mode": "awaiting_message"})  # another process answered meanwhile
-    kept = []
-    reply = engine.finish(turn, lambda r: kept.append(r.messages[:]) or {"sealed": "x"})
+    real = wechat.runtime.engine._route
+
+    def route(message, cid, state):
+        calls.append(message.text)
+        if len(calls) == 1:  # meanwhile another process answers the same resident
+            def answer_elsewhere():
+                cid_, version_, _ = other.runtime.engine.store.load("wechat", OPENID)
+                other.runtime.engine.store.save(cid_, version_, {"mode": "awaiting_message"})
+            saver = threading.Thread(target=answer_elsewhere)  # (another thread: the database is not out of bounds)
+            saver.start()
+            saver.join()
+        return real(message, cid, state)
+
+    monkeypatch.setattr(wechat.runtime.engine, "_route", route)
+    version, _ = conversation(wechat.runtime)
+    reply = wechat.text("留言", msg_id=7200001)
     assert calls == ["留言", "留言"]                   # worked out again on the fresh state
-    assert kept[-1] == reply.messages                  # the stored reply is the final one
+    assert reply == wechat.text("留言", msg_id=7200001)  # the stored reply is the final one
     assert conversation(wechat.runtime) == (version + 2, {})  # "留言" while awaiting a message: saved it
     with wechat.runtime.db.session() as s:
         rows = s.execute(select(UnansweredQuestion.outcome)).scalars().all()
@@ -235,35 +253,28 @@ def test_scripted_channels_still_write_state(runtime):
         assert s.execute(select(Conversation.version).where(Conversation.channel == "terminal")).scalar() == 1
 
 
-def test_two_deliveries_worked_out_unclaimed_at_once_write_only_the_first(servers):
-    """Both deliveries read the message as unclaimed; the first to claim wins, the other writes nothing."""
+def test_two_deliveries_worked_out_unclaimed_at_once_write_only_the_first(servers, monkeypatch):
+    """Both deliveries read the message as unclaimed; the first to claim wins, the other writes
+    nothing and answers with the winner's reply."""
     one, two = servers
     one.text("你好")
-    message = IncomingMessage(channel="wechat", user_id=OPENID, text="留言", message_id="7600001")
-    first = one.runtime.engine.start(message, claim="m:7600001")
-    second = two.runtime.engine.start(message, claim="m:7600001")
-    assert not first.claimed and not second.claimed  # neither has claimed it yet
-    one.runtime.engine.finish(first, lambda r: {"sealed": "first"})
-    version, state = conversation(one.runtime)
-    two.runtime.engine.finish(second, lambda r: {"sealed": "second"})
-    assert second.duplicate and second.stored == {"sealed": "first"}  # the winner's reply, for its retry
-    assert conversation(one.runtime) == (version, state) == (version, {"mode": "awaiting_message"})
+    version, _ = conversation(one.runtime)
+    both = threading.Barrier(2, timeout=10)
+    for s in servers:
+        real = s.runtime.engine._route
+
+        def route(message, cid, state, real=real):
+            both.wait()  # each has peeked: the message is unclaimed for both
+            return real(message, cid, state)
+        monkeypatch.setattr(s.runtime.engine, "_route", route)
+    replies = []
+    threads = [threading.Thread(target=lambda s=s: replies.append(s.text("留言", msg_id=7600001)))
+               for s in servers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(replies) == 2 and replies[0] == replies[1] and replies[0]  # the loser replays the winner's
+    assert conversation(one.runtime) == (version + 1, {"mode": "awaiting_message"})  # saved once
     with one.runtime.db.engine.connect() as conn:
         assert len(conn.execute(select(ProcessedMessage.message_id)).all()) == 2  # 你好, 留言: claimed once
-
-
-def test_a_claimed_message_saves_no_state_even_when_only_the_claim_conflicts(servers):
-    """The first delivery changed nothing (claim only); the second would change the state at the
-    version it loaded, which is still current: only the claim stops it, and nothing is written."""
-    one, two = servers
-    one.text("你好")
-    version, state = conversation(one.runtime)
-    message = IncomingMessage(channel="wechat", user_id=OPENID, text="你好", message_id="7700001")
-    first = one.runtime.engine.start(message, claim="m:7700001")
-    second = two.runtime.engine.start(message, claim="m:7700001")
-    one.runtime.engine.finish(first, lambda r: {"sealed": "first"})
-    assert conversation(one.runtime) == (version, state)  # the first wrote the claim only
-    second.state = {**second.state, "mode": "awaiting_message"}  # as if its turn had changed the state
-    two.runtime.engine.finish(second, lambda r: {"sealed": "second"})
-    assert second.duplicate and second.stored == {"sealed": "first"}
-    assert conversation(one.runtime) == (version, state)  # the conversation was not saved

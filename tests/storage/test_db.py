@@ -10,13 +10,39 @@ from sqlalchemy import inspect
 
 from bot.conversations import ConcurrentUpdate, ConversationStore
 from bot.privacy import DataProtector, generate_key
-from bot.storage.db import HEAD_REVISION, MIGRATIONS, Database, Sql
+from bot.dialogue import turn_sql as q
+from bot.dialogue.turn_sql import Link, Sql
+from bot.storage.db import Database
+from bot.storage.models import utcnow
+from bot.storage.schema import MIGRATIONS, head_revision
+
+HEAD_REVISION = head_revision()
 
 
-def test_head_constant_matches_the_newest_migration():
+def test_the_head_read_from_the_scripts_is_alembics_head():
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD_REVISION
+
+
+# The turn pipeline's claim statements, as its fast path writes them (bot/dialogue/turns.py).
+def claim_on(tx, channel: str, message_id: str, reply: dict | None = None) -> bool:
+    return tx.run(q.CLAIM_WITH_REPLY, {"channel": channel, "message_id": message_id, "now": tx.time(utcnow()),
+                                       "reply": tx.json(reply)}) == 1
+
+
+def claim_message(db_or_link, channel: str, message_id: str, reply: dict | None = None) -> bool:
+    if isinstance(db_or_link, Link):
+        with db_or_link.transaction() as tx:
+            return claim_on(tx, channel, message_id, reply)
+    with Link(db_or_link) as link, link.transaction() as tx:
+        return claim_on(tx, channel, message_id, reply)
+
+
+def stored_reply(db, channel: str, message_id: str) -> dict | None:
+    with Link(db) as link, link.transaction() as tx:
+        row = tx.first(q.CLAIM_ROW, {"channel": channel, "message_id": message_id})
+    return tx.from_json(row[0]) if row and row[0] is not None else None
 
 
 def test_missing_database_is_created_with_schema(any_db_url):
@@ -117,44 +143,26 @@ def test_leads_round_trip_and_duplicate_detection(store):
 
 
 def test_message_claims_are_exactly_once(store):
-    from bot.dedup import claim_message, store_reply, stored_reply
-
-    assert claim_message(store.db, "wechat", "m1") is True
+    assert claim_message(store.db, "wechat", "m1", {"text": "答复"}) is True
     assert claim_message(store.db, "wechat", "m1") is False
     assert claim_message(store.db, "sms", "m1") is True
-    assert stored_reply(store.db, "wechat", "m1") is None
-    store_reply(store.db, "wechat", "m1", {"text": "答复"})
+    assert stored_reply(store.db, "sms", "m1") is None
     assert stored_reply(store.db, "wechat", "m1") == {"text": "答复"}
 
 
-def test_a_retry_that_finds_no_reply_marks_the_first_delivery_late(store):
-    from bot.dedup import LATE, claim_message, store_reply_on, take_over_on
-
-    assert claim_message(store.db, "wechat", "m2")
-    with store.db.transaction() as tx:
-        assert take_over_on(tx, "wechat", "m2") is None       # nothing to give yet: marked late
-    with store.db.transaction() as tx:
-        assert not store_reply_on(tx, "wechat", "m2", {"sealed": "x"})  # the first delivery is told
-    with store.db.transaction() as tx:
-        assert take_over_on(tx, "wechat", "m2") is None       # later retries get nothing either
-        assert tx.first(Sql("SELECT reply FROM processed_messages WHERE message_id = 'm2'"), {})[0] \
-            in (LATE, '{"late": true}')
-
-
-def test_reading_leaves_the_connection_transactional(store):
+def test_an_autocommitted_read_leaves_the_connection_transactional(store):
     """After a read (autocommit on PostgreSQL), a failed transaction still rolls back."""
-    from bot.dedup import claim_on
-
-    db = store.db
-    for _ in range(3):  # the pool hands the same connections out again
-        with db.reading() as tx:
-            assert tx.first(Sql("SELECT 1"), {})[0] == 1
-    with pytest.raises(RuntimeError):
-        with db.transaction() as tx:
-            assert claim_on(tx, "wechat", "rolled-back")
-            raise RuntimeError("boom")
-    with db.reading() as tx:
-        assert tx.first(Sql("SELECT count(*) FROM processed_messages WHERE message_id = 'rolled-back'"), {})[0] == 0
+    with Link(store.db) as link:
+        for _ in range(3):
+            with link.autocommit() as tx:
+                assert tx.first(Sql("SELECT 1"), {})[0] == 1
+        with pytest.raises(RuntimeError):
+            with link.transaction() as tx:
+                assert claim_on(tx, "wechat", "rolled-back")
+                raise RuntimeError("boom")
+        with link.autocommit() as tx:
+            assert tx.first(Sql("SELECT count(*) FROM processed_messages WHERE message_id = 'rolled-back'"),
+                            {})[0] == 0
 
 
 def test_no_database_refuses_every_way_in(store):
@@ -162,11 +170,14 @@ def test_no_database_refuses_every_way_in(store):
 
     db = store.db
     with no_database():
-        for way_in in (db.session, db.transaction, db.reading):
-            with pytest.raises(DatabaseTouched):
-                with way_in():
+        with pytest.raises(DatabaseTouched):
+            with db.unit_of_work():
+                pass
+        for way_in in ("transaction", "autocommit"):
+            with pytest.raises(DatabaseTouched), Link(db) as link:
+                with getattr(link, way_in)():
                     pass
-    with db.reading() as tx:  # and only inside the block
+    with Link(db) as link, link.autocommit() as tx:  # and only inside the block
         assert tx.first(Sql("SELECT 1"), {})[0] == 1
 
 
@@ -186,11 +197,10 @@ def test_per_message_statements_write_what_the_orm_reads(store):
 
     from sqlalchemy import select
 
-    from bot.dedup import claim_message, prune, store_reply
-    from bot.storage.models import Conversation, ProcessedMessage, utcnow
+    from bot.dialogue.turns import prune
+    from bot.storage.models import Conversation, ProcessedMessage
 
-    assert claim_message(store.db, "wechat", "m:1")
-    store_reply(store.db, "wechat", "m:1", {"sealed": "密文"})
+    assert claim_message(store.db, "wechat", "m:1", {"sealed": "密文"})
     cid, version, _ = store.load("wechat", "openid-1")
     store.save(cid, version, {"offer": {"entries": ["a"]}, "flag": True})
     with store.db.session() as s:
@@ -221,7 +231,7 @@ def _pooled_database(postgres_url: str) -> Database:
     """A database whose connections can be found on the server (application_name)."""
     db = Database(f"{postgres_url}&application_name=jz_{uuid.uuid4().hex[:12]}")
     db.ensure_schema()
-    with db.transaction() as tx:
+    with Link(db) as link, link.transaction() as tx:
         assert tx.first(Sql("SELECT 1"), {}) == (1,)
     return db
 
@@ -242,8 +252,6 @@ def _terminate_pooled_connections(db) -> None:
 
 
 def test_a_dead_connection_costs_one_failed_transaction_then_the_pool_is_renewed(postgres_url):
-    from bot.dedup import claim_message
-
     db = _pooled_database(postgres_url)
     _terminate_pooled_connections(db)
     with pytest.raises(Exception):  # recently used, so not pinged: the statement finds it dead …
@@ -253,7 +261,6 @@ def test_a_dead_connection_costs_one_failed_transaction_then_the_pool_is_renewed
 
 
 def test_an_idle_connection_is_pinged_on_checkout(postgres_url, monkeypatch):
-    from bot.dedup import claim_message
     from bot.storage import db as db_module
 
     db = _pooled_database(postgres_url)
@@ -264,74 +271,56 @@ def test_an_idle_connection_is_pinged_on_checkout(postgres_url, monkeypatch):
 
 
 def test_a_read_after_a_ping_or_a_dead_connection_still_works(postgres_url, monkeypatch):
-    """reading() switches the pooled connection to autocommit: a checkout ping must not get in its way."""
+    """autocommit() switches the pooled connection to autocommit: a checkout ping must not get in its way."""
     from bot.storage import db as db_module
 
     db = _pooled_database(postgres_url)
     monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 0.0)  # every checkout pings
     for _ in range(3):
-        with db.reading() as tx:
+        with Link(db) as link, link.autocommit() as tx:
             assert tx.first(Sql("SELECT 1"), {}) == (1,)
     _terminate_pooled_connections(db)
-    with db.reading() as tx:  # the ping finds it dead and a fresh connection serves the read
+    with Link(db) as link, link.autocommit() as tx:  # the ping finds it dead and a fresh connection serves the read
         assert tx.first(Sql("SELECT 1"), {}) == (1,)
     monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
     _terminate_pooled_connections(db)
     with pytest.raises(Exception):  # not pinged: the read finds it dead …
-        with db.reading() as tx:
+        with Link(db) as link, link.autocommit() as tx:
             tx.first(Sql("SELECT 1"), {})
-    with db.reading() as tx:  # … and the next one gets a fresh connection
+    with Link(db) as link, link.autocommit() as tx:  # … and the next one gets a fresh connection
         assert tx.first(Sql("SELECT 1"), {}) == (1,)
     db.dispose()
 
 
-def test_one_connection_serves_a_whole_message_with_one_checkout(store):
+def test_a_link_serves_a_whole_turn_with_one_checkout(store):
     from sqlalchemy import event
-
-    from bot.dedup import claim_message, claim_on, store_reply
 
     db = store.db
     checkouts = []
     event.listen(db.engine, "checkout", lambda *args: checkouts.append(1))
-    with db.one_connection():
+    with Link(db) as link:
         assert checkouts == []  # nothing until the first use
-        with db.reading() as tx:
+        with link.autocommit() as tx:
             assert tx.first(Sql("SELECT 1"), {}) == (1,)
-        assert claim_message(db, "wechat", "m:1")
-        store_reply(db, "wechat", "m:1", {"sealed": "x"})
-        with db.one_connection():  # nested: the same connection
-            assert not claim_message(db, "wechat", "m:1")
-        assert db.engine.pool.checkedout() == 1
-        seen = []
-        worker = threading.Thread(target=lambda: seen.append(claim_message(db, "wechat", "m:2")))
-        worker.start()
-        worker.join()  # another thread checks out its own connection …
-        assert seen == [True] and len(checkouts) == 2
-    assert len(checkouts) == 2 and db.engine.pool.checkedout() == 0  # … and the block gave its back
-    with db.one_connection(), db.transaction() as outer:  # a transaction inside another gets its own
-        claim_on(outer, "wechat", "m:outer")
-        with pytest.raises(RuntimeError), db.transaction() as inner:
-            inner.run(Sql("SELECT 1"), {})
-            raise RuntimeError  # the inner one rolls back …
-    assert not claim_message(db, "wechat", "m:outer")  # … and the outer one was committed all the same
-    assert db.engine.pool.checkedout() == 0
-    with pytest.raises(RuntimeError), db.one_connection():  # an error inside still gives it back
-        claim_message(db, "wechat", "m:3")
+        assert claim_message(link, "wechat", "m:1")
+        assert not claim_message(link, "wechat", "m:1")
+        assert db.engine.pool.checkedout() == 1 and len(checkouts) == 1
+    assert db.engine.pool.checkedout() == 0  # … and the turn gave it back
+    with pytest.raises(RuntimeError), Link(db) as link:  # an error inside still gives it back
+        claim_message(link, "wechat", "m:3")
         raise RuntimeError
     assert db.engine.pool.checkedout() == 0
 
 
-def test_one_connection_replaces_a_connection_found_dead(postgres_url):
-    from bot.dedup import claim_message
-
+def test_a_link_replaces_a_connection_found_dead(postgres_url):
     db = _pooled_database(postgres_url)
-    with db.one_connection():
-        assert claim_message(db, "wechat", "m:1")
+    with Link(db) as link:
+        assert claim_message(link, "wechat", "m:1")
         _terminate_pooled_connections(db)
-        with pytest.raises(Exception):  # the held connection died under the block …
-            claim_message(db, "wechat", "m:2")
-        assert claim_message(db, "wechat", "m:2")  # … the next transaction gets a fresh one
-        with db.reading() as tx:
+        with pytest.raises(Exception):  # the held connection died under the turn …
+            claim_message(link, "wechat", "m:2")
+        assert claim_message(link, "wechat", "m:2")  # … the next transaction gets a fresh one
+        with link.autocommit() as tx:
             assert tx.first(Sql("SELECT count(*) FROM processed_messages"), {}) == (2,)
     assert db.engine.pool.checkedout() == 0
     db.dispose()
@@ -339,11 +328,10 @@ def test_one_connection_replaces_a_connection_found_dead(postgres_url):
 
 def _write_pages(db: Database, rows: int) -> None:
     """Commits that grow the write-ahead log by well over a thousand pages."""
-    from bot.dedup import claim_on
-
-    for i in range(rows):
-        with db.transaction() as tx:
-            claim_on(tx, "wechat", f"m:{i}", reply={"sealed": "x" * 3000})
+    with Link(db) as link:
+        for i in range(rows):
+            with link.transaction() as tx:
+                claim_on(tx, "wechat", f"m:{i}", reply={"sealed": "x" * 3000})
 
 
 def test_sqlite_commits_leave_checkpoints_to_the_background_thread(sqlite_url):
@@ -401,25 +389,30 @@ def test_a_forked_worker_starts_its_own_checkpointing_thread(sqlite_url):
 
 
 def test_postgresql_saves_and_claims_in_one_statement_or_not_at_all(postgres_url):
-    from bot.dedup import claim_message, stored_reply
     from bot.storage.db import is_unique_violation
 
     db = Database(postgres_url)
     db.ensure_schema()
     store = ConversationStore(db, DataProtector(generate_key()))
     cid, version, _ = store.load("wechat", "openid-1")
-    with db.one_statement() as tx:
-        assert store.save_and_claim_on(tx, cid, version, {"a": 1}, "wechat", "m:1", {"sealed": "r1"})
-    assert store.load("wechat", "openid-1")[1:] == (version + 1, {"a": 1})
-    assert stored_reply(db, "wechat", "m:1") == {"sealed": "r1"}
-    with db.one_statement() as tx:  # a stale version: neither saved nor claimed
-        assert not store.save_and_claim_on(tx, cid, version, {"b": 2}, "wechat", "m:2", {"sealed": "r2"})
-    assert claim_message(db, "wechat", "m:2")  # (m:2 was not claimed)
-    with pytest.raises(Exception) as raised, db.one_statement() as tx:  # claimed already: nothing saved
-        store.save_and_claim_on(tx, cid, version + 1, {"c": 3}, "wechat", "m:1", {"sealed": "r3"})
-    assert is_unique_violation(raised.value)
-    assert store.load("wechat", "openid-1")[1:] == (version + 1, {"a": 1})
-    assert stored_reply(db, "wechat", "m:1") == {"sealed": "r1"}
-    with db.reading() as tx:  # the connection is usable after the failed statement
-        assert tx.first(Sql("SELECT 1"), {}) == (1,)
+
+    def save_and_claim(link, version, state, message_id, reply) -> bool:
+        with link.autocommit() as tx:
+            return tx.run(q.SAVE_AND_CLAIM, {
+                "id": cid, "version": version, "state": tx.json(state), "now": tx.time(utcnow()),
+                "channel": "wechat", "message_id": message_id, "reply": tx.json(reply)}) == 1
+
+    with Link(db) as link:
+        assert save_and_claim(link, version, {"a": 1}, "m:1", {"sealed": "r1"})
+        assert store.load("wechat", "openid-1")[1:] == (version + 1, {"a": 1})
+        assert stored_reply(db, "wechat", "m:1") == {"sealed": "r1"}
+        assert not save_and_claim(link, version, {"b": 2}, "m:2", {"sealed": "r2"})  # stale: neither
+        assert claim_message(db, "wechat", "m:2")  # (m:2 was not claimed)
+        with pytest.raises(Exception) as raised:  # claimed already: nothing saved
+            save_and_claim(link, version + 1, {"c": 3}, "m:1", {"sealed": "r3"})
+        assert is_unique_violation(raised.value)
+        assert store.load("wechat", "openid-1")[1:] == (version + 1, {"a": 1})
+        assert stored_reply(db, "wechat", "m:1") == {"sealed": "r1"}
+        with link.autocommit() as tx:  # the connection is usable after the failed statement
+            assert tx.first(Sql("SELECT 1"), {}) == (1,)
     db.dispose()

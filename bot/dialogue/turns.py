@@ -1,0 +1,375 @@
+"""The one turn pipeline, for WeChat, SMS and any later inbound path.
+
+claim → load → run → save → keep the reply → hand a late reply to the outbox,
+with the same guarantees on every channel:
+
+* A message id is worked out once. The first delivery to commit a claim row for
+  it wins; a retry gets the reply kept with the claim (Outcome.REPLAYED).
+* A retry while the first delivery still works gets nothing now and marks the
+  claim late: the first delivery then sends its reply through the outbox
+  instead of into a connection nobody reads (Outcome.IN_PROGRESS / LATE).
+* A claim is leased (`lease_seconds`) to its owner. A worker killed between
+  claim and reply leaves a lease that runs out; the next retry takes the claim
+  over and answers. The owner token fences the slow original: its reply and
+  saved conversation are written only while it still owns the claim, so the
+  message is never answered twice.
+* A database that cannot be reached gives Outcome.UNAVAILABLE quickly (the
+  engine's wait is bounded, `[database] wait_seconds`) and records nothing, so
+  the channel answers politely and a redelivery after recovery is answered.
+
+Fast path (the only hand-written SQL outside migrations; figures in
+bench/README.md): a known resident's message is one read — the conversation and
+whether the message is claimed — then the turn is worked out with the database
+out of bounds (`no_database`), then one transaction claims the message together
+with its reply and the saved conversation (on PostgreSQL one autocommitted
+statement). A turn that needs the database while it runs (a lead filed, a phone
+code, STOP on SMS), a new conversation or a retry claims first, with a lease.
+The statements run on one pooled DBAPI connection per turn (`_Link`);
+everything the turn's work does besides goes through `Database.unit_of_work()`.
+"""
+from __future__ import annotations
+
+import contextvars
+import copy
+import datetime as dt
+import enum
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from bot.conversations import ConcurrentUpdate
+from bot.dialogue.turn_sql import (CLAIM_LEASED, CLAIM_ROW, CLAIM_WITH_REPLY, CREATE, LOAD, MARK_LATE,
+                                   PEEK, SAVE, SAVE_AND_CLAIM, STORE_LATE, STORE_REPLY, TAKE_OVER,
+                                   UNANSWERED, LATE, Link, Tx, is_outage)
+from bot.messages import IncomingMessage, Reply
+from bot.privacy import scrub_personal_data
+from bot.storage.db import Database, DatabaseTouched, is_unique_violation, no_database
+from bot.storage.models import ProcessedMessage, utcnow
+
+log = logging.getLogger(__name__)
+LEASE_SECONDS = 8.0  # WeChat retries after 5 s and 10 s: the second retry finds a dead worker's lease over
+
+
+class Outcome(enum.Enum):
+    """What became of one delivery of a message (replaces Turn's old flags)."""
+
+    ANSWERED = "answered"          # worked out now: the reply is the channel's to give
+    REPLAYED = "replayed"          # a retry: TurnResult.stored is what the first delivery kept
+    IN_PROGRESS = "in_progress"    # a retry while another delivery holds the claim: give nothing now
+    LATE = "late"                  # worked out, but nobody waits any more: the reply went to the outbox
+    UNAVAILABLE = "unavailable"    # the database could not be reached: nothing recorded
+
+
+@dataclass
+class Turn:
+    """One message's work: the state it runs on, its reply and what the run asks to write."""
+
+    message: IncomingMessage
+    user_key: str = ""
+    cid: int | None = None            # the conversation (None: the reply involves none)
+    version: int = 0
+    state: dict = field(default_factory=dict)
+    loaded: dict = field(default_factory=dict)      # the state as loaded: unchanged → not written
+    reply: Reply = field(default_factory=Reply)
+    unanswered: list[dict] = field(default_factory=list)
+    allowed: bool | None = None       # the rate limiter's verdict, asked once per message
+
+    def note_unanswered(self, text: str, channel: str, outcome: str, **fields) -> None:
+        """A question the bot could not answer: written with the turn (scrubbed)."""
+        self.unanswered.append({
+            "text": scrub_personal_data(text)[:1000], "channel": channel, "outcome": outcome,
+            "best_topic": fields.get("best_topic"), "confidence": float(fields.get("confidence", 0.0)),
+            "conversation_id": fields.get("conversation_id"), "created_at": utcnow()})
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """The outcome, the reply worked out (ANSWERED, LATE) and, for REPLAYED, what was kept."""
+
+    outcome: Outcome
+    reply: Reply = field(default_factory=Reply)
+    stored: dict | None = None
+
+
+Work = Callable[[Turn], Reply]              # route the message on turn.state (may change it)
+Keep = Callable[[Reply], dict]              # the JSON kept with the claim for retries (sealed)
+SendLater = Callable[[Session, Reply], None]  # queue the reply in the outbox, in this unit of work
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How a channel wants one of its messages handled."""
+
+    claim: str | None = None         # the channel's message id (None: a scripted channel)
+    keep: Keep | None = None
+    send_later: SendLater | None = None
+    deadline: float | None = None    # seconds the channel waits for the reply
+    conversation: bool = True        # False: a fixed reply that involves no conversation
+
+
+_CURRENT: contextvars.ContextVar[Turn | None] = contextvars.ContextVar("jiuzhu_turn", default=None)
+
+
+def current_turn() -> Turn | None:
+    """The turn being run on this thread, if any (the engine notes unanswered questions on it)."""
+    return _CURRENT.get()
+
+
+class _Lost(Exception):
+    """Another delivery claimed (or took over) the message: this one wrote nothing."""
+
+
+class TurnPipeline:
+    """Runs every inbound message of every channel through the same steps."""
+
+    def __init__(self, db: Database, user_key: Callable[[str, str], str], encrypt: Callable[[str], bytes],
+                 apology: Callable[[str], str], lease_seconds: float = LEASE_SECONDS):
+        self.db, self.user_key, self.encrypt, self.apology = db, user_key, encrypt, apology
+        self.lease = dt.timedelta(seconds=lease_seconds)
+
+    def handle(self, message: IncomingMessage, work: Work, delivery: Delivery = Delivery()) -> TurnResult:
+        """One delivery of one message; raises only for a bug in the pipeline itself."""
+        began = time.monotonic()
+        try:
+            with Link(self.db) as link:
+                return self._handle(link, message, work, delivery, began)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            log.warning("database unreachable: a %s message gets a polite answer (%s)", message.channel,
+                        type(error).__name__)
+            return TurnResult(Outcome.UNAVAILABLE)
+
+    def _handle(self, link: Link, message: IncomingMessage, work: Work, delivery: Delivery,
+                began: float) -> TurnResult:
+        turn = Turn(message, user_key=self.user_key(message.channel, message.user_id))
+        if delivery.claim is None:
+            return self._scripted(link, turn, work)
+        if not delivery.conversation:
+            self._run(turn, work)
+            return self._finish(link, turn, work, delivery, began, owner=None)
+        if self._peek(link, turn, delivery.claim):
+            try:
+                with no_database():
+                    self._run(turn, work)
+                return self._finish(link, turn, work, delivery, began, owner=None)
+            except DatabaseTouched:
+                pass  # the turn needs the database: claim first, then work it out again
+        owner = self._claim_and_load(link, turn, delivery.claim)
+        if isinstance(owner, TurnResult):
+            return owner
+        self._run(turn, work)
+        return self._finish(link, turn, work, delivery, began, owner)
+
+    def _run(self, turn: Turn, work: Work) -> None:
+        """Work the reply out on the loaded state; a bug gives an apology and changes nothing."""
+        turn.loaded, turn.unanswered = copy.deepcopy(turn.state), []
+        token = _CURRENT.set(turn)
+        try:
+            turn.reply = work(turn)
+        except Exception:  # noqa: BLE001 — a bug must not reach the resident as a traceback
+            log.exception("failed to handle a %s message", turn.message.channel)
+            turn.state, turn.unanswered = copy.deepcopy(turn.loaded), []
+            turn.reply = Reply().add(self.apology(turn.message.channel))
+        finally:
+            _CURRENT.reset(token)
+
+    # ---- a scripted channel (simulate, chat): no message id, no claim ------------------
+    def _scripted(self, link: Link, turn: Turn, work: Work) -> TurnResult:
+        for _ in range(3):
+            with link.transaction() as tx:
+                self._load(tx, turn)
+            self._run(turn, work)
+            try:
+                with link.transaction() as tx:
+                    self._write(tx, turn)
+                return TurnResult(Outcome.ANSWERED, turn.reply)
+            except ConcurrentUpdate:
+                continue  # another process answered the same resident meanwhile: again on its state
+        raise RuntimeError("conversation kept changing under us")
+
+    # ---- claim and load ------------------------------------------------------------------
+    def _peek(self, link: Link, turn: Turn, claim: str) -> bool:
+        """Load the conversation without claiming; False if the message has a claim already
+        (a retry) or the conversation is still to be created: then claim first."""
+        with link.autocommit() as tx:
+            row = tx.first(PEEK, {"channel": turn.message.channel, "user_key": turn.user_key,
+                                   "message_id": claim[:128]})
+        if row is None or row[0] is None or row[3] is not None:
+            return False
+        turn.cid, turn.version, turn.state = row[0], row[1], dict(tx.from_json(row[2]) or {})
+        return True
+
+    def _claim_and_load(self, link: Link, turn: Turn, claim: str) -> str | TurnResult:
+        """Claim with a lease (or take a stale claim over) and load, in one transaction: the
+        owner token, or the TurnResult of a delivery that is not ours to work out."""
+        channel, message_id = turn.message.channel, claim[:128]
+        owner, now = secrets.token_hex(8), utcnow()
+        with link.transaction() as tx:
+            params = {"channel": channel, "message_id": message_id, "owner": owner,
+                      "now": tx.time(now), "lease_until": tx.time(now + self.lease)}
+            if tx.run(CLAIM_LEASED, params) != 1:
+                row = tx.first(CLAIM_ROW, params)
+                reply = tx.from_json(row[0]) if row[0] is not None else None
+                if reply is not None and reply != LATE:
+                    return TurnResult(Outcome.REPLAYED, stored=reply)
+                if not _expired(row[2], now):
+                    if reply is None:
+                        tx.run(MARK_LATE, {**params, "late": tx.json(LATE)})  # the first delivery will send its reply later
+                    return TurnResult(Outcome.IN_PROGRESS)
+                if tx.run(TAKE_OVER, {**params, "old": row[1] or ""}) != 1:
+                    return TurnResult(Outcome.IN_PROGRESS)  # another retry took it over first
+                log.warning("%s: took over a claim whose lease ran out (its worker died?)", channel)
+            self._load(tx, turn)
+        return owner
+
+    def _load(self, tx: Tx, turn: Turn) -> None:
+        """The conversation (created if new) into the turn."""
+        params = {"channel": turn.message.channel, "user_key": turn.user_key}
+        row = tx.first(LOAD, params)
+        if row is None:
+            tx.run(CREATE, {**params, "user_ref": self.encrypt(turn.message.user_id), "state": tx.json({}),
+                             "now": tx.time(utcnow())})
+            row = tx.first(LOAD, params)
+        turn.cid, turn.version, turn.state = row[0], row[1], dict(tx.from_json(row[2]) or {})
+        turn.loaded = turn.state
+
+    # ---- save and keep the reply ---------------------------------------------------------
+    def _finish(self, link: Link, turn: Turn, work: Work, delivery: Delivery, began: float,
+                owner: str | None) -> TurnResult:
+        """Write the turn with its reply; `owner` None: claim the message in the same transaction.
+
+        A conversation changed meanwhile by another process is worked out again on the fresh
+        state (at most three times).
+        """
+        channel, message_id = turn.message.channel, delivery.claim[:128]
+        for _ in range(3):
+            try:
+                if delivery.deadline is not None and time.monotonic() - began > delivery.deadline:
+                    return self._finish_late(turn, delivery, owner)
+                kept = delivery.keep(turn.reply)
+                if owner is None and not turn.unanswered and self.db.is_postgresql:
+                    self._claim_in_one_statement(link, turn, message_id, kept)
+                    return TurnResult(Outcome.ANSWERED, turn.reply)
+                with link.transaction() as tx:
+                    params = {"channel": channel, "message_id": message_id, "reply": tx.json(kept),
+                              "owner": owner, "now": tx.time(utcnow())}
+                    if owner is None:
+                        if tx.run(CLAIM_WITH_REPLY, params) != 1:
+                            raise _Lost
+                    elif tx.run(STORE_REPLY, params) != 1:
+                        raise _Lost
+                    self._write(tx, turn)
+                return TurnResult(Outcome.ANSWERED, turn.reply)
+            except _Lost:  # rolled back: this delivery wrote nothing
+                if owner is None:
+                    return self._replayed_or_busy(link, channel, message_id)
+                if self._still_owner(link, channel, message_id, owner):
+                    return self._finish_late(turn, delivery, owner)  # a retry gave up on this delivery
+                return TurnResult(Outcome.IN_PROGRESS)  # taken over after our lease ran out: theirs to answer
+            except ConcurrentUpdate:  # rolled back: nothing of this attempt was written
+                if owner is None:
+                    found = self._claim_and_load(link, turn, delivery.claim)
+                    if isinstance(found, TurnResult):
+                        return found
+                    owner = found
+                else:
+                    with link.transaction() as tx:
+                        self._load(tx, turn)
+                self._run(turn, work)
+        raise RuntimeError("conversation kept changing under us")
+
+    def _finish_late(self, turn: Turn, delivery: Delivery, owner: str | None) -> TurnResult:
+        """Nobody waits for this reply: keep "nothing" for retries and queue the reply in the
+        outbox, in the one unit of work that saves the conversation."""
+        channel, message_id = turn.message.channel, delivery.claim[:128]
+        try:
+            with self.db.unit_of_work() as session:
+                tx = Tx.of(session)
+                params = {"channel": channel, "message_id": message_id, "owner": owner,
+                          "reply": tx.json(delivery.keep(Reply())), "now": tx.time(utcnow())}
+                if tx.run(CLAIM_WITH_REPLY if owner is None else STORE_LATE, params) != 1:
+                    raise _Lost
+                self._write(tx, turn)
+                if delivery.send_later is not None and turn.reply.messages:
+                    delivery.send_later(session, turn.reply)
+        except _Lost:
+            return TurnResult(Outcome.IN_PROGRESS)  # another delivery has it: it answers
+        except Exception as error:
+            if owner is None and is_unique_violation(error):
+                return TurnResult(Outcome.IN_PROGRESS)
+            raise
+        log.warning("%s: the reply was ready after the channel stopped waiting; sent later", channel)
+        return TurnResult(Outcome.LATE, turn.reply)
+
+    def _claim_in_one_statement(self, link: Link, turn: Turn, message_id: str, kept: dict) -> None:
+        """PostgreSQL: claim, reply and saved conversation in one autocommitted statement (one
+        round trip instead of four). Raises _Lost or ConcurrentUpdate having written nothing."""
+        changed = turn.cid is not None and turn.state != turn.loaded
+        try:
+            with link.autocommit() as tx:
+                params = {"channel": turn.message.channel, "message_id": message_id, "reply": tx.json(kept),
+                          "now": tx.time(utcnow()), "owner": None}
+                if not changed:
+                    done = tx.run(CLAIM_WITH_REPLY, params) == 1
+                elif tx.run(SAVE_AND_CLAIM, {**params, "id": turn.cid, "version": turn.version,
+                                              "state": tx.json(turn.state)}) != 1:
+                    raise ConcurrentUpdate(turn.cid)
+                else:
+                    done = True
+        except Exception as error:
+            if is_unique_violation(error):
+                raise _Lost from None
+            raise
+        if not done:
+            raise _Lost
+
+    def _write(self, tx: Tx, turn: Turn) -> None:
+        """The conversation if it changed (else ConcurrentUpdate) and the unanswered questions."""
+        if turn.cid is not None and turn.state != turn.loaded:
+            if tx.run(SAVE, {"id": turn.cid, "version": turn.version, "state": tx.json(turn.state),
+                              "now": tx.time(utcnow())}) != 1:
+                raise ConcurrentUpdate(turn.cid)
+        if turn.unanswered:
+            tx.run_many(UNANSWERED, [{**row, "created_at": tx.time(row["created_at"])}
+                                      for row in turn.unanswered])
+
+    def _replayed_or_busy(self, link: Link, channel: str, message_id: str) -> TurnResult:
+        """After losing the claim to another delivery: its reply, or nothing while it works."""
+        with link.transaction() as tx:
+            row = tx.first(CLAIM_ROW, {"channel": channel, "message_id": message_id})
+            reply = tx.from_json(row[0]) if row and row[0] is not None else None
+            if reply is not None and reply != LATE:
+                return TurnResult(Outcome.REPLAYED, stored=reply)
+            if row is not None and reply is None:
+                tx.run(MARK_LATE, {"channel": channel, "message_id": message_id, "late": tx.json(LATE)})
+        return TurnResult(Outcome.IN_PROGRESS)
+
+    @staticmethod
+    def _still_owner(link: Link, channel: str, message_id: str, owner: str) -> bool:
+        with link.transaction() as tx:
+            row = tx.first(CLAIM_ROW, {"channel": channel, "message_id": message_id})
+        return row is not None and row[1] == owner
+
+
+def _expired(lease_until, now: dt.datetime) -> bool:
+    """Whether a claim's lease has run out (a claim from before leases counts as run out)."""
+    if lease_until is None:
+        return True
+    if isinstance(lease_until, str):  # SQLite: stored as SQLAlchemy stores it, UTC without an offset
+        lease_until = dt.datetime.fromisoformat(lease_until)
+    if lease_until.tzinfo is None:
+        lease_until = lease_until.replace(tzinfo=dt.timezone.utc)
+    return lease_until <= now
+
+
+def prune(db: Database, older_than: dt.timedelta = dt.timedelta(days=1)) -> int:
+    """Forget message ids old enough that no retry can come."""
+    with db.unit_of_work() as s:
+        return s.execute(delete(ProcessedMessage).where(
+            ProcessedMessage.created_at < utcnow() - older_than)).rowcount
