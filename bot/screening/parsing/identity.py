@@ -99,4 +99,6 @@ class IdentityParsers:
     def _parse_text(self, text: str, choices: list[str] | None = None) -> Parsed:
         """Any answer with a letter or digit in it (village, what happened), tidied but kept as written."""
         value = _tidy(text)
+        if _key(value) in self._v["name"]["refusals"]:  # 跳过, 不想说: skipped, not what happened
+            return _fail("not_understood")
         return _good(value) if any(ch.isalnum() for ch in value) else _fail("empty")

@@ -108,7 +108,8 @@ class PlaceParsers:
             return _fail("empty")
         # 0, 12: a menu number or a house number, not a village; 我, 不知道: no village at all
         words = set(self._v["yes_no"]["unsure"]) | set(self._v["name"]["pronouns"])
-        if not any(ch.isalpha() for ch in compact) or compact in words or compact in self._yes_no.tags:
+        refused = compact in self._v["name"]["refusals"]  # 跳过, 保密: skipped, not a village
+        if not any(ch.isalpha() for ch in compact) or compact in words or compact in self._yes_no.tags or refused:
             return _fail("not_understood")
         return _good(value)
 

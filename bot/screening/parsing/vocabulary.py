@@ -24,7 +24,8 @@ _SCHEMA: dict[str, dict[str, type]] = {
     "residence": {"urban_hukou": list, "rural_hukou": list, "urban": list, "rural": list},
     "disability": {"level_suffix": list, "has_disability": list},
     "township": {"suffixes": list, "aliases": dict},
-    "name": {"wrappers": list, "fillers": list, "trailing": list, "pronouns": list, "relations": list},
+    "name": {"wrappers": list, "fillers": list, "trailing": list, "pronouns": list, "relations": list,
+             "refusals": list},
     "village": {"wrappers": list, "trailing": list},
 }
 _POLARITY = {"affirm": (True, "strong"), "deny": (False, "strong"), "affirm_weak": (True, "weak"),
