@@ -16,7 +16,8 @@ REQUIRED = ("retention", "reask", "reask_problem", "too_many_tries", "skipped", 
             "progress_none", "progress_line", "progress_header", "progress_foreign_ref", "status",
             "channel_names", "labels", "values", "programs", "link_found_wechat", "link_found_sms",
             "link_code_sms", "link_code_wrong", "link_joined", "link_declined", "status_sms",
-            "submitted_confirm_sms")
+            "submitted_confirm_sms", "readback", "readback_emergency", "readback_reply", "readback_no",
+            "help_skip", "slot_help")
 
 
 class ScreeningTexts:
