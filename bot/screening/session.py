@@ -144,16 +144,19 @@ class Screener:
         a doubtful value read back, an emergency told at another question checked before it is
         recorded, help with a question not understood. None: an ordinary answer."""
         pending = state.pop("readback", None)
-        if pending and pending["asked"] == slot.name:
-            said = self.parsers.confirms(text)
-            if said:
-                self._store(state, self.flow.slot(pending["slot"]), pending["value"])
-                state["attempts"].pop(slot.name, None)
-                return self._ask_next(state, ctx, reply)
-            if said is False:
-                return reply.add(self._say("readback_no", ctx) + "\n" + self._question(state, slot, ctx)) \
-                    .expect_slot(state)
+        said = self.parsers.confirms(text) if pending and pending["asked"] == slot.name else None
+        if said:
+            self._store(state, self.flow.slot(pending["slot"]), pending["value"])
+            state["attempts"].pop(slot.name, None)
+            return self._ask_next(state, ctx, reply)
         parsed = self.parse(slot, text)
+        if said is False or parsed.problem == "confused":  # each counts as a try: never a loop
+            tries = state["attempts"][slot.name] = state["attempts"].get(slot.name, 0) + 1
+            if tries >= self.flow.retry_limit:
+                state["awaiting"] = "too_many"
+                return reply.add(self._say("too_many_tries", ctx)).expect_slot(state)
+        if said is False:
+            return reply.add(self._say("readback_no", ctx) + "\n" + self._question(state, slot, ctx)).expect_slot(state)
         emergency = self.flow.by_name.get("emergency")
         told = parsed.problem == "emergency_mentioned" and emergency is not None \
             and emergency.name not in state["values"] and emergency.applies(state["values"])
@@ -162,14 +165,10 @@ class Screener:
             state["readback"] = {"asked": slot.name, "slot": target, "value": value}
             ask = self._say("readback_emergency" if told else "readback", ctx, label=self.texts.label(target),
                             value=self._shown(target, value, ctx))
-            return reply.add(ask + self.texts.doc["readback_reply"][ctx.channel == "sms" and "sms" or "wechat"]) \
+            return reply.add(ask + self.texts.doc["readback_reply"]["sms" if ctx.channel == "sms" else "wechat"]) \
                 .expect_slot(state)
         if parsed.problem != "confused":
             return None
-        tries = state["attempts"].get(slot.name, 0) + 1
-        if tries >= self.flow.retry_limit:  # the usual way out: skip, a call-back, or try again
-            return self._answer(state, slot, text, ctx, reply, parsed)
-        state["attempts"][slot.name] = tries
         help_text = self.texts.doc["slot_help"].get(slot.name, "")
         if slot.name != "consent":
             help_text += ("\n" if help_text else "") + self._say("help_skip", ctx)

@@ -162,3 +162,16 @@ def test_confusion_three_times_offers_the_way_out(talk):
     for text in ("啥意思", "么子", "听不懂"):
         c.send(text)
     assert c.last.expecting is None and "回复1先跳过" in c.text
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_read_backs_refused_again_and_again_offer_the_way_out(talk, channel):
+    c = start(talk, channel)
+    c.advance_to("household_monthly_income", RURAL_FAMILY)
+    for _ in range(3):
+        c.send("1")
+        assert "您是说" in c.text
+        c.send(NO[channel])
+        if c.last.expecting is None:
+            break
+    assert c.last.expecting is None and "跳过" in c.text
