@@ -23,8 +23,8 @@ CONTRACT_SLOTS = (
     "labor_capacity", "has_supporter", "disability_level", "serious_illness", "medical_expense_year",
     "emergency", "emergency_description", "confirm",
 )
-KINDS = ("yes_no", "car", "choice", "count", "money", "age", "id_number", "phone", "township", "residence",
-         "disability_level", "text", "name")
+KINDS = ("yes_no", "car", "illness", "emergency", "labor", "supporter", "choice", "count", "money", "age",
+         "id_number", "phone", "township", "village", "residence", "disability_level", "text", "name")
 DERIVATIONS = ("age_from_id", "channel_phone")
 SLOT_FIELDS = {"name", "kind", "ask", "ask_sms", "example", "choices", "values", "aliases", "when", "when_any",
                "derive", "minimum"}

@@ -113,6 +113,9 @@ class Screener:
             return self._ask_next(state, ctx, reply)
         if slot.name == "confirm":
             return self.questions.confirm(state, text, ctx, reply)
+        doubtful = self._doubtful(state, slot, text, ctx, reply)
+        if doubtful is not None:
+            return doubtful
         if self.corrections.correct(state, text, ctx, reply, alias_alone=False):
             self._reask(state, ctx, reply)
             return reply.expect_slot(state)
@@ -140,6 +143,41 @@ class Screener:
         reply.add((hint + "\n" if hint else "") + self._say("reask", ctx, ask=self._question(state, slot, ctx),
                                                             example=slot.example))
         return reply.expect_slot(state)
+
+    def _doubtful(self, state: dict, slot: Slot, text: str, ctx: Context, reply: Reply) -> Reply | None:
+        """Never store what the resident did not say: the yes or no to a read-back ("您是说……吗？"),
+        a doubtful value read back, an emergency told at another question checked before it is
+        recorded, help with a question not understood. None: an ordinary answer."""
+        pending = state.pop("readback", None)
+        said = self.parsers.confirms(text) if pending and pending["asked"] == slot.name else None
+        if said:
+            self._store(state, self.flow.slot(pending["slot"]), pending["value"])
+            state["attempts"].pop(slot.name, None)
+            return self._ask_next(state, ctx, reply)
+        parsed = self.parse(slot, text)
+        if said is False or parsed.problem == "confused":  # each counts as a try: never a loop
+            tries = state["attempts"][slot.name] = state["attempts"].get(slot.name, 0) + 1
+            if tries >= self.flow.retry_limit:
+                state["awaiting"] = "too_many"
+                return reply.add(self._say("too_many_tries", ctx)).expect_slot(state)
+        if said is False:
+            return reply.add(self._say("readback_no", ctx) + "\n" + self._question(state, slot, ctx)).expect_slot(state)
+        emergency = self.flow.by_name.get("emergency")
+        told = parsed.problem == "emergency_mentioned" and emergency is not None \
+            and emergency.name not in state["values"] and emergency.applies(state["values"])
+        if parsed.readback or told:
+            target, value = (emergency.name, True) if told else (slot.name, parsed.value)
+            state["readback"] = {"asked": slot.name, "slot": target, "value": value}
+            ask = self._say("readback_emergency" if told else "readback", ctx, label=self.texts.label(target),
+                            value=self._shown(target, value, ctx))
+            return reply.add(ask + self.texts.doc["readback_reply"]["sms" if ctx.channel == "sms" else "wechat"]) \
+                .expect_slot(state)
+        if parsed.problem != "confused":
+            return None
+        help_text = self.texts.doc["slot_help"].get(slot.name, "")
+        if slot.name != "consent":
+            help_text += ("\n" if help_text else "") + self._say("help_skip", ctx)
+        return reply.add(help_text + "\n" + self._question(state, slot, ctx)).expect_slot(state)
 
     def parse(self, slot: Slot, text: str):
         """Run the slot's parser; map choice indexes to values and enforce minimums."""

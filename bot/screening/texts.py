@@ -19,7 +19,8 @@ REQUIRED = ("retention", "reask", "reask_problem", "too_many_tries", "skipped", 
             "submitted_confirm_sms", "ask_again", "consent_why", "consent_again", "consent_again_sms",
             "consent_unclear", "greeting_back", "consent_take_time", "consent_menu", "consent_callback",
             "consent_callback_note", "controls_hint", "controls_hint_sms", "confirm_again", "confirm_again_sms",
-            "confirm_unclear", "leave_confirm", "leave_declined")
+            "confirm_unclear", "leave_confirm", "leave_declined", "readback", "readback_emergency",
+            "readback_reply", "readback_no", "help_skip", "slot_help")
 
 
 class ScreeningTexts:

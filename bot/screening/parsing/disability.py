@@ -20,7 +20,11 @@ class DisabilityParsers:
         levels = [n for n in numbers if _followed_by(prepared, n, self._v["disability"]["level_suffix"])]
         if not levels and len(numbers) == 1:
             run = prepared[numbers[0].start:numbers[0].end]
-            levels = numbers if _compact(prepared) == _compact(run) else []  # a bare "4"
+            bare = _compact(prepared) == _compact(run)
+            if bare and choices and run.isdigit():  # SMS shows the levels as a numbered menu
+                picked = self._parse_choice(run, choices)
+                return self._parse_disability_level(choices[picked.value]) if picked.ok else _fail("out_of_range")
+            levels = numbers if bare else []  # a bare "4"
         if levels:
             if any(n.spread for n in levels):
                 return _fail("ambiguous")

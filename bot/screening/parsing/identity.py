@@ -79,13 +79,26 @@ class IdentityParsers:
                 value = value[: -len(word)].rstrip()
         value = re.sub(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])", "", value)
         if not _compact(value):
-            return _fail("empty")
+            return _fail("not_understood" if _compact(clean) else "empty")  # 本人: a wrapper, no name
         if re.search(r"[0-9]", value) or len(value) > 20 or any(w in value for w in self._v["name"]["not_names"]):
             return _fail("not_understood")
+        if self._who_not_name(_key(value)):
+            return _fail("not_understood")
         return _good(value)
+
+    def _who_not_name(self, word: str) -> bool:
+        """我, 我奶奶, 她女儿, 我家老伴: who someone is, not what they are called."""
+        pronouns = sorted(self._v["name"]["pronouns"], key=len, reverse=True)
+        rest = word
+        for _ in range(2):  # 我家 + 老伴
+            lead = next((p for p in pronouns if rest.startswith(p)), "")
+            rest = rest[len(lead):].removeprefix("的")
+        return not rest or rest in self._v["name"]["relations"] or rest in pronouns
 
     @_kind("text")
     def _parse_text(self, text: str, choices: list[str] | None = None) -> Parsed:
         """Any answer with a letter or digit in it (village, what happened), tidied but kept as written."""
         value = _tidy(text)
+        if _key(value) in self._v["name"]["refusals"]:  # 跳过, 不想说: skipped, not what happened
+            return _fail("not_understood")
         return _good(value) if any(ch.isalnum() for ch in value) else _fail("empty")

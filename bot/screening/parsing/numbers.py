@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from bot.screening.parsing.registry import Parsed, _fail, _good, _kind
+from bot.screening.parsing.registry import Parsed, _doubt, _fail, _good, _kind
 from bot.screening.parsing.words import _CN_DIGITS, _PUNCT, _compact
 from bot.textnorm import normalize_text, parse_chinese_number
 
@@ -85,7 +85,11 @@ class NumberParsers:
             return _fail("ambiguous")
         if not number.value.is_integer():
             return _fail("not_understood")
-        return _good(int(number.value)) if 0 <= number.value <= 50 else _fail("out_of_range")
+        if not 0 <= number.value <= 50:
+            return _fail("out_of_range")
+        if compact in self._v["count"]["doubtful_bare"]:  # a bare 1 or 2 may be the menu's 有 / 没有
+            return _doubt(int(number.value))
+        return _good(int(number.value))
 
     @_kind("money")
     def _parse_money(self, text: str, choices: list[str] | None = None) -> Parsed:
@@ -119,7 +123,12 @@ class NumberParsers:
             if len({n.value for n in pool}) > 1:
                 return _fail("ambiguous")  # 我两千，老婆一千五: ask for the household total
             number = pool[-1]
-        return _good(float(number.value)) if 0 <= number.value <= 1e8 else _fail("out_of_range")
+        if not 0 <= number.value <= 1e8:
+            return _fail("out_of_range")
+        bare = _compact(prepared) == _compact(prepared[number.start:number.end])
+        if bare and 0 < number.value < self._v["money"]["doubtful_below"]:  # 1 is a menu number, not 1 元
+            return _doubt(float(number.value))
+        return _good(float(number.value))
 
     @_kind("age")
     def _parse_age(self, text: str, choices: list[str] | None = None) -> Parsed:
@@ -139,7 +148,10 @@ class NumberParsers:
         if not aged and born_in:
             year = int(value) if value >= 100 else int(value) + (2000 if value <= this_year % 100 else 1900)
             value = this_year - year
-        return _good(int(value)) if 0 <= value <= 120 else _fail("out_of_range")
+        if not 1 <= value <= 120:
+            return _fail("out_of_range")
+        # a child applicant is possible (特困 covers minors) but a bare 2 is more often a menu number
+        return _doubt(int(value)) if value < self._v["age"]["doubtful_below"] else _good(int(value))
 
 
 def _read_number(run: str) -> tuple[float, bool] | None:

@@ -7,7 +7,7 @@ from itertools import islice, product
 
 from bot.matching.pinyin import fuzzy_syllable, strip_tone
 from bot.screening.parsing.registry import Parsed, _fail, _good, _kind
-from bot.screening.parsing.words import _compact, _key, _Words
+from bot.screening.parsing.words import _compact, _key, _tidy, _Words
 from bot.textnorm import normalize_text
 
 _LATIN = re.compile(r"[a-z]+")
@@ -89,6 +89,29 @@ class PlaceParsers:
             if picked.ok:
                 return self._parse_residence(choices[picked.value])
         return _fail("empty" if not _compact(normalize_text(text)) else "not_understood")
+
+
+    @_kind("village")
+    def _parse_village(self, text: str, choices: list[str] | None = None) -> Parsed:
+        """The village or community as written (我住在太平村 → 太平村); a number, 我 or 不知道 is none."""
+        value = _tidy(text).strip("，。,.!！ ")
+        vocab = self._v["village"]
+        for word in sorted(vocab["wrappers"], key=len, reverse=True):
+            if value.startswith(word) and len(value) > len(word):
+                value = value[len(word):].lstrip()
+                break
+        for word in sorted(vocab["trailing"], key=len, reverse=True):
+            if value.endswith(word) and len(value) > len(word) + 1:
+                value = value[: -len(word)].rstrip()
+        compact = _key(value)
+        if not compact:
+            return _fail("empty")
+        # 0, 12: a menu number or a house number, not a village; 我, 不知道: no village at all
+        words = set(self._v["yes_no"]["unsure"]) | set(self._v["name"]["pronouns"])
+        refused = compact in self._v["name"]["refusals"]  # 跳过, 保密: skipped, not a village
+        if not any(ch.isalpha() for ch in compact) or compact in words or compact in self._yes_no.tags or refused:
+            return _fail("not_understood")
+        return _good(value)
 
 
 def _fold_latin(text: str, loose: bool) -> str:

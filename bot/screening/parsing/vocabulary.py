@@ -11,15 +11,22 @@ _SCHEMA: dict[str, dict[str, type]] = {
                "neutral": list, "unsure": list, "clause_breaks": list, "digits": dict},
     "choice": {"ordinal_prefixes": list, "ordinal_suffixes": list, "synonyms": dict},
     "numbers": {"approx_fillers": list, "not_numbers": list, "correction_cues": list, "total_cues": list},
-    "count": {"people_units": list, "units": list, "words": dict, "zero": list},
+    "topics": {"illness": list, "emergency": list, "policy": list},
+    "questions": {"words": list, "either_or": list, "particles": list, "soft_endings": list,
+                  "indefinite_before": list,
+                  "indefinite_after": list},
+    "confused": {"words": list, "fillers": list, "unavailable": list},
+    "count": {"people_units": list, "units": list, "words": dict, "zero": list, "doubtful_bare": list},
     "money": {"units": list, "not_amount": list, "not_even": list, "zero": list, "vague": list,
-              "approx": dict, "debt": list},
+              "approx": dict, "debt": list, "doubtful_below": int},
     "vehicle": {"car": list, "not_car": list},
-    "age": {"age_units": list, "year_units": list},
+    "age": {"age_units": list, "year_units": list, "doubtful_below": int},
     "residence": {"urban_hukou": list, "rural_hukou": list, "urban": list, "rural": list},
     "disability": {"level_suffix": list, "has_disability": list},
     "township": {"suffixes": list, "aliases": dict},
-    "name": {"wrappers": list, "fillers": list, "trailing": list},
+    "name": {"wrappers": list, "fillers": list, "trailing": list, "pronouns": list, "relations": list,
+             "refusals": list},
+    "village": {"wrappers": list, "trailing": list},
 }
 _POLARITY = {"affirm": (True, "strong"), "deny": (False, "strong"), "affirm_weak": (True, "weak"),
              "deny_weak": (False, "weak"), "neutral": (None, None), "unsure": ("unsure", None)}
@@ -37,7 +44,7 @@ def check_vocabulary(vocabulary: Any) -> list[str]:
             continue
         for key, kind in fields.items():
             value, where = body.get(key), f"{ANSWERS_FILE}: {section}.{key}"
-            if not isinstance(value, kind):
+            if not isinstance(value, kind) or isinstance(value, bool):  # YAML's yes is no number
                 problems.append(f"{where}: expected a {kind.__name__}")
             elif kind is list and not all(isinstance(w, str) and _key(w) for w in value):
                 problems.append(f"{where}: every entry must be a word (quote yes/no: YAML reads booleans)")

@@ -14,8 +14,12 @@ class YesNoChoiceParsers:
 
     # ---- yes / no -----------------------------------------------------------------
     @_kind("yes_no")
-    def _parse_yes_no(self, text: str, choices: list[str] | None = None) -> Parsed:
-        """有/没有, 同意/不同意, 能/干不了: the last clause with a clear answer decides; a no wins inside it."""
+    def _parse_yes_no(self, text: str, choices: list[str] | None = None, topic: str | None = None) -> Parsed:
+        """有/没有, 同意/不同意, 能/干不了: the last clause with a clear answer decides; a no wins inside it.
+
+        With a topic (a question about the household: illness, car …) the topic's own words
+        are a yes too, and a clause naming a programme ("有低保") answers nothing.
+        """
         clean = normalize_text(text)
         compact = _compact(clean)
         if not compact:
@@ -25,10 +29,13 @@ class YesNoChoiceParsers:
         for word in self._v["yes_no"]["clause_breaks"]:
             clean = clean.replace(word, ",")
         clauses = [_compact(c) for c in _PUNCT.split(clean) if _compact(c)]
+        if topic:
+            clauses = [c for c in clauses if not any(w in c for w in self._v["topics"]["policy"])]
         lead = self._leading_answer(clauses)
         if lead is not None:
             return _good(lead)
-        signals = [self._clause_signals(c) for c in clauses]
+        scanner = self._topic_words.get(topic, self._yes_no)
+        signals = [self._clause_signals(c, scanner) for c in clauses]
         # content words (有, 没有, 干不了, 白血病) outrank bare 对/好/不是: "对，没有" is a no
         for level in ("strong", "weak"):
             for found in reversed(signals):
@@ -54,9 +61,9 @@ class YesNoChoiceParsers:
         rest = "".join(clauses[1:])
         return None if any(w in rest for w in opposite) else answer
 
-    def _clause_signals(self, clause: str) -> list[tuple[Any, str | None]]:
+    def _clause_signals(self, clause: str, scanner: _Words) -> list[tuple[Any, str | None]]:
         """(polarity, level) of each word of one clause; a negator turns the yes word after it into a no."""
-        tokens = self._yes_no.scan(clause)
+        tokens = scanner.scan(clause)
         out, i = [], 0
         while i < len(tokens):
             start, end, tag = tokens[i]
@@ -114,7 +121,28 @@ class YesNoChoiceParsers:
         words = self._v["vehicle"]
         if any(w in compact for w in words["not_car"]) and not any(w in compact for w in words["car"]):
             return _good(False)
-        return self._parse_yes_no(text, choices)
+        return self._parse_yes_no(text, choices, topic="car")
+
+    # The household's own facts: a programme named in a clause is no answer to them.
+    @_kind("illness")
+    def _parse_illness(self, text: str, choices: list[str] | None = None) -> Parsed:
+        """A serious or chronic illness in the household? 孩子白血病, 有高血压 → yes; 冇大病 → no."""
+        return self._parse_yes_no(text, choices, topic="illness")
+
+    @_kind("emergency")
+    def _parse_emergency(self, text: str, choices: list[str] | None = None) -> Parsed:
+        """Something sudden happened? 前天夜里屋里着火了, 突然查出来 → yes."""
+        return self._parse_yes_no(text, choices, topic="emergency")
+
+    @_kind("labor")
+    def _parse_labor(self, text: str, choices: list[str] | None = None) -> Parsed:
+        """Can the applicant still work? 能做点零工 → yes; 干不动了 → no."""
+        return self._parse_yes_no(text, choices, topic="labor")
+
+    @_kind("supporter")
+    def _parse_supporter(self, text: str, choices: list[str] | None = None) -> Parsed:
+        """Children or relatives who can support the applicant? 没儿没女 → no."""
+        return self._parse_yes_no(text, choices, topic="supporter")
 
 
 def _pinyin_key(term: str) -> str:
