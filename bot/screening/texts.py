@@ -12,11 +12,19 @@ from knowledge import KNOWLEDGE_DIR
 REQUIRED = ("retention", "reask", "reask_problem", "too_many_tries", "skipped", "callback_noted",
             "corrected", "not_corrected", "went_back", "nothing_to_go_back", "restarted", "exited",
             "consent_refused", "resume_prompt", "expired", "digression_back", "offer_screening",
-            "correct_hint", "submitted", "submitted_sms", "no_program", "summary_line", "summary_header",
+            "correct_hint", "submission", "summary_line", "summary_header",
             "progress_none", "progress_line", "progress_header", "progress_foreign_ref", "status",
             "channel_names", "labels", "values", "programs", "link_found_wechat", "link_found_sms",
-            "link_code_sms", "link_code_wrong", "link_joined", "link_declined", "status_sms",
-            "submitted_confirm_sms")
+            "link_code_sms", "link_code_wrong", "link_joined", "link_declined", "status_sms")
+# The texts after submitting (bot/screening/submission.py), by part.
+SUBMISSION = {
+    "wechat": ("head", "urgent", "urgent_no_township", "programs", "program_line", "contact_township",
+               "contact_county", "contact_urgent", "contact_none", "documents", "fallback"),
+    "sms": ("head", "urgent", "urgent_no_township", "programs", "no_program", "contact_township",
+            "contact_county", "contact_urgent", "contact_none", "documents", "single_person",
+            "single_person_fallback", "fallback"),
+    "confirm_sms": ("township", "county", "urgent", "urgent_no_township"),
+}
 
 
 class ScreeningTexts:
@@ -31,6 +39,10 @@ class ScreeningTexts:
         path = Path(path or KNOWLEDGE_DIR / "screening" / "messages.yaml")
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         missing = [k for k in REQUIRED if k not in doc]
+        submission = doc.get("submission") if isinstance(doc.get("submission"), dict) else {}
+        missing += [f"submission.{part}.{key}" for part, keys in SUBMISSION.items() for key in keys
+                    if not isinstance(submission.get(part), dict) or not submission[part].get(key)]
+        missing += [] if submission.get("center_default") else ["submission.center_default"]
         if missing:
             raise KnowledgeError([f"screening/messages.yaml: missing {k!r}" for k in missing])
         return cls(doc)

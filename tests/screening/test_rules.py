@@ -14,12 +14,12 @@ import yaml
 
 from bot.config import load_config
 from bot.errors import KnowledgeError
-from bot.screening.rules import DOCUMENTS_FILE, PROGRAMS, RULES, RULES_FILE, EligibilityRules
+from bot.screening.rules import DOCUMENTS_FILE, NOTE_TEXTS, PROGRAMS, RULES, RULES_FILE, EligibilityRules
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENING = ROOT / "knowledge" / "screening"
-PERSONAS = ROOT.parent / "shared" / "eval" / "dev-personas.json"
-PRELIMINARY = "（初步判断，以乡镇审核为准）"
+PERSONAS = ROOT / "tests" / "data" / "dev-personas.json"   # a copy of shared/eval's
+PRELIMINARY = "以乡镇审核为准"
 TODAY = dt.date(2026, 6, 1)
 ALWAYS = ("身份证", "户口簿", "家庭经济状况核对授权书", "承诺书")
 
@@ -70,14 +70,30 @@ def rules():
 def assess(rules, fields, today=TODAY):
     """Assess, checking the invariants every assessment keeps."""
     result = rules.assess(fields, today=today)
-    assert all(p.reason.endswith(PRELIMINARY) for p in result.programs)
+    note = load_docs()[0]["standards_note_unverified"].split("{")[0]
+    # Reasons are the caseworker's too: the figures and the conclusion, no boilerplate.
+    assert all(p.reason and PRELIMINARY not in p.reason and note not in p.reason for p in result.programs)
+    assert all(p.source.startswith("《") and p.grounds for p in result.programs)
     assert all(p.program in PROGRAMS for p in result.programs)
     assert len({p.program for p in result.programs}) == len(result.programs)
     assert result.documents[:4] == ALWAYS
     assert len(set(result.documents)) == len(result.documents)
     assert result.urgency in ("high", "normal")
-    assert "12349" in result.next_steps
+    keys = [n.key for n in result.notes]
+    assert set(keys) <= set(NOTE_TEXTS) | {"standards"} and len(set(keys)) == len(keys)
+    assert "standards" not in keys or keys[-1] == "standards"   # said once, last
+    assert all(PRELIMINARY not in n.text for n in result.notes)
     return result
+
+
+def notes(result):
+    """The notes of an assessment as one text."""
+    return "\n".join(n.text for n in result.notes)
+
+
+def note_keys(result):
+    """The keys of an assessment's notes, in order."""
+    return [n.key for n in result.notes]
 
 
 def names(result):
@@ -165,8 +181,9 @@ def test_assets_rule_out_dibao_and_next_steps_say_why(rules, changes, item):
     result = assess(rules, persona("d01-rural-family", **changes))
     assert "dibao" not in names(result) and "bianyuan" not in names(result)
     fragment = load_docs()[0]["assets"][item].split("{")[0]
-    assert fragment in result.next_steps
-    assert ("86400" in result.next_steps) == (item == "savings")
+    assert fragment in notes(result)
+    assert ("86400" in notes(result)) == (item == "savings")
+    assert "requested_not_listed" not in note_keys(result)   # the assets note already says why
 
 
 def test_savings_at_the_limit_are_fine(rules):
@@ -241,20 +258,20 @@ def test_emergency_is_urgent_and_first(rules):
     result = assess(rules, fields)
     assert names(result) == ["linshi", "dibao"] and result.urgency == "high"
     assert "屋里着火了" in result.programs[0].reason
-    assert result.next_steps.startswith(load_docs()[0]["next_steps"]["urgent"][:4])
+    assert result.emergency
     assert "事故或受灾证明（如火灾证明、交通事故认定书）" in result.documents
 
 
 def test_emergency_is_urgent_even_when_the_linshi_rule_is_not_in_force(rules):
     result = assess(rules, persona("d03-child-leukemia"), today=dt.date(2014, 4, 30))
-    assert result.urgency == "high" and names(result) == []
+    assert result.urgency == "high" and names(result) == [] and result.emergency
 
 
 def test_requested_program_comes_first_and_a_missing_one_is_explained(rules):
     result = assess(rules, persona("d02-widow-alone", program="linshi"))
     assert names(result)[0] == "linshi"
     result = assess(rules, persona("d05-correction-digression"))
-    assert "最低生活保障（低保）" in result.next_steps   # asked for dibao, got bianyuan
+    assert "最低生活保障（低保）" in notes(result)   # asked for dibao, got bianyuan
 
 
 @pytest.mark.parametrize("fields", [{}, {k: None for k in PERSONA_FIELDS["d01-rural-family"]},
@@ -264,7 +281,8 @@ def test_missing_fields(rules, fields):
     assert names(result) == [] and result.urgency == "normal"
     always = tuple(d["name"] for d in load_docs()[1]["documents"] if d.get("when") == "always")
     assert result.documents == always
-    assert load_docs()[0]["next_steps"]["missing_income"][:10] in result.next_steps
+    assert "missing_income" in note_keys(result) and "no_program" in note_keys(result)
+    assert "standards" not in note_keys(result)   # no figure was quoted
 
 
 def test_rule_with_a_future_date_is_skipped():
@@ -305,8 +323,8 @@ def test_unverified_standards_are_flagged_as_example_values():
     note = rules_doc["standards_note_unverified"].split("{")[0]
     for verified in (False, True):
         rules = EligibilityRules.from_knowledge(make_config(verified=verified))
-        reason = assess(rules, persona("d01-rural-family")).programs[0].reason
-        assert (note in reason) is not verified
+        result = assess(rules, persona("d01-rural-family"))
+        assert (note in notes(result)) is not verified
 
 
 @pytest.mark.parametrize("persona_id, changes, present, absent", [
@@ -326,7 +344,8 @@ def test_registry_covers_every_program():
     assert set(RULES) == set(PROGRAMS)
 
 
-@pytest.mark.parametrize("module", ["rules.py", "household.py", "documents.py", "rules_validation.py"])
+@pytest.mark.parametrize("module", ["rules.py", "household.py", "documents.py", "rules_validation.py",
+                                    "submission.py"])
 def test_no_resident_facing_chinese_in_the_code(module):
     tree = ast.parse((ROOT / "bot" / "screening" / module).read_text(encoding="utf-8"))
     docstrings = {id(node.body[0].value) for node in ast.walk(tree)
@@ -353,14 +372,18 @@ def _break(doc, path, value):
     ("program_names.helpme", "帮帮我", "program_names.helpme: unknown program"),
     ("programs.dibao.texts.likely", None, "programs.dibao.texts.likely: missing text"),
     ("programs.tekun", None, "programs.tekun: missing"),
-    ("preliminary", "", "preliminary: missing text"),
-    ("next_steps.none", None, "next_steps.none: missing text"),
+    ("standards_note_unverified", "", "standards_note_unverified: missing text"),
+    ("notes.no_program", None, "notes.no_program: missing text"),
+    ("notes.supporter_unknown", None, "notes.supporter_unknown: missing text"),
+    ("level_names.2", None, "level_names.2: missing text"),
+    ("programs.dibao.texts.single_person", None, "programs.dibao.texts.single_person: missing text"),
     ("programs.dibao.effective", "soon", "programs.dibao.effective: must be a date"),
-    ("programs.dibao.texts.likely", "人均{per_head}元{standards_note}", "unknown placeholder {per_head}"),
-    ("programs.dibao.texts.likely", "低于{standard}元", "quotes a county figure without {standards_note}"),
+    ("programs.dibao.texts.likely", "人均{per_head}元", "unknown placeholder {per_head}"),
+    ("programs.dibao.texts.likely", "低于{standard}元{standards_note}", "added once by the assessment"),
     ("programs.linshi.texts.expense", "{oops", "bad braces"),
     ("thresholds.savings_months", -1, "thresholds.savings_months: missing or not a positive number"),
     ("thresholds.tekun_disability_levels", [5], "thresholds.tekun_disability_levels"),
+    ("thresholds.single_person_conditional_levels", None, "single_person_conditional_levels"),
 ])
 def test_rules_yaml_problems_name_file_and_key(path, value, message):
     rules_doc, documents_doc = load_docs()
