@@ -82,6 +82,7 @@ class Rule:
 
 
 RULES: dict[str, Rule] = {}
+INCOME_PROGRAMS = ("tekun", "dibao", "bianyuan")   # judged on the per-capita income
 
 
 def register_rule(program: str, texts: tuple[str, ...]):
@@ -148,7 +149,7 @@ def check_yiliao(h: Household, found: Mapping[str, Finding]) -> Finding | None:
     """医疗救助: a serious illness in a 特困/低保/边缘 household, or costs beyond the income (S12)."""
     if h.flag("serious_illness") is not True:
         return None
-    members = tuple(p for p in ("tekun", "dibao", "bianyuan") if _likely(found, p))
+    members = tuple(p for p in INCOME_PROGRAMS if _likely(found, p))
     if members:
         return Finding("yiliao", ("member",), related=members)
     if h.expense_share_above(h.t.yiliao_expense_ratio):
@@ -224,10 +225,11 @@ class EligibilityRules:
             extra["program_name"] = self._names([requested])
         conditional = (h.disability in h.t.single_person_conditional_levels
                        or h.flag("serious_illness") is True)
-        # Not "missing" when 特困 is offered instead (its reason names 低保 as the fallback)
-        # or the assets note already says why.
+        # Not "missing" when 特困 is offered instead (its reason names 低保 as the fallback),
+        # when the assets note already says why, or when the income needed to judge is unknown.
         covered = ((requested == "dibao" and "tekun" in listed)
-                   or requested in {f.program for f in blocked})
+                   or requested in {f.program for f in blocked}
+                   or (h.per_capita is None and requested in INCOME_PROGRAMS))
         tekun_possible = (h.no_labour_reason() is not None and h.flag("has_supporter") is None
                           and h.below(h.standard) and "tekun" not in found)
         wanted = {

@@ -439,3 +439,157 @@ def test_from_knowledge_validates_the_files_it_reads(tmp_path):
     (directory / RULES_FILE).write_text(yaml.safe_dump(broken, allow_unicode=True), encoding="utf-8")
     with pytest.raises(KnowledgeError, match=r"screening/rules\.yaml: programs\.dibao\.texts\.likely"):
         EligibilityRules.from_knowledge(make_config(), directory)
+
+
+# ---- the household of three (issue 10) and its neighbours ------------------------------
+# Three people, 1,200 元 a month, rural; the applicant (47) works; the son holds a
+# 一级 disability certificate; no children or relatives to rely on.
+THREE = dict(program="dibao", age=47, residence="rural", household_size=3, household_monthly_income=1200,
+             owns_vehicle=False, house_count=1, savings=0, labor_capacity=True, has_supporter=False,
+             disability_level=1, serious_illness=False)
+
+
+def three(**changes):
+    """The household of three, optionally changed."""
+    return {**THREE, **changes}
+
+
+def test_household_of_three_is_likely_dibao_with_the_single_person_rule(rules):
+    result = assess(rules, three())
+    assert names(result) == ["dibao"]       # the son's disability does not make his parent 特困
+    reason = result.programs[0].reason
+    assert "人均月收入约400元（1200元÷3人）" in reason and "低于本县农村低保标准720元" in reason
+    assert "一级" in reason and "单人保" in reason and "1080元" in reason
+    assert result.programs[0].grounds == ("likely", "single_person_fallback")
+    assert "残疾证" in result.documents and result.urgency == "normal" and not result.emergency
+    assert note_keys(result) == ["standards"]
+
+
+@pytest.mark.parametrize("income, expected, grounds", [
+    (2159, ["dibao"], ("likely", "single_person_fallback")),     # 719.67 a head: below 720
+    (2160, ["dibao", "bianyuan"], ("single_person",)),           # exactly 720: 低保边缘, 单人保 for the son
+    (3239, ["dibao", "bianyuan"], ("single_person",)),           # 1079.67: still below 720 × 1.5
+    (3240, [], None),                                             # 1080: above both lines
+])
+def test_household_of_three_income_around_the_lines(rules, income, expected, grounds):
+    result = assess(rules, three(household_monthly_income=income))
+    assert names(result) == expected
+    if grounds:
+        assert result.programs[0].grounds == grounds
+    if "bianyuan" in expected:
+        assert "不低于本县农村低保标准720元" in result.programs[0].reason
+        assert "单人保" in result.programs[0].reason and "1080元" in result.programs[0].reason
+    if not expected:
+        assert note_keys(result)[:2] == ["no_program", "above_lines"]
+        assert "人均月收入约1080元" in notes(result) and "低保边缘标准1080元" in notes(result)
+
+
+@pytest.mark.parametrize("level, below, band", [
+    (1, ("likely", "single_person_fallback"), ["dibao", "bianyuan"]),
+    (2, ("likely", "single_person_fallback"), ["dibao", "bianyuan"]),
+    (3, ("likely", "disability"), ["bianyuan"]),    # 三级 only if 智力/精神: said, not assumed
+    (4, ("likely", "disability"), ["bianyuan"]),
+    (None, ("likely",), ["bianyuan"]),
+])
+def test_disability_levels(rules, level, below, band):
+    result = assess(rules, three(disability_level=level))
+    assert names(result) == ["dibao"] and result.programs[0].grounds == below
+    assert ("单人保" in result.programs[0].reason) is (level in (1, 2))
+    if level:
+        assert rules_level_name(level) in result.programs[0].reason
+    result = assess(rules, three(disability_level=level, household_monthly_income=2400))  # 800 a head
+    assert names(result) == band
+    # the conditional 单人保 (三级智力/精神残疾) is a note, never a listed program
+    assert ("single_person" in note_keys(result)) is (level == 3)
+    assert ("requested_not_listed" in note_keys(result)) is (band == ["bianyuan"])
+
+
+def rules_level_name(level):
+    """How rules.yaml writes a disability level (一级 …)."""
+    return load_docs()[0]["level_names"][str(level)]
+
+
+def test_serious_illness_in_a_bianyuan_household_is_a_single_person_note(rules):
+    result = assess(rules, three(disability_level=None, household_monthly_income=2400, serious_illness=True))
+    assert names(result) == ["bianyuan", "yiliao"] and "single_person" in note_keys(result)
+
+
+def test_single_person_rule_needs_a_larger_household(rules):
+    # Alone, the disabled person is the whole household: 810 a head is above the line.
+    alone = dict(age=40, residence="rural", household_size=1, household_monthly_income=810,
+                 labor_capacity=True, has_supporter=True, disability_level=1)
+    result = assess(rules, alone)
+    assert names(result) == ["bianyuan"] and "单人保" not in notes(result)
+    result = assess(rules, {**alone, "household_monthly_income": 700})
+    assert names(result) == ["dibao"] and result.programs[0].grounds == ("likely", "disability")
+
+
+@pytest.mark.parametrize("supporter, expected, note", [
+    (False, ["tekun"], False),
+    (True, ["dibao"], False),
+    (None, ["dibao"], True),      # skipped: 特困 is possible, the township checks
+])
+def test_tekun_only_without_a_supporter(rules, supporter, expected, note):
+    result = assess(rules, three(age=65, has_supporter=supporter))
+    assert names(result) == expected
+    assert ("supporter_unknown" in note_keys(result)) is note
+    if expected == ["tekun"]:
+        reason = result.programs[0].reason
+        assert "65岁" in reason and "人均月收入约400元" in reason and "还可以按低保审核" in reason
+        assert "requested_not_listed" not in note_keys(result)   # 低保 is named as the fallback
+
+
+def test_no_supporter_is_not_enough_for_tekun_when_the_applicant_can_work(rules):
+    result = assess(rules, three(has_supporter=False, disability_level=2))
+    assert names(result) == ["dibao"] and "supporter_unknown" not in note_keys(result)
+
+
+@pytest.mark.parametrize("changes, expected, ground", [
+    ({"household_size": 1, "household_monthly_income": 400, "labor_capacity": None}, "tekun",
+     "labour_disability"),
+    ({"household_size": 1, "household_monthly_income": 400, "disability_level": 3,
+      "labor_capacity": None}, "dibao", "likely"),
+    ({"household_size": 3, "labor_capacity": None}, "dibao", "likely"),
+    ({"household_size": 3, "labor_capacity": False}, "tekun", "labour_stated"),   # said so herself
+])
+def test_a_disability_certificate_counts_for_tekun_only_as_the_applicants_own(rules, changes, expected,
+                                                                             ground):
+    result = assess(rules, three(**changes))
+    assert names(result) == [expected] and result.programs[0].grounds[0] == ground
+
+
+@pytest.mark.parametrize("skipped, keys, listed", [
+    ("household_monthly_income", ["no_program", "missing_income"], []),
+    ("household_size", ["no_program", "missing_income"], []),
+    ("disability_level", ["standards"], ["dibao"]),
+    ("has_supporter", ["standards"], ["dibao"]),          # the applicant can work: no 特困 note
+    ("labor_capacity", ["standards"], ["dibao"]),
+])
+def test_skipped_answers(rules, skipped, keys, listed):
+    fields = three()
+    del fields[skipped]
+    result = assess(rules, fields)
+    assert names(result) == listed and note_keys(result) == keys
+    if skipped == "disability_level":
+        assert "单人保" not in result.programs[0].reason and "残疾证" not in result.documents
+
+
+def test_skipped_residence_is_estimated_with_the_rural_standard_and_says_so(rules):
+    fields = three()
+    del fields["residence"]
+    reason = assess(rules, fields).programs[0].reason
+    assert "农村低保标准720元" in reason and load_docs()[0]["residence_assumed"] in reason
+
+
+def test_the_standards_note_is_said_once_for_several_reasons(rules):
+    result = assess(rules, three(household_monthly_income=2400, serious_illness=True))
+    assert names(result) == ["dibao", "bianyuan", "yiliao"]
+    note = load_docs()[0]["standards_note_unverified"].split("{")[0]
+    assert notes(result).count(note) == 1
+
+
+def test_reasons_quote_the_configured_figures():
+    rules = EligibilityRules.from_knowledge(make_config(dibao_rural=500, bianyuan_multiplier=2))
+    result = assess(rules, three(household_monthly_income=2400))   # 800: above 500, below 1000
+    assert names(result) == ["dibao", "bianyuan"]
+    assert "农村低保标准500元" in result.programs[0].reason and "1000元" in result.programs[0].reason
