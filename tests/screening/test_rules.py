@@ -401,6 +401,7 @@ def test_rules_yaml_problems_name_file_and_key(path, value, message):
     (5, {"name": "身份证"}, "documents[5] (身份证): listed twice"),
     (5, {"when": None}, "needs 'when' or 'programs'"),
     (5, {"colour": "red"}, "unknown field 'colour'"),
+    (5, {"form": "yes"}, "documents[5] (残疾证).form: must be true or false"),
 ])
 def test_documents_yaml_problems_name_file_and_key(index, change, message):
     rules_doc, documents_doc = load_docs()
