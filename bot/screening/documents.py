@@ -31,6 +31,7 @@ class Document:
     name: str
     when: tuple[str, ...]
     programs: tuple[str, ...]
+    form: bool = False   # handed out at the window: nothing to bring from home
 
 
 def read_documents(doc: Any, problems: list[str]) -> tuple[Document, ...]:
@@ -47,8 +48,10 @@ def read_documents(doc: Any, problems: list[str]) -> tuple[Document, ...]:
             problems.append(f"{key}.name: missing text")
             continue
         key = f"{key} ({name})"
-        for extra in sorted(set(raw) - {"name", "when", "programs"}):
+        for extra in sorted(set(raw) - {"name", "when", "programs", "form"}):
             problems.append(f"{key}: unknown field {extra!r}")
+        if not isinstance(raw.get("form", False), bool):
+            problems.append(f"{key}.form: must be true or false")
         when, programs = (_as_tuple(raw.get(k)) for k in ("when", "programs"))
         problems += [f"{key}.when: unknown condition {c!r}" for c in when if c not in CONDITIONS]
         problems += [f"{key}.programs: unknown program {p!r}" for p in programs if p not in PROGRAMS]
@@ -57,7 +60,7 @@ def read_documents(doc: Any, problems: list[str]) -> tuple[Document, ...]:
         if name in seen:
             problems.append(f"{key}: listed twice")
         seen.add(name)
-        out.append(Document(name.strip(), when, programs))
+        out.append(Document(name.strip(), when, programs, raw.get("form") is True))
     return tuple(out)
 
 

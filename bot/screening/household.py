@@ -26,6 +26,7 @@ class Thresholds:
     tekun_disability_levels: tuple[int, ...]
     alone_priority_age: float
     single_person_disability_levels: tuple[int, ...]
+    single_person_conditional_levels: tuple[int, ...]
 
 
 def read_thresholds(raw: Any, where: str, problems: list[str]) -> Thresholds | None:
@@ -164,7 +165,10 @@ class Household:
             return "elderly"
         if self.age is not None and self.age < self.t.tekun_child_age:
             return "child"
-        if self.disability in self.t.tekun_disability_levels:
+        # The certificate is the household's highest; it is the applicant's own only
+        # when the applicant lives alone (a disabled son does not make his parent
+        # unable to work).
+        if self.disability in self.t.tekun_disability_levels and self.size == 1:
             return "disability"
         return "stated" if self.flag("labor_capacity") is False else None
 

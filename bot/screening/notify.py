@@ -5,14 +5,11 @@ from __future__ import annotations
 from bot.screening.linking import phone_digits
 
 
-def notify_submitted(runtime, ref: str, channel: str, values: dict) -> None:
-    """A confirmation SMS with the reference, unless the resident is on SMS already."""
+def notify_submitted(runtime, ref: str, channel: str, values: dict, body: str) -> None:
+    """The confirmation SMS `body` (reference, who calls), unless the resident is on SMS already."""
     phone = phone_digits(values.get("phone") or "")
     if channel == "sms" or not phone:
         return
-    texts = runtime.screener.texts
-    body = texts.get("submitted_confirm_sms", ref=ref, township=values.get("township") or "乡镇",
-                     days=runtime.config.contact_days)
     _send(runtime, phone, body, f"submitted:{ref}")
 
 

@@ -20,14 +20,14 @@ from bot.placeholders import base_values
 # modules; their public names are re-exported so imports from here keep working.
 from bot.screening.documents import CONDITIONS, Document, read_documents, select_documents
 from bot.screening.household import Household, Thresholds, read_thresholds
-from bot.screening.rules_validation import (ASSET_ITEMS, DOCUMENTS_FILE, FIGURES, PROGRAMS,
-                                            RULES_FILE, STEP_TEXTS, TOP_TEXTS, USE_NAMES,
-                                            check_rules, load_rule_files, lookup)
+from bot.screening.rules_validation import (ASSET_ITEMS, DOCUMENTS_FILE, FIGURES, NOTE_TEXTS,
+                                            PROGRAMS, RULES_FILE, TOP_TEXTS, USE_NAMES,
+                                            check_rules, load_rule_files, lookup, placeholders)
 
 __all__ = [
-    "ASSET_ITEMS", "CONDITIONS", "DOCUMENTS_FILE", "FIGURES", "PROGRAMS", "RULES", "RULES_FILE",
-    "STEP_TEXTS", "TOP_TEXTS", "USE_NAMES", "Assessment", "Document", "EligibilityRules",
-    "Finding", "Household", "ProgramResult", "Rule", "Thresholds", "read_thresholds",
+    "ASSET_ITEMS", "CONDITIONS", "DOCUMENTS_FILE", "FIGURES", "NOTE_TEXTS", "PROGRAMS", "RULES",
+    "RULES_FILE", "TOP_TEXTS", "USE_NAMES", "Assessment", "Document", "EligibilityRules",
+    "Finding", "Household", "Note", "ProgramResult", "Rule", "Thresholds", "read_thresholds",
     "register_rule",
 ]
 
@@ -37,17 +37,28 @@ class ProgramResult:
     """One likely program and why, in plain words for the resident and caseworker."""
 
     program: str   # dibao, tekun, linshi, yiliao, bianyuan
-    reason: str    # ends with the preliminary-screen wording of rules.yaml
+    reason: str    # the figures compared and the conclusion; the caseworker reads it too
+    source: str = ""   # the rules applied, as rules.yaml names them
+    grounds: tuple[str, ...] = ()   # the keys of the texts the reason is made of
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something else the resident should know; `key` names the text (notes.<key>, standards)."""
+
+    key: str
+    text: str
 
 
 @dataclass(frozen=True)
 class Assessment:
-    """The outcome of a pre-screening: programs, urgency, documents, what to do next."""
+    """The outcome of a pre-screening: programs, urgency, documents, what else to know."""
 
     programs: tuple[ProgramResult, ...]
     urgency: str                 # "high" or "normal"
     documents: tuple[str, ...]
-    next_steps: str
+    notes: tuple[Note, ...]      # after the reasons: why not listed, 单人保, the standards note
+    emergency: bool = False      # a sudden event: the resident should seek help now
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,7 @@ class Rule:
 
 
 RULES: dict[str, Rule] = {}
+INCOME_PROGRAMS = ("tekun", "dibao", "bianyuan")   # judged on the per-capita income
 
 
 def register_rule(program: str, texts: tuple[str, ...]):
@@ -100,13 +112,20 @@ def check_tekun(h: Household, found: Mapping[str, Finding]) -> Finding | None:
     return Finding("tekun", texts, urgent=alone_old, blocked=h.asset_problems())
 
 
-@register_rule("dibao", ("likely",))
+@register_rule("dibao", ("likely", "disability", "single_person_fallback", "single_person"))
 def check_dibao(h: Household, found: Mapping[str, Finding]) -> Finding | None:
-    """低保: per-capita income below the standard of the residence, assets within limits (S2)."""
+    """低保: per-capita income below the standard, assets within limits (S2); 重残单人保 (S5)."""
     # 特困 already covers basic living (at a higher standard); the two are not combined.
-    if _likely(found, "tekun") or not h.below(h.standard):
+    if _likely(found, "tekun"):
         return None
-    return Finding("dibao", ("likely",), blocked=h.asset_problems())
+    # 单人保 is for one member of a larger 低保边缘 household; alone, he is the household.
+    severe = h.disability in h.t.single_person_disability_levels and (h.size or 0) > 1
+    if h.below(h.standard):
+        extra = ("single_person_fallback",) if severe else ("disability",) if h.disability else ()
+        return Finding("dibao", ("likely", *extra), blocked=h.asset_problems())
+    if severe and h.below(h.bianyuan_line):
+        return Finding("dibao", ("single_person",), blocked=h.asset_problems())
+    return None
 
 
 @register_rule("bianyuan", ("likely",))
@@ -130,7 +149,7 @@ def check_yiliao(h: Household, found: Mapping[str, Finding]) -> Finding | None:
     """医疗救助: a serious illness in a 特困/低保/边缘 household, or costs beyond the income (S12)."""
     if h.flag("serious_illness") is not True:
         return None
-    members = tuple(p for p in ("tekun", "dibao", "bianyuan") if _likely(found, p))
+    members = tuple(p for p in INCOME_PROGRAMS if _likely(found, p))
     if members:
         return Finding("yiliao", ("member",), related=members)
     if h.expense_share_above(h.t.yiliao_expense_ratio):
@@ -155,6 +174,11 @@ class EligibilityRules:
         if problems:
             raise KnowledgeError(problems)
 
+    @property
+    def forms(self) -> frozenset[str]:
+        """Checklist names that are forms the window hands out (documents.yaml `form: true`)."""
+        return frozenset(d.name for d in self.documents if d.form)
+
     @classmethod
     def from_knowledge(cls, config: Config, directory: Path | None = None) -> EligibilityRules:
         """Load and validate knowledge/screening/rules.yaml and documents.yaml."""
@@ -174,63 +198,89 @@ class EligibilityRules:
         requested = fields.get("program")
         likely = sorted((f for f in found.values() if not f.blocked),
                         key=lambda f: (not f.urgent, f.program != requested, PROGRAMS.index(f.program)))
-        values = self._values(h)
-        programs = tuple(ProgramResult(f.program, self._reason(f, values)) for f in likely)
+        writer = _Writer(self._doc, self._values(h))
+        programs = tuple(ProgramResult(f.program, self._reason(f, writer),
+                                       str(self._doc["programs"][f.program].get("source") or ""),
+                                       f.texts)
+                         for f in likely)
         urgency = "high" if h.emergency or any(f.urgent for f in likely) else "normal"
         listed = {f.program for f in likely}
         documents = select_documents(self.documents, h, listed)
-        return Assessment(programs, urgency, documents,
-                          self._next_steps(h, found, listed, requested, values))
+        in_force = {p for p, date in self._effective.items() if date <= today}
+        notes = self._notes(h, found, listed, requested, in_force, writer)
+        if writer.quoted_figure and not self.config.county.standards.verified:
+            notes += (Note("standards", writer.fill("standards_note_unverified")),)  # said once
+        return Assessment(programs, urgency, documents, notes, emergency=h.emergency)
 
-    def _next_steps(self, h: Household, found: Mapping[str, Finding], listed: set[str],
-                    requested: Any, values: dict[str, str]) -> str:
-        """Where to go and what to say, including why nothing (or less) was listed."""
-        steps = (["urgent"] if h.emergency else []) + ["apply" if listed else "none"]
+    def _notes(self, h: Household, found: Mapping[str, Finding], listed: set[str],
+               requested: Any, in_force: set[str], writer: _Writer) -> tuple[Note, ...]:
+        """What else the resident should know: why nothing (or less) was listed, 单人保, 特困."""
         extra: dict[str, str] = {}
         blocked = [f for f in found.values() if f.blocked]
         if blocked:
-            steps.append("assets")
             extra["program_list"] = self._names(f.program for f in blocked)
             items = dict.fromkeys(item for f in blocked for item in f.blocked)
-            extra["asset_list"] = "，".join(self._fill(f"assets.{i}", values) for i in items)
-        if h.per_capita is None:
-            steps.append("missing_income")
-        if "bianyuan" in listed and (h.disability in h.t.single_person_disability_levels
-                                     or h.flag("serious_illness") is True):
-            steps.append("single_person")
-        if requested in PROGRAMS and requested not in listed:
-            steps.append("requested_not_listed")
+            extra["asset_list"] = "，".join(writer.fill(f"assets.{i}") for i in items)
+        if requested in PROGRAMS:
             extra["program_name"] = self._names([requested])
-        return "\n".join(self._fill(f"next_steps.{s}", values, extra) for s in steps)
+        conditional = (h.disability in h.t.single_person_conditional_levels
+                       or h.flag("serious_illness") is True)
+        # Not "missing" when 特困 is offered instead (its reason names 低保 as the fallback),
+        # when the assets note already says why, or when the income needed to judge is unknown.
+        covered = ((requested == "dibao" and "tekun" in listed)
+                   or requested in {f.program for f in blocked}
+                   or (h.per_capita is None and requested in INCOME_PROGRAMS))
+        tekun_possible = (h.no_labour_reason() is not None and h.flag("has_supporter") is None
+                          and h.below(h.standard) and "tekun" not in found)
+        wanted = {
+            "no_program": not listed,
+            "above_lines": h.per_capita is not None and not h.below(h.bianyuan_line),
+            "assets": bool(blocked),
+            "missing_income": h.per_capita is None,
+            "requested_not_listed": requested in PROGRAMS and requested not in listed and not covered,
+            "single_person": "bianyuan" in listed and "dibao" not in listed and conditional
+                             and (h.size or 0) > 1,
+            "supporter_unknown": tekun_possible and "tekun" in in_force,
+        }
+        return tuple(Note(key, writer.fill(f"notes.{key}", extra)) for key in NOTE_TEXTS if wanted[key])
 
-    def _reason(self, finding: Finding, values: dict[str, str]) -> str:
-        """The finding's sentences followed by the preliminary-screen wording."""
+    def _reason(self, finding: Finding, writer: _Writer) -> str:
+        """The finding's sentences, in order."""
         extra = {"household_programs": self._names(finding.related)}
-        body = "".join(self._fill(f"programs.{finding.program}.texts.{key}", values, extra)
+        return "".join(writer.fill(f"programs.{finding.program}.texts.{key}", extra)
                        for key in finding.texts)
-        return body + self._doc["preliminary"]
 
     def _values(self, h: Household) -> dict[str, str]:
         """Every per-household placeholder a screening text may use."""
         values = dict(self._base, **{name: "" for name in USE_NAMES})
-        values["standards_note"] = ("" if self.config.county.standards.verified
-                                    else self._fill("standards_note_unverified", values))
         values.update(h.values())
-        values["area"] = self._fill(f"areas.{h.residence}", values)
-        values["residence_note"] = self._fill("residence_assumed", values) if h.residence_assumed else ""
+        fill = _Writer(self._doc, values).fill
+        values["area"] = fill(f"areas.{h.residence}")
+        values["residence_note"] = fill("residence_assumed") if h.residence_assumed else ""
         described = str(h.fields.get("emergency_description") or "").strip()[:40]
-        values["emergency_description"] = described or self._fill("emergency_default", values)
-        township = h.fields.get("township")
-        values["place"] = (self.config.county.service_centers.get(township)
-                           or self._fill("place_default", values))
+        values["emergency_description"] = described or fill("emergency_default")
+        values["level_name"] = fill(f"level_names.{h.disability}") if h.disability else ""
         return values
 
     def _names(self, programs) -> str:
         return "、".join(self._doc["program_names"][p] for p in programs)
 
-    def _fill(self, path: str, values: Mapping[str, str], extra: Mapping[str, str] | None = None) -> str:
+
+class _Writer:
+    """Fills one assessment's texts, remembering whether any quoted a county figure."""
+
+    def __init__(self, doc: dict, values: Mapping[str, str]):
+        self.doc = doc
+        self.values = values
+        self.quoted_figure = False
+
+    def fill(self, path: str, extra: Mapping[str, str] | None = None) -> str:
+        """The text at a dotted path of rules.yaml with its placeholders filled."""
+        template = lookup(self.doc, path)
+        if placeholders(template) & FIGURES:
+            self.quoted_figure = True
         # Validation admits only known names; one not filled yet reads as empty, never a crash.
-        return lookup(self._doc, path).format_map(_Blank({**values, **(extra or {})}))
+        return template.format_map(_Blank({**self.values, **(extra or {})}))
 
 
 class _Blank(dict):

@@ -25,13 +25,14 @@ PROGRAMS = ("tekun", "dibao", "bianyuan", "yiliao", "linshi")  # also the defaul
 RULES_FILE = "screening/rules.yaml"
 DOCUMENTS_FILE = "screening/documents.yaml"
 ASSET_ITEMS = ("vehicle", "houses", "savings")
-STEP_TEXTS = ("urgent", "apply", "none", "assets", "missing_income",
-              "requested_not_listed", "single_person")
-TOP_TEXTS = ("preliminary", "standards_note_unverified", "residence_assumed",
-             "emergency_default", "place_default", "areas.urban", "areas.rural")
+NOTE_TEXTS = ("no_program", "above_lines", "assets", "missing_income", "requested_not_listed",
+              "single_person", "supporter_unknown")   # also the order they are said in
+TOP_TEXTS = ("standards_note_unverified", "residence_assumed", "emergency_default",
+             "areas.urban", "areas.rural", *(f"level_names.{n}" for n in range(1, 5)))
 # Placeholders filled per use rather than per household.
 USE_NAMES = frozenset({"household_programs", "program_list", "asset_list", "program_name"})
-# A text quoting one of these must carry {standards_note} while figures are unverified.
+# A text quoting one of these is followed, once per assessment, by the standards note
+# while config.toml has the figures unverified.
 FIGURES = COUNTY_FIGURES | {"standard", "bianyuan_line", "savings_limit"}
 
 
@@ -62,7 +63,7 @@ def check_rules(doc: dict, rules: Mapping[str, Rule], base: Mapping[str, str],
             if name not in rules:
                 problems.append(f"{RULES_FILE}: {where}.{name}: unknown program {name!r}")
     paths = list(TOP_TEXTS) + [f"program_names.{p}" for p in PROGRAMS]
-    paths += [f"assets.{a}" for a in ASSET_ITEMS] + [f"next_steps.{s}" for s in STEP_TEXTS]
+    paths += [f"assets.{a}" for a in ASSET_ITEMS] + [f"notes.{n}" for n in NOTE_TEXTS]
     for rule in rules.values():
         entry = programs.get(rule.program)
         if not isinstance(entry, dict):
@@ -75,9 +76,9 @@ def check_rules(doc: dict, rules: Mapping[str, Rule], base: Mapping[str, str],
         else:
             effective[rule.program] = date.date() if isinstance(date, dt.datetime) else date
         paths += [f"programs.{rule.program}.texts.{t}" for t in rule.texts]
-    # The last five are filled per household by EligibilityRules._values (rules.py).
+    # The last four are filled per household by EligibilityRules._values (rules.py).
     allowed = set(base) | Household.VALUE_NAMES | USE_NAMES | {
-        "standards_note", "area", "residence_note", "emergency_description", "place"}
+        "area", "residence_note", "emergency_description", "level_name"}
     for path in paths:
         check_text(lookup(doc, path), path, allowed, problems)
     return effective
@@ -91,7 +92,7 @@ def lookup(doc: Any, path: str) -> Any:
 
 
 def check_text(text: Any, path: str, allowed: set[str], problems: list[str]) -> None:
-    """A non-empty text whose placeholders exist; county figures carry their note."""
+    """A non-empty text whose placeholders exist."""
     where = f"{RULES_FILE}: {path}"
     if not isinstance(text, str) or not text.strip():
         problems.append(f"{where}: missing text")
@@ -102,7 +103,13 @@ def check_text(text: Any, path: str, allowed: set[str], problems: list[str]) -> 
         problems.append(f"{where}: bad braces ({exc}); write {{{{ for a literal brace")
         return
     for name in sorted(names - allowed):
-        problems.append(f"{where}: unknown placeholder {{{name}}}")
-    # Asset items are fragments of next_steps.assets, which carries the note for them.
-    if names & FIGURES and "standards_note" not in names and not path.startswith("assets."):
-        problems.append(f"{where}: quotes a county figure without {{standards_note}}")
+        if name == "standards_note":
+            problems.append(f"{where}: {{standards_note}} is added once by the assessment, "
+                            "not by each text")
+        else:
+            problems.append(f"{where}: unknown placeholder {{{name}}}")
+
+
+def placeholders(text: str) -> frozenset[str]:
+    """The placeholder names of a (validated) text."""
+    return frozenset(name for _, name, _, _ in string.Formatter().parse(text) if name)

@@ -251,6 +251,9 @@ class Screener:
 
     # ---- confirming and submitting -------------------------------------------------------
     def _submit(self, state: dict, ctx: Context, reply: Reply) -> Reply:
+        from bot.screening import submission
+        from bot.screening.notify import notify_submitted
+
         values = self._applicable(state)
         assessment = self.rules.assess(values)
         consent = {"given": True, "flow_version": self.flow.version,
@@ -258,33 +261,18 @@ class Screener:
                    **state.get("consent", {"at": state["started"], "channel": ctx.channel})}
         ref = self.leads.create(
             channel=ctx.channel, user_key=ctx.user_key, values=values,
-            programs=[{"program": p.program, "reason": p.reason} for p in assessment.programs],
+            programs=submission.lead_programs(assessment),
             urgency=assessment.urgency, documents=list(assessment.documents), consent=consent,
             needs_callback=state.get("callback", False),
             # derived from saved state, so a retry after a concurrent update finds the same lead
             submission_key=self.leads.protector.blind_index("submission", f"{ctx.user_key}|{state['started']}"))
         state["done"] = "submitted"
         state["ref"] = ref
-        from bot.screening.notify import notify_submitted
-
-        notify_submitted(self.runtime, ref, ctx.channel, values)
+        notify_submitted(self.runtime, ref, ctx.channel, values,
+                         submission.confirmation_sms(self.config, self.texts, ref, values, assessment))
         reply.application_ref = ref
-        return reply.add(self._submitted_text(ref, values, assessment, ctx))
-
-    def _submitted_text(self, ref: str, values: dict, assessment, ctx: Context) -> str:
-        township = values.get("township")
-        centers = self.config.county.service_centers
-        programs = [self.texts.program(p.program) for p in assessment.programs]
-        if ctx.channel == "sms":
-            return self._say("submitted_sms", ctx, ref=ref,
-                             programs_short="、".join(programs) or "待核实",
-                             township=township or "乡镇", days=self.config.contact_days,
-                             documents_short="、".join(assessment.documents[:3]))
-        lines = "\n".join(f"· {self.texts.program(p.program)}：{p.reason}" for p in assessment.programs)
-        return self._say("submitted", ctx, ref=ref, programs=lines or self._say("no_program", ctx),
-                         township_center=centers.get(township, "乡镇便民服务中心"),
-                         days=self.config.contact_days, documents="、".join(assessment.documents),
-                         next_steps=assessment.next_steps)
+        return reply.add(submission.submitted_text(self.config, self.texts, ref, values, assessment,
+                                                   ctx.channel, self.rules.forms))
 
     # ---- asking ----------------------------------------------------------------------
     def _ask_next(self, state: dict, ctx: Context, reply: Reply) -> Reply:

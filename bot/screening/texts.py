@@ -12,15 +12,24 @@ from knowledge import KNOWLEDGE_DIR
 REQUIRED = ("retention", "reask", "reask_problem", "too_many_tries", "skipped", "callback_noted",
             "corrected", "not_corrected", "went_back", "nothing_to_go_back", "restarted", "exited",
             "consent_refused", "resume_prompt", "expired", "digression_back", "offer_screening",
-            "correct_hint", "submitted", "submitted_sms", "no_program", "summary_line", "summary_header",
+            "correct_hint", "submission", "summary_line", "summary_header",
             "progress_none", "progress_line", "progress_header", "progress_foreign_ref", "status",
             "channel_names", "labels", "values", "programs", "link_found_wechat", "link_found_sms",
             "link_code_sms", "link_code_wrong", "link_joined", "link_declined", "status_sms",
-            "submitted_confirm_sms", "ask_again", "consent_why", "consent_again", "consent_again_sms",
+            "ask_again", "consent_why", "consent_again", "consent_again_sms",
             "consent_unclear", "greeting_back", "consent_take_time", "consent_menu", "consent_callback",
             "consent_callback_note", "controls_hint", "controls_hint_sms", "confirm_again", "confirm_again_sms",
             "confirm_unclear", "leave_confirm", "leave_declined", "readback", "readback_emergency",
             "readback_reply", "readback_no", "help_skip", "slot_help")
+# The texts after submitting (bot/screening/submission.py), by part.
+SUBMISSION = {
+    "wechat": ("head", "urgent", "urgent_no_township", "programs", "program_line", "contact_township",
+               "contact_county", "contact_urgent", "contact_none", "documents", "fallback"),
+    "sms": ("head", "urgent", "urgent_no_township", "programs", "no_program", "contact_township",
+            "contact_county", "contact_urgent", "contact_none", "documents", "single_person",
+            "single_person_fallback", "fallback"),
+    "confirm_sms": ("township", "county", "urgent", "urgent_no_township"),
+}
 
 
 class ScreeningTexts:
@@ -35,6 +44,10 @@ class ScreeningTexts:
         path = Path(path or KNOWLEDGE_DIR / "screening" / "messages.yaml")
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         missing = [k for k in REQUIRED if k not in doc]
+        submission = doc.get("submission") if isinstance(doc.get("submission"), dict) else {}
+        missing += [f"submission.{part}.{key}" for part, keys in SUBMISSION.items() for key in keys
+                    if not isinstance(submission.get(part), dict) or not submission[part].get(key)]
+        missing += [] if submission.get("center_default") else ["submission.center_default"]
         if missing:
             raise KnowledgeError([f"screening/messages.yaml: missing {k!r}" for k in missing])
         return cls(doc)

@@ -47,7 +47,10 @@ def test_rural_family_gets_dibao_with_reasons_documents_and_ref(talk, runtime):
     assert lead["fields"]["age"] == 47               # derived from the ID number, not asked
     assert lead["fields"]["program"] == "dibao"      # named in the opening, not asked
     assert [p["program"] for p in lead["likely_programs"]][0] == "dibao"
-    assert all("初步判断" in p["reason"] for p in lead["likely_programs"])
+    reason = lead["likely_programs"][0]["reason"]
+    assert "人均月收入约360元（1800元÷5人）" in reason and "农村低保标准720元" in reason
+    assert "初步判断" not in reason     # said once in the message, not on every reason
+    assert "初步判断" in c.text
     assert "身份证" in lead["documents"] and "户口簿" in lead["documents"]
     assert lead["fields"]["name"] == "黄**"           # masked by default
     assert lead["fields"]["id_number"] == "360732********2130"

@@ -14,12 +14,12 @@ import yaml
 
 from bot.config import load_config
 from bot.errors import KnowledgeError
-from bot.screening.rules import DOCUMENTS_FILE, PROGRAMS, RULES, RULES_FILE, EligibilityRules
+from bot.screening.rules import DOCUMENTS_FILE, NOTE_TEXTS, PROGRAMS, RULES, RULES_FILE, EligibilityRules
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENING = ROOT / "knowledge" / "screening"
-PERSONAS = ROOT.parent / "shared" / "eval" / "dev-personas.json"
-PRELIMINARY = "（初步判断，以乡镇审核为准）"
+PERSONAS = ROOT / "tests" / "data" / "dev-personas.json"   # a copy of shared/eval's
+PRELIMINARY = "以乡镇审核为准"
 TODAY = dt.date(2026, 6, 1)
 ALWAYS = ("身份证", "户口簿", "家庭经济状况核对授权书", "承诺书")
 
@@ -70,14 +70,30 @@ def rules():
 def assess(rules, fields, today=TODAY):
     """Assess, checking the invariants every assessment keeps."""
     result = rules.assess(fields, today=today)
-    assert all(p.reason.endswith(PRELIMINARY) for p in result.programs)
+    note = load_docs()[0]["standards_note_unverified"].split("{")[0]
+    # Reasons are the caseworker's too: the figures and the conclusion, no boilerplate.
+    assert all(p.reason and PRELIMINARY not in p.reason and note not in p.reason for p in result.programs)
+    assert all(p.source.startswith("《") and p.grounds for p in result.programs)
     assert all(p.program in PROGRAMS for p in result.programs)
     assert len({p.program for p in result.programs}) == len(result.programs)
     assert result.documents[:4] == ALWAYS
     assert len(set(result.documents)) == len(result.documents)
     assert result.urgency in ("high", "normal")
-    assert "12349" in result.next_steps
+    keys = [n.key for n in result.notes]
+    assert set(keys) <= set(NOTE_TEXTS) | {"standards"} and len(set(keys)) == len(keys)
+    assert "standards" not in keys or keys[-1] == "standards"   # said once, last
+    assert all(PRELIMINARY not in n.text for n in result.notes)
     return result
+
+
+def notes(result):
+    """The notes of an assessment as one text."""
+    return "\n".join(n.text for n in result.notes)
+
+
+def note_keys(result):
+    """The keys of an assessment's notes, in order."""
+    return [n.key for n in result.notes]
 
 
 def names(result):
@@ -165,8 +181,9 @@ def test_assets_rule_out_dibao_and_next_steps_say_why(rules, changes, item):
     result = assess(rules, persona("d01-rural-family", **changes))
     assert "dibao" not in names(result) and "bianyuan" not in names(result)
     fragment = load_docs()[0]["assets"][item].split("{")[0]
-    assert fragment in result.next_steps
-    assert ("86400" in result.next_steps) == (item == "savings")
+    assert fragment in notes(result)
+    assert ("86400" in notes(result)) == (item == "savings")
+    assert "requested_not_listed" not in note_keys(result)   # the assets note already says why
 
 
 def test_savings_at_the_limit_are_fine(rules):
@@ -241,20 +258,20 @@ def test_emergency_is_urgent_and_first(rules):
     result = assess(rules, fields)
     assert names(result) == ["linshi", "dibao"] and result.urgency == "high"
     assert "屋里着火了" in result.programs[0].reason
-    assert result.next_steps.startswith(load_docs()[0]["next_steps"]["urgent"][:4])
+    assert result.emergency
     assert "事故或受灾证明（如火灾证明、交通事故认定书）" in result.documents
 
 
 def test_emergency_is_urgent_even_when_the_linshi_rule_is_not_in_force(rules):
     result = assess(rules, persona("d03-child-leukemia"), today=dt.date(2014, 4, 30))
-    assert result.urgency == "high" and names(result) == []
+    assert result.urgency == "high" and names(result) == [] and result.emergency
 
 
 def test_requested_program_comes_first_and_a_missing_one_is_explained(rules):
     result = assess(rules, persona("d02-widow-alone", program="linshi"))
     assert names(result)[0] == "linshi"
     result = assess(rules, persona("d05-correction-digression"))
-    assert "最低生活保障（低保）" in result.next_steps   # asked for dibao, got bianyuan
+    assert "最低生活保障（低保）" in notes(result)   # asked for dibao, got bianyuan
 
 
 @pytest.mark.parametrize("fields", [{}, {k: None for k in PERSONA_FIELDS["d01-rural-family"]},
@@ -264,7 +281,8 @@ def test_missing_fields(rules, fields):
     assert names(result) == [] and result.urgency == "normal"
     always = tuple(d["name"] for d in load_docs()[1]["documents"] if d.get("when") == "always")
     assert result.documents == always
-    assert load_docs()[0]["next_steps"]["missing_income"][:10] in result.next_steps
+    assert "missing_income" in note_keys(result) and "no_program" in note_keys(result)
+    assert "standards" not in note_keys(result)   # no figure was quoted
 
 
 def test_rule_with_a_future_date_is_skipped():
@@ -305,8 +323,8 @@ def test_unverified_standards_are_flagged_as_example_values():
     note = rules_doc["standards_note_unverified"].split("{")[0]
     for verified in (False, True):
         rules = EligibilityRules.from_knowledge(make_config(verified=verified))
-        reason = assess(rules, persona("d01-rural-family")).programs[0].reason
-        assert (note in reason) is not verified
+        result = assess(rules, persona("d01-rural-family"))
+        assert (note in notes(result)) is not verified
 
 
 @pytest.mark.parametrize("persona_id, changes, present, absent", [
@@ -326,7 +344,8 @@ def test_registry_covers_every_program():
     assert set(RULES) == set(PROGRAMS)
 
 
-@pytest.mark.parametrize("module", ["rules.py", "household.py", "documents.py", "rules_validation.py"])
+@pytest.mark.parametrize("module", ["rules.py", "household.py", "documents.py", "rules_validation.py",
+                                    "submission.py"])
 def test_no_resident_facing_chinese_in_the_code(module):
     tree = ast.parse((ROOT / "bot" / "screening" / module).read_text(encoding="utf-8"))
     docstrings = {id(node.body[0].value) for node in ast.walk(tree)
@@ -353,14 +372,18 @@ def _break(doc, path, value):
     ("program_names.helpme", "帮帮我", "program_names.helpme: unknown program"),
     ("programs.dibao.texts.likely", None, "programs.dibao.texts.likely: missing text"),
     ("programs.tekun", None, "programs.tekun: missing"),
-    ("preliminary", "", "preliminary: missing text"),
-    ("next_steps.none", None, "next_steps.none: missing text"),
+    ("standards_note_unverified", "", "standards_note_unverified: missing text"),
+    ("notes.no_program", None, "notes.no_program: missing text"),
+    ("notes.supporter_unknown", None, "notes.supporter_unknown: missing text"),
+    ("level_names.2", None, "level_names.2: missing text"),
+    ("programs.dibao.texts.single_person", None, "programs.dibao.texts.single_person: missing text"),
     ("programs.dibao.effective", "soon", "programs.dibao.effective: must be a date"),
-    ("programs.dibao.texts.likely", "人均{per_head}元{standards_note}", "unknown placeholder {per_head}"),
-    ("programs.dibao.texts.likely", "低于{standard}元", "quotes a county figure without {standards_note}"),
+    ("programs.dibao.texts.likely", "人均{per_head}元", "unknown placeholder {per_head}"),
+    ("programs.dibao.texts.likely", "低于{standard}元{standards_note}", "added once by the assessment"),
     ("programs.linshi.texts.expense", "{oops", "bad braces"),
     ("thresholds.savings_months", -1, "thresholds.savings_months: missing or not a positive number"),
     ("thresholds.tekun_disability_levels", [5], "thresholds.tekun_disability_levels"),
+    ("thresholds.single_person_conditional_levels", None, "single_person_conditional_levels"),
 ])
 def test_rules_yaml_problems_name_file_and_key(path, value, message):
     rules_doc, documents_doc = load_docs()
@@ -378,6 +401,7 @@ def test_rules_yaml_problems_name_file_and_key(path, value, message):
     (5, {"name": "身份证"}, "documents[5] (身份证): listed twice"),
     (5, {"when": None}, "needs 'when' or 'programs'"),
     (5, {"colour": "red"}, "unknown field 'colour'"),
+    (5, {"form": "yes"}, "documents[5] (残疾证).form: must be true or false"),
 ])
 def test_documents_yaml_problems_name_file_and_key(index, change, message):
     rules_doc, documents_doc = load_docs()
@@ -416,3 +440,157 @@ def test_from_knowledge_validates_the_files_it_reads(tmp_path):
     (directory / RULES_FILE).write_text(yaml.safe_dump(broken, allow_unicode=True), encoding="utf-8")
     with pytest.raises(KnowledgeError, match=r"screening/rules\.yaml: programs\.dibao\.texts\.likely"):
         EligibilityRules.from_knowledge(make_config(), directory)
+
+
+# ---- the household of three (issue 10) and its neighbours ------------------------------
+# Three people, 1,200 元 a month, rural; the applicant (47) works; the son holds a
+# 一级 disability certificate; no children or relatives to rely on.
+THREE = dict(program="dibao", age=47, residence="rural", household_size=3, household_monthly_income=1200,
+             owns_vehicle=False, house_count=1, savings=0, labor_capacity=True, has_supporter=False,
+             disability_level=1, serious_illness=False)
+
+
+def three(**changes):
+    """The household of three, optionally changed."""
+    return {**THREE, **changes}
+
+
+def test_household_of_three_is_likely_dibao_with_the_single_person_rule(rules):
+    result = assess(rules, three())
+    assert names(result) == ["dibao"]       # the son's disability does not make his parent 特困
+    reason = result.programs[0].reason
+    assert "人均月收入约400元（1200元÷3人）" in reason and "低于本县农村低保标准720元" in reason
+    assert "一级" in reason and "单人保" in reason and "1080元" in reason
+    assert result.programs[0].grounds == ("likely", "single_person_fallback")
+    assert "残疾证" in result.documents and result.urgency == "normal" and not result.emergency
+    assert note_keys(result) == ["standards"]
+
+
+@pytest.mark.parametrize("income, expected, grounds", [
+    (2159, ["dibao"], ("likely", "single_person_fallback")),     # 719.67 a head: below 720
+    (2160, ["dibao", "bianyuan"], ("single_person",)),           # exactly 720: 低保边缘, 单人保 for the son
+    (3239, ["dibao", "bianyuan"], ("single_person",)),           # 1079.67: still below 720 × 1.5
+    (3240, [], None),                                             # 1080: above both lines
+])
+def test_household_of_three_income_around_the_lines(rules, income, expected, grounds):
+    result = assess(rules, three(household_monthly_income=income))
+    assert names(result) == expected
+    if grounds:
+        assert result.programs[0].grounds == grounds
+    if "bianyuan" in expected:
+        assert "不低于本县农村低保标准720元" in result.programs[0].reason
+        assert "单人保" in result.programs[0].reason and "1080元" in result.programs[0].reason
+    if not expected:
+        assert note_keys(result)[:2] == ["no_program", "above_lines"]
+        assert "人均月收入约1080元" in notes(result) and "低保边缘标准1080元" in notes(result)
+
+
+@pytest.mark.parametrize("level, below, band", [
+    (1, ("likely", "single_person_fallback"), ["dibao", "bianyuan"]),
+    (2, ("likely", "single_person_fallback"), ["dibao", "bianyuan"]),
+    (3, ("likely", "disability"), ["bianyuan"]),    # 三级 only if 智力/精神: said, not assumed
+    (4, ("likely", "disability"), ["bianyuan"]),
+    (None, ("likely",), ["bianyuan"]),
+])
+def test_disability_levels(rules, level, below, band):
+    result = assess(rules, three(disability_level=level))
+    assert names(result) == ["dibao"] and result.programs[0].grounds == below
+    assert ("单人保" in result.programs[0].reason) is (level in (1, 2))
+    if level:
+        assert rules_level_name(level) in result.programs[0].reason
+    result = assess(rules, three(disability_level=level, household_monthly_income=2400))  # 800 a head
+    assert names(result) == band
+    # the conditional 单人保 (三级智力/精神残疾) is a note, never a listed program
+    assert ("single_person" in note_keys(result)) is (level == 3)
+    assert ("requested_not_listed" in note_keys(result)) is (band == ["bianyuan"])
+
+
+def rules_level_name(level):
+    """How rules.yaml writes a disability level (一级 …)."""
+    return load_docs()[0]["level_names"][str(level)]
+
+
+def test_serious_illness_in_a_bianyuan_household_is_a_single_person_note(rules):
+    result = assess(rules, three(disability_level=None, household_monthly_income=2400, serious_illness=True))
+    assert names(result) == ["bianyuan", "yiliao"] and "single_person" in note_keys(result)
+
+
+def test_single_person_rule_needs_a_larger_household(rules):
+    # Alone, the disabled person is the whole household: 810 a head is above the line.
+    alone = dict(age=40, residence="rural", household_size=1, household_monthly_income=810,
+                 labor_capacity=True, has_supporter=True, disability_level=1)
+    result = assess(rules, alone)
+    assert names(result) == ["bianyuan"] and "单人保" not in notes(result)
+    result = assess(rules, {**alone, "household_monthly_income": 700})
+    assert names(result) == ["dibao"] and result.programs[0].grounds == ("likely", "disability")
+
+
+@pytest.mark.parametrize("supporter, expected, note", [
+    (False, ["tekun"], False),
+    (True, ["dibao"], False),
+    (None, ["dibao"], True),      # skipped: 特困 is possible, the township checks
+])
+def test_tekun_only_without_a_supporter(rules, supporter, expected, note):
+    result = assess(rules, three(age=65, has_supporter=supporter))
+    assert names(result) == expected
+    assert ("supporter_unknown" in note_keys(result)) is note
+    if expected == ["tekun"]:
+        reason = result.programs[0].reason
+        assert "65岁" in reason and "人均月收入约400元" in reason and "还可以按低保审核" in reason
+        assert "requested_not_listed" not in note_keys(result)   # 低保 is named as the fallback
+
+
+def test_no_supporter_is_not_enough_for_tekun_when_the_applicant_can_work(rules):
+    result = assess(rules, three(has_supporter=False, disability_level=2))
+    assert names(result) == ["dibao"] and "supporter_unknown" not in note_keys(result)
+
+
+@pytest.mark.parametrize("changes, expected, ground", [
+    ({"household_size": 1, "household_monthly_income": 400, "labor_capacity": None}, "tekun",
+     "labour_disability"),
+    ({"household_size": 1, "household_monthly_income": 400, "disability_level": 3,
+      "labor_capacity": None}, "dibao", "likely"),
+    ({"household_size": 3, "labor_capacity": None}, "dibao", "likely"),
+    ({"household_size": 3, "labor_capacity": False}, "tekun", "labour_stated"),   # said so herself
+])
+def test_a_disability_certificate_counts_for_tekun_only_as_the_applicants_own(rules, changes, expected,
+                                                                             ground):
+    result = assess(rules, three(**changes))
+    assert names(result) == [expected] and result.programs[0].grounds[0] == ground
+
+
+@pytest.mark.parametrize("skipped, keys, listed", [
+    ("household_monthly_income", ["no_program", "missing_income"], []),
+    ("household_size", ["no_program", "missing_income"], []),
+    ("disability_level", ["standards"], ["dibao"]),
+    ("has_supporter", ["standards"], ["dibao"]),          # the applicant can work: no 特困 note
+    ("labor_capacity", ["standards"], ["dibao"]),
+])
+def test_skipped_answers(rules, skipped, keys, listed):
+    fields = three()
+    del fields[skipped]
+    result = assess(rules, fields)
+    assert names(result) == listed and note_keys(result) == keys
+    if skipped == "disability_level":
+        assert "单人保" not in result.programs[0].reason and "残疾证" not in result.documents
+
+
+def test_skipped_residence_is_estimated_with_the_rural_standard_and_says_so(rules):
+    fields = three()
+    del fields["residence"]
+    reason = assess(rules, fields).programs[0].reason
+    assert "农村低保标准720元" in reason and load_docs()[0]["residence_assumed"] in reason
+
+
+def test_the_standards_note_is_said_once_for_several_reasons(rules):
+    result = assess(rules, three(household_monthly_income=2400, serious_illness=True))
+    assert names(result) == ["dibao", "bianyuan", "yiliao"]
+    note = load_docs()[0]["standards_note_unverified"].split("{")[0]
+    assert notes(result).count(note) == 1
+
+
+def test_reasons_quote_the_configured_figures():
+    rules = EligibilityRules.from_knowledge(make_config(dibao_rural=500, bianyuan_multiplier=2))
+    result = assess(rules, three(household_monthly_income=2400))   # 800: above 500, below 1000
+    assert names(result) == ["dibao", "bianyuan"]
+    assert "农村低保标准500元" in result.programs[0].reason and "1000元" in result.programs[0].reason
