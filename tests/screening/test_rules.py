@@ -18,7 +18,7 @@ from bot.screening.rules import DOCUMENTS_FILE, PROGRAMS, RULES, RULES_FILE, Eli
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENING = ROOT / "knowledge" / "screening"
-PERSONAS = ROOT.parent / "shared" / "eval" / "dev-personas.json"
+PERSONAS = ROOT / "tests" / "data" / "dev-personas.json"
 PRELIMINARY = "（初步判断，以乡镇审核为准）"
 TODAY = dt.date(2026, 6, 1)
 ALWAYS = ("身份证", "户口簿", "家庭经济状况核对授权书", "承诺书")
