@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from bot.answers import compose_answer
 from bot.conversations import ConcurrentUpdate, ConversationStore
 from bot.dedup import claim_on, store_reply_on, take_over_on
+from bot.domain import PROGRAMS
 from bot.matching.matcher import Scored
 from bot.messages import IncomingMessage, Reply
 from bot.privacy import scrub_personal_data
@@ -33,7 +34,6 @@ _CHOICE = re.compile(r"^[(（]?([0-9一二三四五])[)）.。、]?$")
 _CN_DIGIT = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
 _COMMAND_STRIP = re.compile(r"[\s\W_]+")
 _REF = re.compile(r"JZ\d{6}-?[0-9A-Z]{4}")
-SCREENING_PROGRAMS = ("dibao", "tekun", "linshi", "yiliao", "bianyuan")
 _UNANSWERED = Sql("""INSERT INTO unanswered_questions
                        (text, channel, outcome, best_topic, confidence, conversation_id, created_at)
                        VALUES (:text, :channel, :outcome, :best_topic, :confidence, :conversation_id, :created_at)""")
@@ -322,7 +322,7 @@ class Engine:
         reply.topic = answer.topic
         reply.add(answer.text)
         program_choice = answer.outcome == "choices" and any(
-            (c.entry.topic or "").split(".")[0] in SCREENING_PROGRAMS for c in answer.choices)
+            (c.entry.topic or "").split(".")[0] in PROGRAMS for c in answer.choices)
         if answer.outcome == "unknown" or program_choice or (
                 answer.outcome == "answer" and self._invites_screening(answer)):
             if channel != "sms":  # two SMS segments are all an answer gets; 申请 still works there
@@ -335,7 +335,7 @@ class Engine:
     @staticmethod
     def _invites_screening(answer) -> bool:
         """Program questions lead naturally to 'shall I check whether you qualify?'."""
-        return (answer.topic or "").split(".")[0] in SCREENING_PROGRAMS
+        return (answer.topic or "").split(".")[0] in PROGRAMS
 
     # ---- screening and progress ------------------------------------------------------
     def start_screening(self, text: str, message: IncomingMessage, state: dict, reply: Reply,

@@ -18,7 +18,8 @@ import yaml
 
 from bot.config import Config
 from bot.errors import KnowledgeError
-from bot.placeholders import CHANNELS, COUNTY_FIGURES, base_values
+from bot.domain import CHANNELS
+from bot.placeholders import COUNTY_FIGURES, base_values
 from knowledge import KNOWLEDGE_DIR
 
 SMS_MAX_CHARS = 134  # two concatenated UCS-2 segments

@@ -31,13 +31,13 @@ from typing import Protocol
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.domain import CHANNELS
 from bot.errors import ConfigError
 from bot.privacy import scrub_personal_data
 from bot.storage.models import OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("sms", "wechat")
 QUEUED, SENDING, SENT, FAILED, CANCELLED = "queued", "sending", "sent", "failed", "cancelled"
 UNKNOWN_OUTCOME = "outcome unknown"  # last_error prefix of the rows a person must check
 # Twilio's message statuses in the order they happen; a late callback never moves a row back.

@@ -8,12 +8,12 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from bot.domain import LEAD_STATUSES, can_move
 from bot.privacy import DataProtector, mask_id_number, mask_name, mask_phone
 from bot.storage.db import Database
 from bot.storage.models import AuditEvent, Lead, utcnow
 
 PERSONAL = ("name", "id_number", "phone")
-STATUSES = ("new", "contacted", "submitted", "closed", "rejected")
 MASKS = {"name": mask_name, "id_number": mask_id_number, "phone": mask_phone}
 _REF_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud over the phone
 
@@ -100,12 +100,14 @@ class LeadStore:
 
     def set_status(self, ref: str, status: str, actor: str) -> Lead | None:
         """Move a lead to a new status (audited); None if there is no such lead."""
-        if status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+        if status not in LEAD_STATUSES:
+            raise ValueError(f"unknown status {status!r}; one of {', '.join(LEAD_STATUSES)}")
         with self.db.session() as s:
             lead = s.execute(select(Lead).where(Lead.ref == ref.strip().upper())).scalar_one_or_none()
             if lead is None:
                 return None
+            if not can_move(lead.status, status):
+                raise ValueError(f"a lead that is {lead.status!r} cannot become {status!r}")
             previous, lead.status, lead.updated_at = lead.status, status, utcnow()
         self.audit(actor, "status", lead.ref, f"{previous} → {status}")
         return lead
