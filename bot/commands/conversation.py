@@ -4,7 +4,7 @@ from __future__ import annotations
 import getpass
 import sys
 
-from bot.cli import CHANNELS
+from bot.domain import CHANNELS
 from bot.messages import IncomingMessage
 from bot.runtime import Runtime
 
