@@ -15,21 +15,12 @@ from typing import Any, Callable, Mapping
 
 from bot.config import Config
 from bot.errors import KnowledgeError
+from bot.domain import PROGRAMS
 from bot.placeholders import base_values
-# The household, the documents checklist and the YAML checks live in their own
-# modules; their public names are re-exported so imports from here keep working.
-from bot.screening.documents import CONDITIONS, Document, read_documents, select_documents
+# The household, the documents checklist and the YAML checks live in their own modules.
+from bot.screening.documents import read_documents, select_documents
 from bot.screening.household import Household, Thresholds, read_thresholds
-from bot.screening.rules_validation import (ASSET_ITEMS, DOCUMENTS_FILE, FIGURES, PROGRAMS,
-                                            RULES_FILE, STEP_TEXTS, TOP_TEXTS, USE_NAMES,
-                                            check_rules, load_rule_files, lookup)
-
-__all__ = [
-    "ASSET_ITEMS", "CONDITIONS", "DOCUMENTS_FILE", "FIGURES", "PROGRAMS", "RULES", "RULES_FILE",
-    "STEP_TEXTS", "TOP_TEXTS", "USE_NAMES", "Assessment", "Document", "EligibilityRules",
-    "Finding", "Household", "ProgramResult", "Rule", "Thresholds", "read_thresholds",
-    "register_rule",
-]
+from bot.screening.rules_validation import RULES_FILE, USE_NAMES, check_rules, load_rule_files, lookup
 
 
 @dataclass(frozen=True)
