@@ -25,8 +25,9 @@ from urllib3.exceptions import NewConnectionError
 
 from bot.errors import ConfigError
 from bot.outbox import CanSend, PermanentFailure, Sender, Sent, TemporaryFailure, UnknownOutcome
+from bot.phones import to_e164
 from bot.privacy import mask_phone
-from handlers.sms import STATUS_PATH, is_subscribed, normalize_number, segments
+from handlers.sms import STATUS_PATH, is_subscribed, segments
 from handlers.wechat_api import TOKEN_ERRORS, WeChatApi, WeChatApiError
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class SmsSender:
 
     def send(self, recipient: str, body: str) -> Sent:
         """POST one message to Twilio's Messages resource; its SID identifies later status callbacks."""
-        number = normalize_number(recipient)
+        number = to_e164(recipient)
         if len(body) > MAX_SMS_CHARS:
             raise PermanentFailure(f"body longer than {MAX_SMS_CHARS} characters")
         try:

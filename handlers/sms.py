@@ -30,6 +30,7 @@ from bot.conversations import ConcurrentUpdate
 from bot.dedup import claim_message, store_reply, stored_reply
 from bot.messages import IncomingMessage
 from bot.outbox import record_status
+from bot.phones import phone_key, to_e164
 from bot.privacy import mask_phone
 from bot.storage.models import SmsSubscription, utcnow
 from handlers.app import runtime_of
@@ -66,7 +67,7 @@ def incoming_sms():
     if refusal is not None:
         return refusal
 
-    number = normalize_number(request.form.get("From", ""))
+    number = to_e164(request.form.get("From", ""))
     sid = request.form.get("MessageSid") or request.form.get("SmsMessageSid") or ""
     if not number or not sid:
         log.warning("SMS webhook without From or MessageSid; ignored")
@@ -180,19 +181,9 @@ def keyword_of(body: str) -> str:
     return "?" if word and set(word) == {"?"} else word.strip("?")
 
 
-def normalize_number(number: str) -> str:
-    """E.164 form, so a lead's '138 0000 0001' and Twilio's '+8613800000001' are one number."""
-    digits = re.sub(r"[\s\-()]", "", number or "")
-    if re.fullmatch(r"1[3-9]\d{9}", digits):
-        return "+86" + digits
-    if digits.startswith("00"):
-        return "+" + digits[2:]
-    return digits
-
-
 def is_subscribed(runtime, number: str) -> bool:
     """False once the number sent STOP (until START); outbound senders must check this."""
-    key = runtime.protector.blind_index("phone", normalize_number(number))
+    key = phone_key(runtime.protector, number)
     with runtime.db.session() as s:
         flag = s.execute(select(SmsSubscription.subscribed)
                          .where(SmsSubscription.phone_key == key)).scalar_one_or_none()
@@ -201,8 +192,8 @@ def is_subscribed(runtime, number: str) -> bool:
 
 def set_subscribed(runtime, number: str, subscribed: bool) -> None:
     """Record STOP (False) or START (True) for a number."""
-    number = normalize_number(number)
-    key = runtime.protector.blind_index("phone", number)
+    number = to_e164(number)
+    key = phone_key(runtime.protector, number)
     change = (update(SmsSubscription).where(SmsSubscription.phone_key == key)
               .values(subscribed=subscribed, updated_at=utcnow()))
     with runtime.db.session() as s:

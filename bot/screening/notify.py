@@ -2,12 +2,12 @@
 and on every status change. Everything goes through the outbox, once per event."""
 from __future__ import annotations
 
-from bot.screening.linking import phone_digits
+from bot.phones import mainland_mobile, to_e164
 
 
 def notify_submitted(runtime, ref: str, channel: str, values: dict) -> None:
     """A confirmation SMS with the reference, unless the resident is on SMS already."""
-    phone = phone_digits(values.get("phone") or "")
+    phone = mainland_mobile(values.get("phone"))
     if channel == "sms" or not phone:
         return
     texts = runtime.screener.texts
@@ -18,7 +18,7 @@ def notify_submitted(runtime, ref: str, channel: str, values: dict) -> None:
 
 def notify_status(runtime, lead) -> bool:
     """An SMS telling the applicant the new status; False when there is no number to text."""
-    phone = phone_digits(runtime.leads.phone_of(lead) or "")
+    phone = mainland_mobile(runtime.leads.phone_of(lead))
     if not phone:
         return False
     texts = runtime.screener.texts
@@ -32,4 +32,4 @@ def notify_status(runtime, lead) -> bool:
 def _send(runtime, phone: str, body: str, key: str) -> None:
     from bot.outbox import enqueue
 
-    enqueue(runtime, "sms", "+86" + phone, body, idempotency_key=key)  # the worker checks STOP
+    enqueue(runtime, "sms", to_e164(phone), body, idempotency_key=key)  # the worker checks STOP
