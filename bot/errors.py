@@ -17,9 +17,9 @@ class JiuzhuError(Exception):
 class ConfigError(JiuzhuError):
     """A configuration value is missing or invalid."""
 
-    def __init__(self, key: str, problem: str):
-        super().__init__(f"config: {key}: {problem}")
-        self.key = key
+    def __init__(self, key: str, problem: str, source: str | None = None):
+        super().__init__(f"{source or 'config'}: {key}: {problem}")
+        self.key, self.problem, self.source = key, problem, source
 
 
 class KnowledgeError(JiuzhuError):

@@ -20,8 +20,7 @@ def create_app(runtime: Runtime | None = None, config_path: str | None = None) -
     runtime.start_conversations()
     app = Flask("jiuzhu")
     app.extensions["jiuzhu"] = runtime
-    app.config["MAX_CONTENT_LENGTH"] = int(runtime.config.sections.get("wechat", {})
-                                           .get("max_body_bytes", 65536))
+    app.config["MAX_CONTENT_LENGTH"] = runtime.config.wechat.max_body_bytes
     app.add_url_rule("/healthz", "healthz", healthz)
     for blueprint in _channel_blueprints():
         app.register_blueprint(blueprint)

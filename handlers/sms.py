@@ -42,7 +42,6 @@ CHANNEL = "sms"
 PATH = "/sms"
 STATUS_PATH = "/sms/status"   # delivery reports of messages `jiuzhu worker` sent
 PAGES_KEY = "sms_pages"
-DEFAULT_MAX_BODY_BYTES = 32768  # 1600-character Body percent-encoded plus ~40 Twilio fields
 
 # Carrier keywords: the whole message, compared after keyword_of(). Twilio's own
 # opt-out/opt-in words are included so our state agrees with Twilio's blocking.
@@ -94,8 +93,7 @@ def _refusal(runtime, path: str) -> Response | None:
     """403 or 413 unless this is a Twilio-signed request of acceptable size for `path`."""
     if not request.headers.get("X-Twilio-Signature"):
         return _forbidden("missing X-Twilio-Signature")
-    cap = int(runtime.config.sections.get("sms", {}).get("max_body_bytes", DEFAULT_MAX_BODY_BYTES))
-    request.max_content_length = cap  # also bounds chunked bodies that declare no length
+    cap = runtime.config.sms.max_body_bytes  # the app also bounds chunked bodies that declare no length
     if request.content_length is not None and request.content_length > cap:
         log.warning("rejected SMS webhook: body of %d bytes exceeds %d", request.content_length, cap)
         return Response("too large", 413, mimetype="text/plain")
@@ -263,8 +261,7 @@ def render_twiml(texts: list[str]) -> str:
 
 def _first_page(runtime, number: str, text: str) -> str:
     """Page a reply: keep the rest for 'M' (replacing what waited), return the first page."""
-    sms = runtime.config.sections.get("sms", {})
-    limit = int(sms.get("segment_chars", 67)) * int(sms.get("max_segments", 2))
+    limit = runtime.config.sms.segment_chars * runtime.config.sms.max_segments
     pages = paginate(text, limit, runtime.kb.message("sms_more_suffix", CHANNEL))
     _edit_pages(runtime, number, lambda _: pages[1:])
     return pages[0]

@@ -65,7 +65,7 @@ class Settings:
 def _configure(state) -> None:
     """Validate secrets, menu and texts at start-up, not when a resident writes."""
     runtime = state.app.extensions["jiuzhu"]
-    secrets_, section = runtime.config.secrets, runtime.config.sections.get("wechat", {})
+    secrets_, section = runtime.config.secrets, runtime.config.wechat
     token, aes_key, app_id = (secrets_.get(k) for k in ("wechat_token", "wechat_aes_key", "wechat_app_id"))
     crypto = None
     if aes_key:
@@ -87,20 +87,12 @@ def _configure(state) -> None:
         log.warning("JIUZHU_WECHAT_TOKEN is not set: /wechat answers 503")
     state.app.extensions["jiuzhu.wechat"] = Settings(
         token=token, crypto=crypto, app_id=app_id, cipher=PrpCrypto(crypto.key) if crypto else None,
-        window=int(section.get("timestamp_window_seconds", 300)),
-        max_bytes=int(section.get("max_body_bytes", 65536)),
-        click_texts=menu_of(section)[1],
-        budget=float(section.get("reply_budget_seconds", 4.0)),
-        pacing=_pacing(section))
-
-
-def _pacing(section: dict) -> Pacing:
-    try:
-        return Pacing(slow_seconds=float(section.get("slow_turn_seconds", 1.0)),
-                      careful_seconds=float(section.get("careful_seconds", 60)),
-                      threads=int(section.get("answer_threads", 8)))
-    except (TypeError, ValueError) as error:
-        raise ConfigError("[wechat]", str(error)) from None
+        window=section.timestamp_window_seconds,
+        max_bytes=section.max_body_bytes,
+        click_texts=menu_of(section.menu)[1],
+        budget=section.reply_budget_seconds,
+        pacing=Pacing(slow_seconds=section.slow_turn_seconds, careful_seconds=section.careful_seconds,
+                      threads=section.answer_threads))
 
 
 @blueprint.route("/wechat", methods=["GET", "POST"])

@@ -54,8 +54,8 @@ class WeChatApi:
                                ("wechat_app_secret", "JIUZHU_WECHAT_APP_SECRET")):
             if not secrets.get(name):
                 raise ConfigError(variable, "not set (needed to call the WeChat API)")
-        base = api_base_of(runtime.config.sections.get("wechat", {}))
-        return cls(runtime.db, secrets["wechat_app_id"], secrets["wechat_app_secret"], base)
+        return cls(runtime.db, secrets["wechat_app_id"], secrets["wechat_app_secret"],
+                   runtime.config.wechat.api_base)
 
     @property
     def token_name(self) -> str:
@@ -146,19 +146,9 @@ class WeChatApi:
         return result
 
 
-def api_base_of(section: dict) -> str:
-    """`[wechat] api_base`, checked: the AppSecret travels only over https (or to this machine)."""
-    base = str(section.get("api_base") or DEFAULT_API_BASE).rstrip("/")
-    parts = urllib.parse.urlsplit(base)
-    local = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if not (parts.scheme == "https" and parts.hostname) and not local:
-        raise ConfigError("wechat.api_base", f"must be an https URL (http only to this machine), got {base!r}")
-    return base
-
-
-def menu_of(section: dict) -> tuple[dict, dict[str, str]]:
+def menu_of(menu: dict) -> tuple[dict, dict[str, str]]:
     """From `[wechat.menu]`: the JSON WeChat expects, and each click key's text for the engine."""
-    buttons = (section.get("menu") or {}).get("button") or []
+    buttons = (menu or {}).get("button") or []
     if not isinstance(buttons, list) or len(buttons) > MAX_BUTTONS:
         raise ConfigError("wechat.menu", f"needs a list of at most {MAX_BUTTONS} buttons")
     texts: dict[str, str] = {}

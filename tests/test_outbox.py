@@ -5,6 +5,7 @@ Twilio and WeChat senders against local fake APIs.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import event, select, update
 
 from bot.commands.worker import claim_lease, run_worker
-from bot.config import load_config
+from bot.config import WorkerSettings, load_config
 from bot.conversations import ConversationStore
 from bot.errors import ConfigError
 from bot.outbox import (CANCELLED, FAILED, QUEUED, SENDING, SENT, PermanentFailure, Policy, Sent,
@@ -298,16 +299,16 @@ def test_undelivered_status_keeps_the_error_code(rt):
                                           ({"batch_size": True}, "worker.batch_size")])
 def test_bad_worker_settings_are_config_errors(section, key):
     with pytest.raises(ConfigError, match=key):
-        Policy.from_section(section)
+        load_config(ROOT / "config.toml", overrides={f"worker.{k}": v for k, v in section.items()}, environ={})
 
 
 def test_the_project_config_gives_the_documented_policy(config):
-    policy = Policy.from_section(config.sections["worker"])
+    policy = Policy.of(config.worker)
     assert policy == Policy(max_attempts=5, backoff_seconds=30, batch_size=10, stuck_minutes=15)
 
 
 def test_a_stuck_limit_shorter_than_a_batch_is_refused(runtime):
-    runtime.config.sections["worker"] = {"stuck_minutes": 1, "batch_size": 10}
+    runtime.config = dataclasses.replace(runtime.config, worker=WorkerSettings(stuck_minutes=1, batch_size=10))
     slow = RecordingSender()
     slow.max_seconds = 20.0
     with pytest.raises(ConfigError, match="worker.stuck_minutes"):

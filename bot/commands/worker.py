@@ -89,10 +89,10 @@ def run_worker(runtime, senders: dict, can_send, once: bool = False,
     from bot.outbox import Policy, deliver_due, fail_stuck
     from bot.storage.models import utcnow
 
-    section = runtime.config.sections.get("worker", {})
-    policy = Policy.from_section(section)
-    poll = _positive(section, "poll_seconds", 2)
-    purge_every = dt.timedelta(minutes=_positive(section, "purge_every_minutes", 60))
+    settings = runtime.config.worker
+    policy = Policy.of(settings)
+    poll = settings.poll_seconds
+    purge_every = dt.timedelta(minutes=settings.purge_every_minutes)
     longest = policy.batch_size * max(s.max_seconds for s in senders.values())
     if policy.stuck_minutes * 60 <= longest:
         # A claimed row waits in `sending` while the batch ahead of it is sent.
@@ -155,11 +155,3 @@ def claim_lease(db, name: str, every: dt.timedelta) -> bool:
         return True
     except IntegrityError:  # the lease exists and is not due (or a parallel worker just took it)
         return False
-
-
-def _positive(section: dict, key: str, default: int) -> int:
-    """A whole number of at least 1 from `[worker]`."""
-    value = section.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"worker.{key}", f"must be a whole number of at least 1, got {value!r}")
-    return value

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from wechatpy.crypto import WeChatCrypto
 
+from bot.config import load_config
 from bot.dedup import claim_message
 from bot.errors import ConfigError
 from bot.messages import Reply
@@ -270,7 +271,7 @@ def test_entity_inside_the_encrypted_body_is_400(safe_wechat):
 
 def test_oversized_body_is_413(wechat, monkeypatch):
     calls = count_engine_calls(monkeypatch, wechat.runtime)
-    limit = wechat.runtime.config.sections["wechat"]["max_body_bytes"]
+    limit = wechat.runtime.config.wechat.max_body_bytes
     xml = wechat.message_xml("text", msg_id=1, Content="低" * (limit // 3 + 10))
     assert wechat.post(xml).status_code == 413
     assert calls == []
@@ -475,9 +476,8 @@ def test_a_retry_while_the_first_delivery_is_still_worked_on_gets_the_answer_sen
 @pytest.mark.parametrize("key, value", [("slow_turn_seconds", 0), ("careful_seconds", -1),
                                         ("answer_threads", 0), ("slow_turn_seconds", "soon")])
 def test_bad_pacing_settings_stop_the_app_at_start(wechat_runtime, key, value):
-    wechat_runtime.config.sections.setdefault("wechat", {})[key] = value
-    with pytest.raises(ConfigError):
-        create_app(wechat_runtime)
+    with pytest.raises(ConfigError, match=f"wechat.{key}"):
+        load_config(wechat_runtime.config.path, overrides={f"wechat.{key}": value}, environ={})
 
 
 def test_a_database_that_takes_long_to_fail_makes_the_process_careful(wechat, monkeypatch):
