@@ -33,7 +33,7 @@ from bot.outbox import record_status
 from bot.phones import phone_key, to_e164
 from bot.privacy import mask_phone
 from bot.storage.models import SmsSubscription, utcnow
-from handlers.app import runtime_of
+from web.extensions import runtime_of
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("sms", __name__)

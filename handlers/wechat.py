@@ -31,9 +31,9 @@ from wechatpy.replies import TextReply
 from bot.engine import Turn
 from bot.errors import ConfigError, KnowledgeError
 from bot.messages import IncomingMessage, Reply
-from handlers.app import runtime_of
 from handlers.pacing import Pacing
 from handlers.wechat_api import menu_of
+from web.extensions import runtime_of
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("wechat", __name__)
@@ -64,7 +64,7 @@ class Settings:
 @blueprint.record_once
 def _configure(state) -> None:
     """Validate secrets, menu and texts at start-up, not when a resident writes."""
-    runtime = state.app.extensions["jiuzhu"]
+    runtime = runtime_of(state.app)
     secrets_, section = runtime.config.secrets, runtime.config.wechat
     token, aes_key, app_id = (secrets_.get(k) for k in ("wechat_token", "wechat_aes_key", "wechat_app_id"))
     crypto = None

@@ -15,7 +15,7 @@ from wechatpy.crypto import WeChatCrypto
 
 from bot.config import load_config
 from bot.runtime import Runtime
-from handlers.app import create_app
+from web.app import create_app
 from handlers.wechat import sign
 from tests.conftest import ROOT
 

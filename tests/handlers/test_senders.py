@@ -28,7 +28,7 @@ from bot.outbox import (CANCELLED, FAILED, QUEUED, SENT, PermanentFailure, Polic
                         UnknownOutcome, deliver_due, enqueue)
 from bot.runtime import Runtime
 from bot.storage.models import OutboxMessage
-from handlers.app import create_app
+from web.app import create_app
 from handlers.senders import CUSTOM_SEND, SmsSender, WechatSender, build_senders, subscription_check
 from handlers.sms import set_subscribed
 from handlers.wechat_api import WeChatApi

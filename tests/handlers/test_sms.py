@@ -21,7 +21,7 @@ from bot.config import load_config
 from bot.messages import Reply
 from bot.runtime import Runtime
 from bot.storage.models import Conversation, ProcessedMessage
-from handlers.app import create_app
+from web.app import create_app
 from handlers.sms import is_subscribed, keyword_of, paginate, segments, ucs2_len
 
 ROOT = Path(__file__).resolve().parents[2]
