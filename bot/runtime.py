@@ -11,10 +11,19 @@ from bot.config import Config, load_config
 
 
 class Runtime:
-    """Config, knowledge base, matcher and database for one process."""
+    """Config, knowledge base, matcher and database for one process.
 
-    def __init__(self, config: Config):
+    A piece passed to the constructor is used instead of building it: tests share
+    one knowledge base and matcher, or give a protector with another key.
+    """
+
+    def __init__(self, config: Config, *, kb=None, matcher=None, db=None, protector=None,
+                 rate_limiter=None):
         self.config = config
+        given = {"kb": kb, "matcher": matcher, "db": db, "protector": protector, "rate_limiter": rate_limiter}
+        for name, piece in given.items():
+            if piece is not None:
+                setattr(self, name, piece)  # a cached_property is not built once its value is set
 
     @classmethod
     def from_path(cls, path: str | None = None, **overrides) -> Runtime:

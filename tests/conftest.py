@@ -47,10 +47,7 @@ def shared_runtime():
 @pytest.fixture
 def runtime(config, shared_runtime):
     """A runtime on a temporary database that reuses the session's matcher."""
-    rt = Runtime(config)
-    rt.__dict__["kb"] = shared_runtime.kb
-    rt.__dict__["matcher"] = shared_runtime.matcher
-    return rt
+    return Runtime(config, kb=shared_runtime.kb, matcher=shared_runtime.matcher)
 
 
 @pytest.fixture

@@ -264,8 +264,7 @@ def test_a_message_scheduled_for_later_waits(rt):
 
 def test_undecryptable_rows_fail_instead_of_blocking_the_queue(rt, any_db_url):
     message_id, _ = enqueue(rt, "sms", PHONE, "通知", "k")
-    other = make_runtime(any_db_url)
-    other.__dict__["protector"] = DataProtector(generate_key())  # as if JIUZHU_DATA_KEY changed
+    other = Runtime(make_runtime(any_db_url).config, protector=DataProtector(generate_key()))  # another key
     assert claim_batch(other, ["sms"], 10) == []
     assert row_of(rt, message_id).last_error.startswith("cannot decrypt")
     other.db.dispose()

@@ -38,10 +38,8 @@ def wechat_environ(sqlite_url: str, safe: bool = False) -> dict[str, str]:
 
 def make_runtime(environ: dict[str, str], shared_runtime) -> Runtime:
     """A runtime with these secrets that reuses the session's knowledge base and matcher."""
-    rt = Runtime(load_config(ROOT / "config.toml", environ=environ))
-    rt.__dict__["kb"] = shared_runtime.kb
-    rt.__dict__["matcher"] = shared_runtime.matcher
-    return rt
+    return Runtime(load_config(ROOT / "config.toml", environ=environ),
+                   kb=shared_runtime.kb, matcher=shared_runtime.matcher)
 
 
 class FakeWeChat:

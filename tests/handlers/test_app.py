@@ -18,7 +18,7 @@ def test_healthz_is_200_with_a_database(runtime):
 def test_healthz_is_503_when_the_database_is_unreachable(runtime):
     app = create_app(runtime)
     unreachable = Database("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
-    runtime.__dict__["db"] = unreachable  # the database went away after start-up
+    runtime.db = unreachable  # the database went away after start-up
     try:
         assert app.test_client().get("/healthz").status_code == 503
     finally:

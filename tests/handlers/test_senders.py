@@ -281,9 +281,7 @@ def test_missing_credentials_are_config_errors(sqlite_url):
 
 @pytest.fixture
 def client(rt, shared_runtime):
-    rt.__dict__["kb"] = shared_runtime.kb
-    rt.__dict__["matcher"] = shared_runtime.matcher
-    return create_app(rt).test_client()
+    return create_app(Runtime(rt.config, kb=shared_runtime.kb, matcher=shared_runtime.matcher, db=rt.db)).test_client()
 
 
 def post_status(client, form: dict, token: str = AUTH_TOKEN, url: str = PUBLIC_URL + "/sms/status"):

@@ -44,10 +44,8 @@ def twilio_env(sqlite_url: str, **extra: str) -> dict[str, str]:
 
 def make_runtime(environ: dict, shared_runtime) -> Runtime:
     """A runtime on the given environment that reuses the session's knowledge base and matcher."""
-    rt = Runtime(load_config(ROOT / "config.toml", environ=environ))
-    rt.__dict__["kb"] = shared_runtime.kb
-    rt.__dict__["matcher"] = shared_runtime.matcher
-    return rt
+    return Runtime(load_config(ROOT / "config.toml", environ=environ),
+                   kb=shared_runtime.kb, matcher=shared_runtime.matcher)
 
 
 @pytest.fixture
