@@ -27,7 +27,8 @@ from bot.errors import ConfigError
 from bot.outbox import CanSend, PermanentFailure, Sender, Sent, TemporaryFailure, UnknownOutcome
 from bot.phones import to_e164
 from bot.privacy import mask_phone
-from handlers.sms import STATUS_PATH, is_subscribed, segments
+from bot.subscriptions import is_subscribed
+from handlers.sms_text import STATUS_PATH, segments
 from handlers.wechat_api import TOKEN_ERRORS, WeChatApi, WeChatApiError
 
 log = logging.getLogger(__name__)

@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import unicodedata
 from collections.abc import Callable
 
 from flask import Blueprint, Response, request
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import (HMAC_SHA1, HMAC_SHA256, SIGNATURE_SETTINGS_HEADER,
                                       RequestValidator, get_signature_algorithm)
 from twilio.twiml.messaging_response import MessagingResponse
@@ -30,9 +27,10 @@ from bot.conversations import ConcurrentUpdate
 from bot.dedup import claim_message, store_reply, stored_reply
 from bot.messages import IncomingMessage
 from bot.outbox import record_status
-from bot.phones import phone_key, to_e164
+from bot.phones import to_e164
 from bot.privacy import mask_phone
-from bot.storage.models import SmsSubscription, utcnow
+from bot.subscriptions import is_subscribed, set_subscribed
+from handlers.sms_text import STATUS_PATH, paginate, segments
 from web.extensions import runtime_of
 
 log = logging.getLogger(__name__)
@@ -40,7 +38,6 @@ blueprint = Blueprint("sms", __name__)
 
 CHANNEL = "sms"
 PATH = "/sms"
-STATUS_PATH = "/sms/status"   # delivery reports of messages `jiuzhu worker` sent
 PAGES_KEY = "sms_pages"
 
 # Carrier keywords: the whole message, compared after keyword_of(). Twilio's own
@@ -52,10 +49,6 @@ HELP_WORDS = frozenset({"HELP", "INFO", "帮助", "菜单", "?"})
 MORE_WORDS = frozenset({"M", "MORE", "更多"})
 
 _KEYWORD_NOISE = re.compile(r"[\s.,!。，！、~～…]+")
-_BREAKS = ("\n", "。！？；!?;", "，、,：: ")  # preferred page boundaries, best first
-# GSM 03.38: the ASCII characters of the basic set, and those needing an escape (2 units).
-_GSM_EXTENDED = frozenset("^{}\\[~]|")
-_GSM_ASCII = frozenset(chr(c) for c in range(32, 127)) - {"`"} - _GSM_EXTENDED | {"\n", "\r"}
 
 
 @blueprint.post(PATH)
@@ -177,78 +170,6 @@ def keyword_of(body: str) -> str:
     """The message as a carrier keyword: width-folded, upper-case, without spaces or stray punctuation."""
     word = _KEYWORD_NOISE.sub("", unicodedata.normalize("NFKC", body or "")).upper()
     return "?" if word and set(word) == {"?"} else word.strip("?")
-
-
-def is_subscribed(runtime, number: str) -> bool:
-    """False once the number sent STOP (until START); outbound senders must check this."""
-    key = phone_key(runtime.protector, number)
-    with runtime.db.session() as s:
-        flag = s.execute(select(SmsSubscription.subscribed)
-                         .where(SmsSubscription.phone_key == key)).scalar_one_or_none()
-    return flag is None or bool(flag)
-
-
-def set_subscribed(runtime, number: str, subscribed: bool) -> None:
-    """Record STOP (False) or START (True) for a number."""
-    number = to_e164(number)
-    key = phone_key(runtime.protector, number)
-    change = (update(SmsSubscription).where(SmsSubscription.phone_key == key)
-              .values(subscribed=subscribed, updated_at=utcnow()))
-    with runtime.db.session() as s:
-        if s.execute(change).rowcount:
-            return
-    try:
-        with runtime.db.session() as s:
-            s.add(SmsSubscription(phone_key=key, phone_ref=runtime.protector.encrypt(number),
-                                  subscribed=subscribed, updated_at=utcnow()))
-    except IntegrityError:  # a parallel request created the row a moment ago
-        with runtime.db.session() as s:
-            s.execute(change)
-
-
-def segments(text: str) -> int:
-    """How many SMS segments a text costs: GSM-7 160/153 if it fits that alphabet, else UCS-2 70/67."""
-    if not text:
-        return 0
-    if all(c in _GSM_ASCII or c in _GSM_EXTENDED for c in text):
-        units = len(text) + sum(c in _GSM_EXTENDED for c in text)
-        return 1 if units <= 160 else math.ceil(units / 153)
-    units = ucs2_len(text)
-    return 1 if units <= 70 else math.ceil(units / 67)
-
-
-def ucs2_len(text: str) -> int:
-    """Length in UTF-16 code units, as the handset counts (an emoji is two)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def paginate(text: str, limit: int, suffix: str) -> list[str]:
-    """Pages of at most `limit` UCS-2 units, cut at line or sentence ends; all but the last end in suffix."""
-    budget = limit - ucs2_len(suffix)
-    if budget < 10:
-        raise ValueError("the 'more' suffix leaves no room for text")
-    text, pages = text.strip(), []
-    while ucs2_len(text) > limit:
-        cut = _cut_point(text, budget)
-        pages.append(text[:cut].rstrip() + suffix)
-        text = text[cut:].lstrip()
-    return pages + [text]
-
-
-def _cut_point(text: str, budget: int) -> int:
-    """Where to end a page: after the last good boundary that fits, else at the budget."""
-    fits, units = 0, 0
-    for ch in text:
-        units += 2 if ord(ch) > 0xFFFF else 1
-        if units > budget:
-            break
-        fits += 1
-    floor = fits // 3  # a boundary too early would waste most of the page
-    for marks in _BREAKS:
-        at = max(text.rfind(mark, floor, fits) for mark in marks)
-        if at >= floor and text[:at + 1].strip():
-            return at + 1
-    return fits
 
 
 def render_twiml(texts: list[str]) -> str:

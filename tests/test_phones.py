@@ -33,7 +33,7 @@ def test_an_sms_opt_out_and_a_screening_link_use_the_same_key(runtime):
 
     from bot.screening.linking import ScreeningLinker
     from bot.storage.models import SmsSubscription
-    from handlers.sms import set_subscribed
+    from bot.subscriptions import set_subscribed
 
     set_subscribed(runtime, "+8613800000001", False)
     with runtime.db.session() as s:

@@ -15,8 +15,8 @@ from wechatpy.crypto import WeChatCrypto
 
 from bot.config import load_config
 from bot.runtime import Runtime
-from web.app import create_app
 from handlers.wechat import sign
+from web.app import create_app
 from tests.conftest import ROOT
 
 TOKEN = "jiuzhu-test-token"

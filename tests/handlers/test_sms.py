@@ -21,8 +21,10 @@ from bot.config import load_config
 from bot.messages import Reply
 from bot.runtime import Runtime
 from bot.storage.models import Conversation, ProcessedMessage
+from bot.subscriptions import is_subscribed
+from handlers.sms import keyword_of
+from handlers.sms_text import paginate, segments, ucs2_len
 from web.app import create_app
-from handlers.sms import is_subscribed, keyword_of, paginate, segments, ucs2_len
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "f3c1a9e2b7d44e8a9c0b5d6e7f8a9b0c"  # a made-up Auth Token

@@ -16,8 +16,8 @@ from bot.config import load_config
 from bot.dedup import claim_message
 from bot.errors import ConfigError
 from bot.messages import Reply
-from web.app import create_app
 from handlers.wechat import MAX_TEXT_BYTES, fit_text
+from web.app import create_app
 from tests.conftest import ROOT
 from tests.handlers.conftest import (AES_KEY, APP_ID, APP_SECRET, OPENID, TOKEN, FakeWeChat, make_runtime,
                                      wechat_environ)
