@@ -411,25 +411,6 @@ def split_all(text: str, limit: int = MAX_TEXT_BYTES) -> list[str]:
     return parts
 
 
-def fit_text(text: str, note: str, limit: int = MAX_TEXT_BYTES) -> str:
-    """Text WeChat accepts: valid XML characters, at most `limit` bytes, cut at a line."""
-    text = _NOT_XML_CHARS.sub("", text)
-    if len(text.encode("utf-8")) <= limit:
-        return text
-    budget = limit - len(("\n" + note).encode("utf-8"))
-    kept, used = [], 0
-    for line in text.split("\n"):
-        size = len(line.encode("utf-8")) + (1 if kept else 0)
-        if used + size > budget:
-            break
-        kept.append(line)
-        used += size
-    head = "\n".join(kept).rstrip()
-    if not head:  # one enormous first line: cut inside it, on a character boundary
-        head = text.encode("utf-8")[:budget].decode("utf-8", "ignore").rstrip()
-    return f"{head}\n{note}"
-
-
 def _render(text: str, message, settings: Settings) -> Response:
     if not text:
         return _plain(EMPTY)

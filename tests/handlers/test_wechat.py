@@ -16,7 +16,7 @@ from bot.config import load_config
 from bot.dedup import claim_message
 from bot.errors import ConfigError
 from bot.messages import Reply
-from handlers.wechat import MAX_TEXT_BYTES, fit_text
+from handlers.wechat import MAX_TEXT_BYTES
 from web.app import create_app
 from tests.conftest import ROOT
 from tests.handlers.conftest import (AES_KEY, APP_ID, APP_SECRET, OPENID, TOKEN, FakeWeChat, make_runtime,
@@ -314,12 +314,6 @@ def test_long_and_tricky_replies_fit_wechat(wechat, monkeypatch):
     monkeypatch.setattr(wechat.runtime.engine, "_route",
                         lambda message, cid, state: Reply(messages=["名字]]>后面\x07"]))
     assert wechat.text("再问") == "名字]]>后面"                    # CDATA-safe, control chars dropped
-
-
-def test_fit_text_cuts_a_single_huge_line_on_a_character_boundary():
-    out = fit_text("字" * 2000, "（略）")
-    assert len(out.encode("utf-8")) <= MAX_TEXT_BYTES and out.endswith("\n（略）")
-    assert fit_text("短\n\n回复", "（略）") == "短\n\n回复"
 
 
 def test_a_handler_bug_gets_an_apology_not_a_traceback(wechat, monkeypatch, caplog):
