@@ -15,8 +15,6 @@ from bot.screening.flow import Flow, Slot
 from bot.screening.texts import ScreeningTexts
 from bot.textnorm import normalize_text
 
-PERSONAL_SLOTS = ("name", "id_number", "phone")
-
 
 @dataclass
 class Context:
