@@ -259,8 +259,6 @@ class Engine:
     def _route(self, message: IncomingMessage, cid: int, state: dict) -> Reply:
         channel = message.channel
         reply = Reply()
-        if message.kind != "text":
-            return reply.add(self.kb.message("unreadable_message", channel))
         text = message.text or ""
         limit = self.runtime.config.matching.max_question_chars
         if len(text) > limit:

@@ -28,7 +28,7 @@ DECLINE_OPTIONAL = {"source", "checked"}
 REQUIRED_MESSAGES = (
     "standards_note_unverified", "bureau_contact_verified", "bureau_contact_unverified",
     "dont_know", "did_you_mean", "choice_line", "choice_out_of_range", "empty_message",
-    "unreadable_message", "message_trimmed", "generic_apology", "decline_default",
+    "message_trimmed", "generic_apology", "decline_default",
     "leave_message_prompt", "leave_message_saved", "leave_message_cancelled", "rate_limited",
     "notices_on", "notices_off",
     "sms_more_suffix", "sms_no_more", "sms_stop_confirm", "sms_start_confirm", "sms_help",

@@ -282,7 +282,7 @@ def _start(handler: Handler, message, runtime, settings: Settings, key: str | No
     except Exception:  # noqa: BLE001 — a bug is logged and the resident gets an apology, never a trace
         log.exception("failed to answer a wechat %s message", message.type)
         what = runtime.kb.message("generic_apology", CHANNEL)
-    incoming = IncomingMessage(channel=CHANNEL, user_id=message.source, kind="text",
+    incoming = IncomingMessage(channel=CHANNEL, user_id=message.source,
                                text=what.text if isinstance(what, Ask) else "",
                                message_id=_raw(message, "MsgId"))
     if isinstance(what, Ask):
