@@ -10,12 +10,9 @@ key, so a retry could deliver twice). Logs carry masked numbers, never text.
 """
 from __future__ import annotations
 
-import http.client
 import json
 import logging
-import urllib.error
 import urllib.parse
-import urllib.request
 
 import requests
 from twilio.base.exceptions import TwilioException
@@ -116,7 +113,10 @@ class WechatSender:
                 token = self.api.access_token()
             except WeChatApiError as exc:  # its text never holds the secret or the token
                 raise TemporaryFailure(str(exc)[:150]) from None
-            code = _errcode(self._post(token, payload))
+            try:
+                code = _errcode(self.api.call(CUSTOM_SEND, payload, token))
+            except WeChatApiError as exc:
+                raise _failure_of(exc) from None
             if code in TOKEN_ERRORS and attempt == 0:
                 self.api.forget_token(token)  # refused, so nothing was sent: safe to repeat
                 continue
@@ -127,27 +127,14 @@ class WechatSender:
             raise failure(f"WeChat errcode {code}")
         raise TemporaryFailure("WeChat refused a fresh access token")
 
-    def _post(self, token: str, payload: bytes) -> dict:
-        """One call of the customer-service API; errors name what WeChat can have seen."""
-        url = f"{self.api.api_base}{CUSTOM_SEND}?{urllib.parse.urlencode({'access_token': token})}"
-        req = urllib.request.Request(url, data=payload, method="POST",
-                                     headers={"Content-Type": "application/json; charset=utf-8"})
-        try:
-            with urllib.request.urlopen(req, timeout=self.api.timeout) as resp:  # noqa: S310 — base checked
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            failure = TemporaryFailure if exc.code >= 500 or exc.code == 429 else PermanentFailure
-            raise failure(f"WeChat HTTP {exc.code}") from None
-        except urllib.error.URLError as exc:  # raised while connecting or writing: not received
-            raise TemporaryFailure(f"WeChat unreachable ({type(exc.reason).__name__})") from None
-        except (OSError, http.client.HTTPException) as exc:  # sent, but no answer came
-            raise UnknownOutcome(f"no answer from WeChat ({type(exc).__name__})") from None
-        try:
-            result = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise UnknownOutcome("WeChat answered something that is not JSON") from None
-        return result if isinstance(result, dict) else {"errcode": "not an object"}
+
+def _failure_of(error: WeChatApiError) -> Exception:
+    """The outbox's kind of failure for a customer-service call that did not get through."""
+    if error.maybe_received:
+        return UnknownOutcome(str(error)[:150])
+    if error.status is not None and not (error.status >= 500 or error.status == 429):
+        return PermanentFailure(str(error)[:150])
+    return TemporaryFailure(str(error)[:150])
 
 
 def build_senders(runtime) -> dict[str, Sender]:

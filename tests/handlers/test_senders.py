@@ -31,7 +31,7 @@ from bot.runtime import Runtime
 from bot.storage.models import OutboxMessage
 from bot.subscriptions import set_subscribed
 from handlers.senders import CUSTOM_SEND, SmsSender, WechatSender, build_senders, subscription_check
-from handlers.wechat_api import WeChatApi
+from handlers.wechat_api import WeChatApi, WeChatApiError
 from web.app import create_app
 from tests.conftest import ROOT
 from tests.handlers.conftest import APP_ID, APP_SECRET, OPENID, FakeWeChatApi, send_json
@@ -460,3 +460,13 @@ def test_the_worker_loads_no_web_routes():
             "print(sorted(m for m in sys.modules if m in ('flask', 'handlers.sms', 'handlers.wechat', 'web.app')))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("error, kind", [
+    (WeChatApiError("HTTP 503", status=503), TemporaryFailure), (WeChatApiError("HTTP 429", status=429), TemporaryFailure),
+    (WeChatApiError("HTTP 403", status=403), PermanentFailure), (WeChatApiError("unreachable"), TemporaryFailure),
+    (WeChatApiError("no answer", maybe_received=True), UnknownOutcome)])
+def test_a_failed_wechat_call_becomes_the_outbox_kind_of_failure(error, kind):
+    from handlers.senders import _failure_of
+
+    assert type(_failure_of(error)) is kind
