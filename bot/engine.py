@@ -430,11 +430,11 @@ class Engine:
 
     def _seal(self, sc: dict) -> str:
         """Screening state holds names and ID numbers: encrypted inside the conversation row."""
-        return self.runtime.protector.encrypt(json.dumps(sc, ensure_ascii=False)).decode("ascii")
+        return self.runtime.protector.seal(json.dumps(sc, ensure_ascii=False))
 
     def _unseal(self, token: str) -> dict | None:
         try:
-            return json.loads(self.runtime.protector.decrypt(token.encode("ascii")))
+            return json.loads(self.runtime.protector.unseal(token))
         except ValueError:
             log.warning("a screening state could not be decrypted (key changed?); starting afresh")
             return None

@@ -128,7 +128,7 @@ def answer_once(runtime, number: str, sid: str, form) -> str:
         texts = [runtime.kb.message("generic_apology", CHANNEL)]
     twiml = render_twiml(texts)
     try:
-        store_reply(runtime.db, CHANNEL, sid, {"twiml": _seal(runtime, twiml)})
+        store_reply(runtime.db, CHANNEL, sid, {"twiml": runtime.protector.seal(twiml)})
     except Exception:  # noqa: BLE001 — the resident still gets this reply
         log.exception("could not store the SMS reply for de-duplication")
     for text in texts:
@@ -195,10 +195,10 @@ def _edit_pages(runtime, number: str, change: Callable[[list[str]], list[str]]) 
         try:
             with store.editing(CHANNEL, number) as (_cid, state):
                 sealed = state.pop(PAGES_KEY, None)
-                waiting = json.loads(_unseal(runtime, sealed)) if sealed else []
+                waiting = json.loads(runtime.protector.unseal(sealed)) if sealed else []
                 kept = change(waiting)
                 if kept:  # pages may hold a screening summary: encrypted like the screening itself
-                    state[PAGES_KEY] = _seal(runtime, json.dumps(kept, ensure_ascii=False))
+                    state[PAGES_KEY] = runtime.protector.seal(json.dumps(kept, ensure_ascii=False))
                 return waiting
         except ConcurrentUpdate:
             continue
@@ -209,17 +209,7 @@ def _replay(runtime, sid: str) -> str:
     """The stored reply to a retried MessageSid (empty while the first delivery is in progress)."""
     stored = stored_reply(runtime.db, CHANNEL, sid)
     log.info("SMS retry of an already handled message%s", "" if stored else " (still in progress)")
-    return _unseal(runtime, stored["twiml"]) if stored else render_twiml([])
-
-
-def _seal(runtime, text: str) -> str:
-    """Encrypt text that may hold personal data before it is stored."""
-    return runtime.protector.encrypt(text).decode("ascii")
-
-
-def _unseal(runtime, token: str) -> str:
-    """The clear text of a _seal()ed value."""
-    return runtime.protector.decrypt(token.encode("ascii"))
+    return runtime.protector.unseal(stored["twiml"]) if stored else render_twiml([])
 
 
 def _num_media(form) -> int:

@@ -342,7 +342,7 @@ def _joined(reply: Reply) -> str:
 
 
 def _sealed(runtime, text: str) -> dict:
-    return {"sealed": runtime.protector.encrypt(text).decode("ascii")}
+    return {"sealed": runtime.protector.seal(text)}
 
 
 def _enqueue(runtime, message, key: str, text: str) -> None:
@@ -355,8 +355,8 @@ def _enqueue(runtime, message, key: str, text: str) -> None:
 def _unseal(runtime, stored: dict | None) -> str:
     """The stored first reply; nothing while it is being worked on (or if unreadable)."""
     try:
-        return runtime.protector.decrypt(stored["sealed"].encode("ascii")) if stored else ""
-    except (KeyError, AttributeError, ValueError):
+        return runtime.protector.unseal(stored["sealed"]) if stored else ""
+    except (KeyError, TypeError, ValueError):
         log.warning("wechat: a stored reply could not be read; answering the retry with nothing")
         return ""
 

@@ -88,7 +88,7 @@ class ScreeningLinker:
 def sealed_summary(runtime, sealed: str) -> dict | None:
     """The decrypted screening state (for the label of the step it stopped at)."""
     try:
-        return json.loads(runtime.protector.decrypt(sealed.encode("ascii")))
+        return json.loads(runtime.protector.unseal(sealed))
     except ValueError:
         return None
 
