@@ -86,6 +86,7 @@ def run_worker_command(args) -> int:
 def run_worker(runtime, senders: dict, can_send, once: bool = False,
                stop: threading.Event | None = None) -> dict[str, int]:
     """Deliver due messages until `stop` is set (or, with once, until nothing is due); the outcome counts."""
+    from bot.housekeeping import purge
     from bot.outbox import Policy, deliver_due, fail_stuck
     from bot.storage.models import utcnow
 
@@ -125,16 +126,6 @@ def run_worker(runtime, senders: dict, can_send, once: bool = False,
         else:
             stop.wait(poll)  # nothing due: poll again soon (WeChat replies are waited for)
     return totals
-
-
-def purge(runtime) -> None:
-    """The daily clean-up: abandoned screenings (personal data) and old webhook message ids."""
-    from bot.conversations import purge_abandoned
-    from bot.dedup import prune
-
-    screenings = purge_abandoned(runtime.db, dt.timedelta(days=runtime.config.screening_expiry_days))
-    ids = prune(runtime.db)
-    log.info("purged %d abandoned screening(s) and %d old message id(s)", screenings, ids)
 
 
 def claim_lease(db, name: str, every: dt.timedelta) -> bool:
