@@ -2,8 +2,8 @@
 
 WeChat waits 5 s for a passive reply. A turn handed to an answer thread lets the
 request answer "success" at the budget even while the database stalls; but the
-hand-off costs two thread switches per message, about a sixth of a message's
-server CPU under load (bench/bench_wechat.py). So a server process answers on
+hand-off costs two thread switches per message, a noticeable share of a message's
+server CPU under load (bench/README.md). So a server process answers on
 the request thread while its turns are quick, and hands turns off for a while
 after one took longer than `slow_seconds`. The slow turn itself still reaches
 the resident exactly once: late, through the customer-service API (see
