@@ -1,4 +1,4 @@
-"""The `jiuzhu` command line (contract: shared/spec/contract.md)."""
+"""The `jiuzhu` command line (contract: docs/contract.md)."""
 from __future__ import annotations
 
 import argparse

@@ -39,7 +39,7 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 @dataclass(frozen=True)
 class Topic:
-    """One taxonomy topic (shared/spec/topics.yaml)."""
+    """One taxonomy topic (knowledge/topics.yaml)."""
 
     id: str
     kind: str

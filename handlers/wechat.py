@@ -1,6 +1,6 @@
 """The WeChat Official Account callback at /wechat: verify, parse, answer exactly once.
 
-Checks run in a fixed order before any XML is parsed (style habit 2): the
+Checks run in a fixed order, cheapest and safest first, before any XML is parsed: the
 signature, the timestamp window, the body size, then DTDs are refused. Safe
 mode (JIUZHU_WECHAT_AES_KEY set) also checks `msg_signature` over the
 encrypted body and encrypts the reply. Only this module (and wechat_api)
@@ -158,7 +158,7 @@ def _receive(settings: Settings, args) -> Response:
     return _render(text, message, settings)
 
 
-# ---- message kinds (a registry, style habit 8) -------------------------------------------
+# ---- message kinds (a registry: one handler per kind) -------------------------------------------
 @dataclass(frozen=True)
 class Ask:
     """What a kind handler returns when the conversation engine answers: the resident's text."""

@@ -1,6 +1,6 @@
 """Eligibility rules of the guided pre-screening: likely programs, urgency, documents.
 
-Rules are a registry of small functions (style habit 8) run in registration
+Rules are a registry of small functions run in registration
 order, so a later rule sees earlier findings: 低保 gives way to 特困, 医疗救助
 follows the household's programs. Thresholds come from config.toml (county
 standards) or knowledge/screening/rules.yaml (practice to confirm locally);

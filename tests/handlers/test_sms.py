@@ -227,7 +227,7 @@ def test_shared_key_signature_is_refused_without_the_shared_key(twilio, caplog):
 
 
 def test_shared_key_signature_is_accepted_with_the_shared_key(twilio, sms_runtime):
-    sms_runtime.config.secrets["twilio_shared_key"] = SHARED_KEY  # no env variable yet (see report)
+    sms_runtime.config.secrets["twilio_shared_key"] = SHARED_KEY  # no environment variable sets it yet
     params = twilio.params("低保标准是多少")
     assert twilio.post(params, token=SHARED_KEY, headers=SETTINGS,
                        algorithm="HMAC_SHA256").status_code == 200

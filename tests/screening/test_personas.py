@@ -1,4 +1,4 @@
-"""The persona driver (a copy of shared/tools/persona_driver.py) plays the dev residents through `jiuzhu simulate` and checks `jiuzhu leads`."""
+"""The persona driver (tests/tools/persona_driver.py) plays the dev residents through `jiuzhu simulate` and checks `jiuzhu leads`."""
 import os
 import re
 import subprocess
