@@ -29,7 +29,7 @@ import numpy as np
 from rank_bm25 import BM25Okapi
 
 ROOT = Path(__file__).resolve().parents[1]
-DEV_FILE = ROOT / "../shared/eval/dev-questions.jsonl"
+DEV_FILE = ROOT / "tests" / "data" / "dev-questions.jsonl"
 QUESTION_DIR = ROOT / "bench/questions"
 RESULTS = ROOT / "bench/results/matcher.json"
 ASK = [str(ROOT / ".venv/bin/jiuzhu"), "ask", "--json", "低保标准是多少"]

@@ -41,7 +41,7 @@ import xmltodict
 from wechatpy.crypto import WeChatCrypto
 
 ROOT = Path(__file__).resolve().parents[1]
-DEV_FILE = ROOT / "../shared/eval/dev-questions.jsonl"
+DEV_FILE = ROOT / "tests" / "data" / "dev-questions.jsonl"
 CHALLENGE_FILE = ROOT / "bench/questions/challenge.jsonl"
 RESULTS = ROOT / "bench/results/wechat.json"
 HOST = "127.0.0.1"  # the only address this benchmark ever sends to

@@ -1,13 +1,10 @@
-"""The `jiuzhu` command line (contract: shared/spec/contract.md)."""
+"""The `jiuzhu` command line (contract: docs/contract.md)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from bot.errors import JiuzhuError
-
-CHANNELS = ("wechat", "sms")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,9 +39,3 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (faq, kb, conversation, screening, serving, wechat, worker, db):
         module.register(sub, common)
     return parser
-
-
-def print_json(obj: dict) -> None:
-    """One JSON object on one line, flushed (scripts wait for it)."""
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    sys.stdout.flush()

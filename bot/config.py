@@ -6,10 +6,12 @@ clear start-up error instead of a surprise at 2 a.m.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import tomllib
-from dataclasses import dataclass, field
+import urllib.parse
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,55 @@ class Matching:
     max_question_chars: int
 
 
+# Bounds of a channel setting, in its field's metadata: at least `min`, or above `above`.
+AT_LEAST_1, NOT_NEGATIVE, ABOVE_0 = {"min": 1}, {"min": 0}, {"above": 0}
+
+
+@dataclass(frozen=True)
+class WeChatSettings:
+    """`[wechat]`: the callback's checks, the passive-reply budget, pacing, the server API, the menu."""
+
+    timestamp_window_seconds: int = field(default=300, metadata=AT_LEAST_1)
+    max_body_bytes: int = field(default=65536, metadata=AT_LEAST_1)
+    reply_budget_seconds: float = field(default=4.0, metadata=ABOVE_0)
+    api_base: str = "https://api.weixin.qq.com"
+    # [wechat.menu] as written; handlers.wechat_api.menu_of checks it against WeChat's limits
+    menu: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    """`[sms]`: reply paging, the webhook body limit, Twilio's API."""
+
+    segment_chars: int = field(default=67, metadata=AT_LEAST_1)
+    max_segments: int = field(default=2, metadata=AT_LEAST_1)
+    # a 1600-character Body percent-encoded plus ~40 Twilio fields
+    max_body_bytes: int = field(default=32768, metadata=AT_LEAST_1)
+    api_base: str = "https://api.twilio.com"
+    send_timeout_seconds: float = field(default=10.0, metadata=ABOVE_0)
+    # a reply not ready within this is sent by `jiuzhu worker` (Twilio waits 15 s)
+    reply_budget_seconds: float = field(default=10.0, metadata=ABOVE_0)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """`[worker]`: how `jiuzhu worker` polls, batches, retries and purges."""
+
+    poll_seconds: int = field(default=2, metadata=AT_LEAST_1)
+    batch_size: int = field(default=10, metadata=AT_LEAST_1)
+    max_attempts: int = field(default=5, metadata=AT_LEAST_1)
+    backoff_seconds: int = field(default=30, metadata=AT_LEAST_1)
+    stuck_minutes: int = field(default=15, metadata=AT_LEAST_1)
+    purge_every_minutes: int = field(default=60, metadata=AT_LEAST_1)
+
+
+@dataclass(frozen=True)
+class WorkbenchSettings:
+    """`[workbench]`: the caseworker web UI (its pages come with the next issue)."""
+
+    max_body_bytes: int = field(default=1_048_576, metadata=AT_LEAST_1)
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole validated configuration."""
@@ -89,15 +140,20 @@ class Config:
     mode: str  # development or production
     county: County
     database_url: str
+    database_wait_seconds: float  # a statement's wait for a lock or a connection
     matching: Matching
     offer_minutes: int
     screening_expiry_days: int
+    claim_lease_seconds: float    # a webhook message claimed by a dead worker is taken over after this
     resume_hours: int
     contact_days: int
     rate_limit_per_minute: int
     redis_url: str | None
-    sections: dict[str, dict[str, Any]] = field(repr=False)
     secrets: dict[str, str | None] = field(repr=False)
+    wechat: WeChatSettings = field(default_factory=WeChatSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    workbench: WorkbenchSettings = field(default_factory=WorkbenchSettings)
 
 
 def resolve_config_path(path: str | os.PathLike | None = None) -> Path:
@@ -112,6 +168,15 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict | None = 
                 environ: dict[str, str] | None = None) -> Config:
     """Read, merge and validate the configuration; raise ConfigError on any problem."""
     cfg_path = resolve_config_path(path)
+    try:
+        return _load(cfg_path, overrides, environ)
+    except ConfigError as error:
+        if error.source or error.key.startswith("JIUZHU_") or error.key == str(cfg_path):
+            raise
+        raise ConfigError(error.key, error.problem, source=cfg_path.name) from None
+
+
+def _load(cfg_path: Path, overrides: dict | None, environ: dict[str, str] | None) -> Config:
     environ = os.environ if environ is None else environ
     try:
         raw = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
@@ -131,16 +196,66 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict | None = 
         mode=mode,
         county=_read_county(raw),
         database_url=_absolute_sqlite_url(url, cfg_path.parent),
+        database_wait_seconds=_seconds(raw, "database.wait_seconds", 3.0),
         matching=_read_matching(raw),
         offer_minutes=_get(raw, "conversation.offer_minutes", int, minimum=1),
         screening_expiry_days=_get(raw, "conversation.screening_expiry_days", int, minimum=1),
+        claim_lease_seconds=_seconds(raw, "conversation.claim_lease_seconds", 8.0),
         resume_hours=_get(raw, "screening.resume_hours", int, minimum=1),
         contact_days=_get(raw, "screening.contact_within_working_days", int, minimum=1),
         rate_limit_per_minute=_get(raw, "rate_limit.messages_per_minute", int, minimum=1),
         redis_url=environ.get("JIUZHU_REDIS_URL") or (raw.get("redis") or {}).get("url") or None,
-        sections={k: v for k, v in raw.items() if isinstance(v, dict)},
         secrets={name: environ.get(var) or None for name, var in SECRET_VARIABLES.items()},
+        wechat=_api_base_checked(_read_section(raw, "wechat", WeChatSettings), "wechat"),
+        sms=_api_base_checked(_read_section(raw, "sms", SmsSettings), "sms"),
+        worker=_read_section(raw, "worker", WorkerSettings),
+        workbench=_read_section(raw, "workbench", WorkbenchSettings),
     )
+
+
+_KINDS = {"int": int, "float": float, "str": str, "dict": dict}
+
+
+def _seconds(raw: dict, dotted: str, default: float) -> float:
+    """An optional number of seconds above 0."""
+    section, key = dotted.split(".")
+    if key not in (raw.get(section) or {}):
+        return default
+    value = _get(raw, dotted, float)
+    if not value > 0:
+        raise ConfigError(dotted, f"must be more than 0 seconds, got {value}")
+    return value
+
+
+def _read_section(raw: dict, name: str, settings: type) -> Any:
+    """A channel's table as its settings dataclass: each key optional, typed and bounded; no unknown key."""
+    table = raw.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(name, "must be a table")
+    known = {f.name: f for f in fields(settings)}
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"{name}.{key}", f"unknown setting (known: {', '.join(known)})")
+    values = {}
+    for key, spec in known.items():
+        if key not in table:
+            continue
+        dotted = f"{name}.{key}"
+        value = _get(raw, dotted, _KINDS[str(spec.type)], minimum=spec.metadata.get("min"))
+        if "above" in spec.metadata and not value > spec.metadata["above"]:
+            raise ConfigError(dotted, f"must be more than {spec.metadata['above']}, got {value}")
+        values[key] = value
+    return settings(**values)
+
+
+def _api_base_checked(settings: Any, name: str) -> Any:
+    """The section with its api_base checked: secrets travel only over https (http only to this machine)."""
+    base = settings.api_base.rstrip("/")
+    parts = urllib.parse.urlsplit(base)
+    local = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if not (parts.scheme == "https" and parts.hostname) and not local:
+        raise ConfigError(f"{name}.api_base", f"must be an https URL (http only to this machine), got {base!r}")
+    return dataclasses.replace(settings, api_base=base)
 
 
 def _read_county(raw: dict) -> County:

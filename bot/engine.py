@@ -17,6 +17,7 @@ import re
 from bot.answers import compose_answer
 from bot.conversations import ConversationStore
 from bot.dialogue.turns import Outcome, Turn, current_turn
+from bot.domain import PROGRAMS
 from bot.matching.matcher import Scored
 from bot.messages import IncomingMessage, Reply
 from bot.textnorm import normalize_text
@@ -27,7 +28,6 @@ _CHOICE = re.compile(r"^[(（]?([0-9一二三四五])[)）.。、]?$")
 _CN_DIGIT = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
 _COMMAND_STRIP = re.compile(r"[\s\W_]+")
 _REF = re.compile(r"JZ\d{6}-?[0-9A-Z]{4}")
-SCREENING_PROGRAMS = ("dibao", "tekun", "linshi", "yiliao", "bianyuan")
 
 
 class Engine:
@@ -80,8 +80,6 @@ class Engine:
     def _route(self, message: IncomingMessage, cid: int, state: dict) -> Reply:
         channel = message.channel
         reply = Reply()
-        if message.kind != "text":
-            return reply.add(self.kb.message("unreadable_message", channel))
         text = message.text or ""
         limit = self.runtime.config.matching.max_question_chars
         if len(text) > limit:
@@ -143,7 +141,7 @@ class Engine:
         reply.topic = answer.topic
         reply.add(answer.text)
         program_choice = answer.outcome == "choices" and any(
-            (c.entry.topic or "").split(".")[0] in SCREENING_PROGRAMS for c in answer.choices)
+            (c.entry.topic or "").split(".")[0] in PROGRAMS for c in answer.choices)
         if answer.outcome == "unknown" or program_choice or (
                 answer.outcome == "answer" and self._invites_screening(answer)):
             if channel != "sms":  # two SMS segments are all an answer gets; 申请 still works there
@@ -156,7 +154,7 @@ class Engine:
     @staticmethod
     def _invites_screening(answer) -> bool:
         """Program questions lead naturally to 'shall I check whether you qualify?'."""
-        return (answer.topic or "").split(".")[0] in SCREENING_PROGRAMS
+        return (answer.topic or "").split(".")[0] in PROGRAMS
 
     # ---- screening and progress ------------------------------------------------------
     def start_screening(self, text: str, message: IncomingMessage, state: dict, reply: Reply,
@@ -256,11 +254,11 @@ class Engine:
 
     def _seal(self, sc: dict) -> str:
         """Screening state holds names and ID numbers: encrypted inside the conversation row."""
-        return self.runtime.protector.encrypt(json.dumps(sc, ensure_ascii=False)).decode("ascii")
+        return self.runtime.protector.seal(json.dumps(sc, ensure_ascii=False))
 
     def _unseal(self, token: str) -> dict | None:
         try:
-            return json.loads(self.runtime.protector.decrypt(token.encode("ascii")))
+            return json.loads(self.runtime.protector.unseal(token))
         except ValueError:
             log.warning("a screening state could not be decrypted (key changed?); starting afresh")
             return None

@@ -2,8 +2,7 @@
 
     JiuzhuError
     ├── ConfigError        a setting is missing or wrong (names the key)
-    ├── KnowledgeError     the knowledge base is invalid (names file and entry)
-    └── UserInputError     a resident's input we cannot use; becomes a polite reply
+    └── KnowledgeError     the knowledge base is invalid (names file and entry)
 
 Anything else that escapes is a bug: it is logged with its traceback and the
 resident gets a generic apology, never the exception text.
@@ -17,9 +16,9 @@ class JiuzhuError(Exception):
 class ConfigError(JiuzhuError):
     """A configuration value is missing or invalid."""
 
-    def __init__(self, key: str, problem: str):
-        super().__init__(f"config: {key}: {problem}")
-        self.key = key
+    def __init__(self, key: str, problem: str, source: str | None = None):
+        super().__init__(f"{source or 'config'}: {key}: {problem}")
+        self.key, self.problem, self.source = key, problem, source
 
 
 class KnowledgeError(JiuzhuError):
@@ -28,7 +27,3 @@ class KnowledgeError(JiuzhuError):
     def __init__(self, problems: list[str]):
         super().__init__("knowledge base invalid:\n" + "\n".join(f"  - {p}" for p in problems))
         self.problems = problems
-
-
-class UserInputError(JiuzhuError):
-    """A resident's message that cannot be used; the text is a message key."""

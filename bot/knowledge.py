@@ -18,7 +18,8 @@ import yaml
 
 from bot.config import Config
 from bot.errors import KnowledgeError
-from bot.placeholders import CHANNELS, COUNTY_FIGURES, base_values
+from bot.domain import CHANNELS
+from bot.placeholders import COUNTY_FIGURES, base_values
 from knowledge import KNOWLEDGE_DIR
 
 SMS_MAX_CHARS = 134  # two concatenated UCS-2 segments
@@ -27,7 +28,7 @@ DECLINE_OPTIONAL = {"source", "checked"}
 REQUIRED_MESSAGES = (
     "standards_note_unverified", "bureau_contact_verified", "bureau_contact_unverified",
     "dont_know", "did_you_mean", "choice_line", "choice_out_of_range", "empty_message",
-    "unreadable_message", "message_trimmed", "generic_apology", "decline_default",
+    "message_trimmed", "generic_apology", "decline_default",
     "leave_message_prompt", "leave_message_saved", "leave_message_cancelled", "rate_limited",
     "notices_on", "notices_off",
     "sms_more_suffix", "sms_no_more", "sms_stop_confirm", "sms_start_confirm", "sms_help",
@@ -38,7 +39,7 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 @dataclass(frozen=True)
 class Topic:
-    """One taxonomy topic (shared/spec/topics.yaml)."""
+    """One taxonomy topic (knowledge/topics.yaml)."""
 
     id: str
     kind: str

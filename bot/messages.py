@@ -10,11 +10,8 @@ class IncomingMessage:
 
     channel: str                    # wechat, sms, terminal …
     user_id: str                    # the channel's id for the resident (openid, phone number)
-    text: str = ""
-    kind: str = "text"              # text, voice, event, image, location, video, link, unknown
+    text: str = ""                  # a channel turns voice, clicks and media into text (or a fixed reply) first
     message_id: str | None = None   # for de-duplicating webhook retries
-    event: str | None = None        # subscribe, CLICK … for kind == "event"
-    event_key: str | None = None
 
 
 @dataclass

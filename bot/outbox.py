@@ -33,13 +33,12 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bot.errors import ConfigError
+from bot.domain import CHANNELS
 from bot.privacy import scrub_personal_data
 from bot.storage.models import OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("sms", "wechat")
 QUEUED, SENDING, SENT, FAILED, CANCELLED = "queued", "sending", "sent", "failed", "cancelled"
 UNKNOWN_OUTCOME = "outcome unknown"  # last_error prefix of the rows a person must check
 # Twilio's message statuses in the order they happen; a late callback never moves a row back.
@@ -105,15 +104,10 @@ class Policy:
     stuck_minutes: int = 15
 
     @classmethod
-    def from_section(cls, section: dict) -> Policy:
-        """The policy of `[worker]`, every value checked (a ConfigError names the key)."""
-        values = {}
-        for name, default in cls.__dataclass_fields__.items():
-            value = section.get(name, default.default)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"worker.{name}", f"must be a whole number of at least 1, got {value!r}")
-            values[name] = value
-        return cls(**values)
+    def of(cls, worker) -> Policy:
+        """The policy of `[worker]` (a WorkerSettings, checked when the config was loaded)."""
+        return cls(max_attempts=worker.max_attempts, backoff_seconds=worker.backoff_seconds,
+                   batch_size=worker.batch_size, stuck_minutes=worker.stuck_minutes)
 
     def backoff(self, attempts: int) -> dt.timedelta:
         """The wait after failed attempt number `attempts`: 30 s, 1, 2, 4 minutes …"""

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from bot.config import Config
 
-CHANNELS = ("wechat", "sms")
-
 
 def format_number(value: float) -> str:
     """900.0 → '900', 1.3 → '1.3'."""

@@ -70,6 +70,18 @@ class DataProtector:
         except (InvalidTag, InvalidToken, binascii.Error, ValueError):
             raise ValueError("cannot decrypt: wrong JIUZHU_DATA_KEY or damaged data") from None
 
+    def seal(self, value: str) -> str:
+        """encrypt() as text, for a JSON document or a text column (a stored reply, a screening)."""
+        return self.encrypt(value).decode("ascii")
+
+    def unseal(self, token: str) -> str:
+        """The clear value of a seal()ed text (ValueError if damaged or under another key)."""
+        try:
+            raw = token.encode("ascii")
+        except (AttributeError, UnicodeEncodeError):
+            raise ValueError("cannot decrypt: not a sealed value") from None
+        return self.decrypt(raw)
+
     def blind_index(self, kind: str, value: str) -> str:
         """A keyed hash: equal values match, nothing can be read back."""
         keyed = self._index_hmac.copy()  # a copy of the keyed state: no key set-up per value

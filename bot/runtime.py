@@ -11,15 +11,24 @@ from bot.config import Config, load_config
 
 
 class Runtime:
-    """Config, knowledge base, matcher and database for one process."""
+    """Config, knowledge base, matcher and database for one process.
+
+    A piece passed to the constructor is used instead of building it: tests share
+    one knowledge base and matcher, or give a protector with another key.
+    """
 
     # An empty database is created at first use (the CLI contract, tests, scripts/dev);
     # server roles (deploy/wsgi.py, `jiuzhu worker`) set this False: they only check the
     # revision, and migrations are `jiuzhu db upgrade`'s job at deploy time.
     create_empty_schema = True
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, *, kb=None, matcher=None, db=None, protector=None,
+                 rate_limiter=None):
         self.config = config
+        given = {"kb": kb, "matcher": matcher, "db": db, "protector": protector, "rate_limiter": rate_limiter}
+        for name, piece in given.items():
+            if piece is not None:
+                setattr(self, name, piece)  # a cached_property is not built once its value is set
 
     @classmethod
     def from_path(cls, path: str | None = None, **overrides) -> Runtime:
@@ -45,7 +54,7 @@ class Runtime:
         """The database, its schema checked against the migrations' head (SchemaError if not)."""
         from bot.storage.db import Database
 
-        wait = float(self.config.sections.get("database", {}).get("wait_seconds", 30.0))
+        wait = self.config.database_wait_seconds
         database = Database(self.config.database_url, wait_seconds=wait)
         try:
             if self.create_empty_schema:
@@ -75,9 +84,9 @@ class Runtime:
     @cached_property
     def turns(self):
         """The one turn pipeline every channel's messages go through (exactly once, leased claims)."""
-        from bot.dialogue.turns import LEASE_SECONDS, TurnPipeline
+        from bot.dialogue.turns import TurnPipeline
 
-        lease = float(self.config.sections.get("conversation", {}).get("claim_lease_seconds", LEASE_SECONDS))
+        lease = self.config.claim_lease_seconds
         return TurnPipeline(self.db, self.engine.store.user_key, self.protector.encrypt,
                             lambda channel: self.kb.message("generic_apology", channel), lease_seconds=lease)
 

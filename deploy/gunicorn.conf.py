@@ -15,9 +15,9 @@ def default_workers() -> int:
 
     A message costs about a millisecond of CPU and waits little on the database, so
     one worker per core (plus one for those waits) keeps the cores busy. gunicorn's
-    usual 2 × cores + 1 only added context switches and cache misses: on a 2-core
-    machine 5 workers answered 20-30 % fewer messages per second than 2 or 3
-    (bench/bench_wechat.py, SQLite and PostgreSQL alike). With a database far away
+    usual 2 × cores + 1 only added context switches and cache misses: fewer messages
+    per second, not more (bench/README.md, "Figures behind choices in the code").
+    With a database far away
     (many milliseconds per round trip) more workers may pay: set JIUZHU_WORKERS.
     """
     try:

@@ -6,7 +6,7 @@ import os
 
 from bot.logs import configure_logging
 from bot.runtime import Runtime
-from handlers.app import create_app
+from web.app import create_app
 
 configure_logging("INFO")  # every line through the personal-data scrubber
 runtime = Runtime.from_path(os.environ.get("JIUZHU_CONFIG") or None)
@@ -15,4 +15,4 @@ app = create_app(runtime)
 # create_app opened database connections (schema check, ping). Close them
 # before gunicorn forks: a connection shared by several workers corrupts its
 # protocol state. Each worker opens its own pool on first use.
-app.extensions["jiuzhu"].db.dispose()
+runtime.db.dispose()

@@ -10,12 +10,9 @@ key, so a retry could deliver twice). Logs carry masked numbers, never text.
 """
 from __future__ import annotations
 
-import http.client
 import json
 import logging
-import urllib.error
 import urllib.parse
-import urllib.request
 
 import requests
 from twilio.base.exceptions import TwilioException
@@ -25,8 +22,10 @@ from urllib3.exceptions import NewConnectionError
 
 from bot.errors import ConfigError
 from bot.outbox import CanSend, PermanentFailure, Sender, Sent, TemporaryFailure, UnknownOutcome
+from bot.phones import to_e164
 from bot.privacy import mask_phone
-from handlers.sms import STATUS_PATH, is_subscribed, normalize_number, segments
+from bot.subscriptions import is_subscribed
+from handlers.sms_text import STATUS_PATH, segments
 from handlers.wechat_api import TOKEN_ERRORS, WeChatApi, WeChatApiError
 
 log = logging.getLogger(__name__)
@@ -60,18 +59,17 @@ class SmsSender:
         for name, variable in TWILIO_SECRETS.items():
             if not secrets.get(name):
                 raise ConfigError(variable, "not set (needed to send SMS)")
-        section = runtime.config.sections.get("sms", {})
+        section = runtime.config.sms
         public_url = secrets.get("public_url")
         if not public_url:
             log.warning("JIUZHU_PUBLIC_URL is not set: Twilio cannot report SMS delivery")
         return cls(secrets["twilio_account_sid"], secrets["twilio_auth_token"], secrets["twilio_from"],
                    public_url.rstrip("/") + STATUS_PATH if public_url else None,
-                   api_base=checked_base(section.get("api_base"), "sms.api_base", TWILIO_API_BASE),
-                   timeout=float(section.get("send_timeout_seconds", 10)))
+                   api_base=section.api_base, timeout=section.send_timeout_seconds)
 
     def send(self, recipient: str, body: str) -> Sent:
         """POST one message to Twilio's Messages resource; its SID identifies later status callbacks."""
-        number = normalize_number(recipient)
+        number = to_e164(recipient)
         if len(body) > MAX_SMS_CHARS:
             raise PermanentFailure(f"body longer than {MAX_SMS_CHARS} characters")
         try:
@@ -115,7 +113,10 @@ class WechatSender:
                 token = self.api.access_token()
             except WeChatApiError as exc:  # its text never holds the secret or the token
                 raise TemporaryFailure(str(exc)[:150]) from None
-            code = _errcode(self._post(token, payload))
+            try:
+                code = _errcode(self.api.call(CUSTOM_SEND, payload, token))
+            except WeChatApiError as exc:
+                raise _failure_of(exc) from None
             if code in TOKEN_ERRORS and attempt == 0:
                 self.api.forget_token(token)  # refused, so nothing was sent: safe to repeat
                 continue
@@ -126,27 +127,14 @@ class WechatSender:
             raise failure(f"WeChat errcode {code}")
         raise TemporaryFailure("WeChat refused a fresh access token")
 
-    def _post(self, token: str, payload: bytes) -> dict:
-        """One call of the customer-service API; errors name what WeChat can have seen."""
-        url = f"{self.api.api_base}{CUSTOM_SEND}?{urllib.parse.urlencode({'access_token': token})}"
-        req = urllib.request.Request(url, data=payload, method="POST",
-                                     headers={"Content-Type": "application/json; charset=utf-8"})
-        try:
-            with urllib.request.urlopen(req, timeout=self.api.timeout) as resp:  # noqa: S310 — base checked
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            failure = TemporaryFailure if exc.code >= 500 or exc.code == 429 else PermanentFailure
-            raise failure(f"WeChat HTTP {exc.code}") from None
-        except urllib.error.URLError as exc:  # raised while connecting or writing: not received
-            raise TemporaryFailure(f"WeChat unreachable ({type(exc.reason).__name__})") from None
-        except (OSError, http.client.HTTPException) as exc:  # sent, but no answer came
-            raise UnknownOutcome(f"no answer from WeChat ({type(exc).__name__})") from None
-        try:
-            result = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise UnknownOutcome("WeChat answered something that is not JSON") from None
-        return result if isinstance(result, dict) else {"errcode": "not an object"}
+
+def _failure_of(error: WeChatApiError) -> Exception:
+    """The outbox's kind of failure for a customer-service call that did not get through."""
+    if error.maybe_received:
+        return UnknownOutcome(str(error)[:150])
+    if error.status is not None and not (error.status >= 500 or error.status == 429):
+        return PermanentFailure(str(error)[:150])
+    return TemporaryFailure(str(error)[:150])
 
 
 def build_senders(runtime) -> dict[str, Sender]:
@@ -168,16 +156,6 @@ def subscription_check(runtime) -> CanSend:
     def can_send(channel: str, recipient: str) -> bool:
         return channel != "sms" or is_subscribed(runtime, recipient)
     return can_send
-
-
-def checked_base(value: str | None, key: str, default: str) -> str:
-    """An API base URL (config `key`): https, or http only to this machine (a local test server)."""
-    base = str(value or default).rstrip("/")
-    parts = urllib.parse.urlsplit(base)
-    local = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if not (parts.scheme == "https" and parts.hostname) and not local:
-        raise ConfigError(key, f"must be an https URL (http only to this machine), got {base!r}")
-    return base
 
 
 class _RebasedHttpClient(TwilioHttpClient):

@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import unicodedata
 
 from flask import Blueprint, Response, request
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import (HMAC_SHA1, HMAC_SHA256, SIGNATURE_SETTINGS_HEADER,
                                       RequestValidator, get_signature_algorithm)
 from twilio.twiml.messaging_response import MessagingResponse
@@ -28,18 +25,18 @@ from twilio.twiml.messaging_response import MessagingResponse
 from bot.dialogue.turns import Delivery, Outcome, Turn
 from bot.messages import IncomingMessage, Reply
 from bot.outbox import enqueue, record_status
+from bot.phones import to_e164
 from bot.privacy import mask_phone
-from bot.storage.models import SmsSubscription, utcnow
-from handlers.app import runtime_of
+from bot.subscriptions import is_subscribed, set_subscribed
+from handlers.sms_text import STATUS_PATH, paginate, segments
+from web.extensions import runtime_of
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("sms", __name__)
 
 CHANNEL = "sms"
 PATH = "/sms"
-STATUS_PATH = "/sms/status"   # delivery reports of messages `jiuzhu worker` sent
 PAGES_KEY = "sms_pages"
-DEFAULT_MAX_BODY_BYTES = 32768  # 1600-character Body percent-encoded plus ~40 Twilio fields
 
 # Carrier keywords: the whole message, compared after keyword_of(). Twilio's own
 # opt-out/opt-in words are included so our state agrees with Twilio's blocking.
@@ -50,10 +47,6 @@ HELP_WORDS = frozenset({"HELP", "INFO", "帮助", "菜单", "?"})
 MORE_WORDS = frozenset({"M", "MORE", "更多"})
 
 _KEYWORD_NOISE = re.compile(r"[\s.,!。，！、~～…]+")
-_BREAKS = ("\n", "。！？；!?;", "，、,：: ")  # preferred page boundaries, best first
-# GSM 03.38: the ASCII characters of the basic set, and those needing an escape (2 units).
-_GSM_EXTENDED = frozenset("^{}\\[~]|")
-_GSM_ASCII = frozenset(chr(c) for c in range(32, 127)) - {"`"} - _GSM_EXTENDED | {"\n", "\r"}
 
 
 @blueprint.post(PATH)
@@ -64,7 +57,7 @@ def incoming_sms():
     if refusal is not None:
         return refusal
 
-    number = normalize_number(request.form.get("From", ""))
+    number = to_e164(request.form.get("From", ""))
     sid = request.form.get("MessageSid") or request.form.get("SmsMessageSid") or ""
     if not number or not sid:
         log.warning("SMS webhook without From or MessageSid; ignored")
@@ -90,8 +83,7 @@ def _refusal(runtime, path: str) -> Response | None:
     """403 or 413 unless this is a Twilio-signed request of acceptable size for `path`."""
     if not request.headers.get("X-Twilio-Signature"):
         return _forbidden("missing X-Twilio-Signature")
-    cap = int(runtime.config.sections.get("sms", {}).get("max_body_bytes", DEFAULT_MAX_BODY_BYTES))
-    request.max_content_length = cap  # also bounds chunked bodies that declare no length
+    cap = runtime.config.sms.max_body_bytes  # the app also bounds chunked bodies that declare no length
     if request.content_length is not None and request.content_length > cap:
         log.warning("rejected SMS webhook: body of %d bytes exceeds %d", request.content_length, cap)
         return Response("too large", 413, mimetype="text/plain")
@@ -132,13 +124,13 @@ def answer_once(runtime, number: str, sid: str, form) -> str:
     body, num_media = form.get("Body", ""), _num_media(form)
 
     def keep(reply: Reply) -> dict:
-        return {"twiml": _seal(runtime, render_twiml(reply.messages))}
+        return {"twiml": runtime.protector.seal(render_twiml(reply.messages))}
 
     def send_later(session, reply: Reply) -> None:
         for i, text in enumerate(reply.messages):
             enqueue(runtime, CHANNEL, number, text, idempotency_key=f"sms-late:{sid}:{i}", session=session)
 
-    budget = float(runtime.config.sections.get("sms", {}).get("reply_budget_seconds", 10.0))
+    budget = runtime.config.sms.reply_budget_seconds
     try:
         result = runtime.turns.handle(
             IncomingMessage(channel=CHANNEL, user_id=number, text=body, message_id=sid),
@@ -151,7 +143,7 @@ def answer_once(runtime, number: str, sid: str, form) -> str:
         return render_twiml([runtime.kb.message("generic_apology", CHANNEL)])
     if result.outcome is Outcome.REPLAYED:
         log.info("SMS retry of an already handled message")
-        return _unseal(runtime, result.stored["twiml"])
+        return runtime.protector.unseal(result.stored["twiml"])
     if result.outcome is not Outcome.ANSWERED:
         log.info("SMS from %s: answered %s", mask_phone(number),
                  "by the delivery in progress" if result.outcome is Outcome.IN_PROGRESS else "later")
@@ -199,88 +191,6 @@ def keyword_of(body: str) -> str:
     return "?" if word and set(word) == {"?"} else word.strip("?")
 
 
-def normalize_number(number: str) -> str:
-    """E.164 form, so a lead's '138 0000 0001' and Twilio's '+8613800000001' are one number."""
-    digits = re.sub(r"[\s\-()]", "", number or "")
-    if re.fullmatch(r"1[3-9]\d{9}", digits):
-        return "+86" + digits
-    if digits.startswith("00"):
-        return "+" + digits[2:]
-    return digits
-
-
-def is_subscribed(runtime, number: str) -> bool:
-    """False once the number sent STOP (until START); outbound senders must check this."""
-    key = runtime.protector.blind_index("phone", normalize_number(number))
-    with runtime.db.unit_of_work() as s:
-        flag = s.execute(select(SmsSubscription.subscribed)
-                         .where(SmsSubscription.phone_key == key)).scalar_one_or_none()
-    return flag is None or bool(flag)
-
-
-def set_subscribed(runtime, number: str, subscribed: bool) -> None:
-    """Record STOP (False) or START (True) for a number."""
-    number = normalize_number(number)
-    key = runtime.protector.blind_index("phone", number)
-    change = (update(SmsSubscription).where(SmsSubscription.phone_key == key)
-              .values(subscribed=subscribed, updated_at=utcnow()))
-    with runtime.db.unit_of_work() as s:
-        if s.execute(change).rowcount:
-            return
-    try:
-        with runtime.db.unit_of_work() as s:
-            s.add(SmsSubscription(phone_key=key, phone_ref=runtime.protector.encrypt(number),
-                                  subscribed=subscribed, updated_at=utcnow()))
-    except IntegrityError:  # a parallel request created the row a moment ago
-        with runtime.db.unit_of_work() as s:
-            s.execute(change)
-
-
-def segments(text: str) -> int:
-    """How many SMS segments a text costs: GSM-7 160/153 if it fits that alphabet, else UCS-2 70/67."""
-    if not text:
-        return 0
-    if all(c in _GSM_ASCII or c in _GSM_EXTENDED for c in text):
-        units = len(text) + sum(c in _GSM_EXTENDED for c in text)
-        return 1 if units <= 160 else math.ceil(units / 153)
-    units = ucs2_len(text)
-    return 1 if units <= 70 else math.ceil(units / 67)
-
-
-def ucs2_len(text: str) -> int:
-    """Length in UTF-16 code units, as the handset counts (an emoji is two)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def paginate(text: str, limit: int, suffix: str) -> list[str]:
-    """Pages of at most `limit` UCS-2 units, cut at line or sentence ends; all but the last end in suffix."""
-    budget = limit - ucs2_len(suffix)
-    if budget < 10:
-        raise ValueError("the 'more' suffix leaves no room for text")
-    text, pages = text.strip(), []
-    while ucs2_len(text) > limit:
-        cut = _cut_point(text, budget)
-        pages.append(text[:cut].rstrip() + suffix)
-        text = text[cut:].lstrip()
-    return pages + [text]
-
-
-def _cut_point(text: str, budget: int) -> int:
-    """Where to end a page: after the last good boundary that fits, else at the budget."""
-    fits, units = 0, 0
-    for ch in text:
-        units += 2 if ord(ch) > 0xFFFF else 1
-        if units > budget:
-            break
-        fits += 1
-    floor = fits // 3  # a boundary too early would waste most of the page
-    for marks in _BREAKS:
-        at = max(text.rfind(mark, floor, fits) for mark in marks)
-        if at >= floor and text[:at + 1].strip():
-            return at + 1
-    return fits
-
-
 def render_twiml(texts: list[str]) -> str:
     """A TwiML document sending each text; no texts renders an empty <Response/> (send nothing)."""
     response = MessagingResponse()
@@ -291,8 +201,7 @@ def render_twiml(texts: list[str]) -> str:
 
 def _first_page(runtime, state: dict, text: str) -> str:
     """Page a reply: keep the rest for 'M' in the conversation (replacing what waited), return the first page."""
-    sms = runtime.config.sections.get("sms", {})
-    limit = int(sms.get("segment_chars", 67)) * int(sms.get("max_segments", 2))
+    limit = runtime.config.sms.segment_chars * runtime.config.sms.max_segments
     pages = paginate(text, limit, runtime.kb.message("sms_more_suffix", CHANNEL))
     _keep_pages(runtime, state, pages[1:])
     return pages[0]
@@ -300,24 +209,14 @@ def _first_page(runtime, state: dict, text: str) -> str:
 
 def _waiting_pages(runtime, state: dict) -> list[str]:
     sealed = state.get(PAGES_KEY)
-    return json.loads(_unseal(runtime, sealed)) if sealed else []
+    return json.loads(runtime.protector.unseal(sealed)) if sealed else []
 
 
 def _keep_pages(runtime, state: dict, pages: list[str]) -> None:
     if pages:  # pages may hold a screening summary: encrypted like the screening itself
-        state[PAGES_KEY] = _seal(runtime, json.dumps(pages, ensure_ascii=False))
+        state[PAGES_KEY] = runtime.protector.seal(json.dumps(pages, ensure_ascii=False))
     else:
         state.pop(PAGES_KEY, None)
-
-
-def _seal(runtime, text: str) -> str:
-    """Encrypt text that may hold personal data before it is stored."""
-    return runtime.protector.encrypt(text).decode("ascii")
-
-
-def _unseal(runtime, token: str) -> str:
-    """The clear text of a _seal()ed value."""
-    return runtime.protector.decrypt(token.encode("ascii"))
 
 
 def _num_media(form) -> int:

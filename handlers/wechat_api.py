@@ -12,6 +12,7 @@ WeChat (or, in tests, at a local fake server).
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -33,7 +34,15 @@ NAME_BYTES, SUB_NAME_BYTES, KEY_BYTES = 16, 60, 128   # WeChat's menu limits
 
 
 class WeChatApiError(JiuzhuError):
-    """WeChat or the network refused an API call."""
+    """WeChat or the network refused an API call.
+
+    `status` is WeChat's HTTP status when it answered with an error; `maybe_received`
+    is True when the request went out but no readable answer came (it may have worked).
+    """
+
+    def __init__(self, message: str, status: int | None = None, maybe_received: bool = False):
+        super().__init__(message)
+        self.status, self.maybe_received = status, maybe_received
 
 
 @dataclass
@@ -54,8 +63,8 @@ class WeChatApi:
                                ("wechat_app_secret", "JIUZHU_WECHAT_APP_SECRET")):
             if not secrets.get(name):
                 raise ConfigError(variable, "not set (needed to call the WeChat API)")
-        base = api_base_of(runtime.config.sections.get("wechat", {}))
-        return cls(runtime.db, secrets["wechat_app_id"], secrets["wechat_app_secret"], base)
+        return cls(runtime.db, secrets["wechat_app_id"], secrets["wechat_app_secret"],
+                   runtime.config.wechat.api_base)
 
     @property
     def token_name(self) -> str:
@@ -96,8 +105,7 @@ class WeChatApi:
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")  # WeChat wants raw UTF-8
         for attempt in range(2):
             token = self.access_token()
-            url = f"{self.api_base}{path}?{urllib.parse.urlencode({'access_token': token})}"
-            result = self._request(url, body, what=path)
+            result = self.call(path, body, token)
             code = result.get("errcode", 0)
             if code in TOKEN_ERRORS and attempt == 0:
                 self.forget_token(token)
@@ -110,6 +118,11 @@ class WeChatApi:
     def create_menu(self, menu: dict) -> None:
         """Publish the custom menu (replaces the current one)."""
         self.post("/cgi-bin/menu/create", menu)
+
+    def call(self, path: str, body: bytes, token: str) -> dict:
+        """One POST of a JSON body to an API path with this access token; WeChat's answer."""
+        return self._request(f"{self.api_base}{path}?{urllib.parse.urlencode({'access_token': token})}",
+                             body, what=path)
 
     def _fetch_token(self) -> tuple[str, dt.datetime]:
         query = urllib.parse.urlencode({"grant_type": "client_credential",
@@ -133,32 +146,26 @@ class WeChatApi:
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             exc.close()
-            raise WeChatApiError(f"WeChat {what} failed: HTTP {exc.code}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise WeChatApiError(f"WeChat {what} unreachable ({type(reason).__name__})") from None
+            raise WeChatApiError(f"WeChat {what} failed: HTTP {exc.code}", status=exc.code) from None
+        except urllib.error.URLError as exc:  # raised while connecting or writing: not received
+            raise WeChatApiError(f"WeChat {what} unreachable ({type(exc.reason).__name__})") from None
+        except (OSError, http.client.HTTPException) as exc:  # sent, but no answer came
+            raise WeChatApiError(f"no answer from WeChat {what} ({type(exc).__name__})",
+                                 maybe_received=True) from None
         try:
             result = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            raise WeChatApiError(f"WeChat {what} answered something that is not JSON") from None
+            raise WeChatApiError(f"WeChat {what} answered something that is not JSON",
+                                 maybe_received=True) from None
         if not isinstance(result, dict):
-            raise WeChatApiError(f"WeChat {what} answered something that is not a JSON object")
+            raise WeChatApiError(f"WeChat {what} answered something that is not a JSON object",
+                                 maybe_received=True)
         return result
 
 
-def api_base_of(section: dict) -> str:
-    """`[wechat] api_base`, checked: the AppSecret travels only over https (or to this machine)."""
-    base = str(section.get("api_base") or DEFAULT_API_BASE).rstrip("/")
-    parts = urllib.parse.urlsplit(base)
-    local = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if not (parts.scheme == "https" and parts.hostname) and not local:
-        raise ConfigError("wechat.api_base", f"must be an https URL (http only to this machine), got {base!r}")
-    return base
-
-
-def menu_of(section: dict) -> tuple[dict, dict[str, str]]:
+def menu_of(menu: dict) -> tuple[dict, dict[str, str]]:
     """From `[wechat.menu]`: the JSON WeChat expects, and each click key's text for the engine."""
-    buttons = (section.get("menu") or {}).get("button") or []
+    buttons = (menu or {}).get("button") or []
     if not isinstance(buttons, list) or len(buttons) > MAX_BUTTONS:
         raise ConfigError("wechat.menu", f"needs a list of at most {MAX_BUTTONS} buttons")
     texts: dict[str, str] = {}

@@ -13,7 +13,6 @@ from bot.config import load_config
 from bot.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 PG_URL = os.environ.get("JIUZHU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("JIUZHU_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -48,10 +47,7 @@ def shared_runtime():
 @pytest.fixture
 def runtime(config, shared_runtime):
     """A runtime on a temporary database that reuses the session's matcher."""
-    rt = Runtime(config)
-    rt.__dict__["kb"] = shared_runtime.kb
-    rt.__dict__["matcher"] = shared_runtime.matcher
-    return rt
+    return Runtime(config, kb=shared_runtime.kb, matcher=shared_runtime.matcher)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The command-line contract (shared/spec/contract.md §1) through the real console script."""
+"""The command-line contract (docs/contract.md §1) through the real console script."""
 import json
 
 

@@ -83,3 +83,35 @@ def test_secrets_come_only_from_the_environment():
     cfg = load_config(ROOT / "config.toml", environ={"JIUZHU_WECHAT_TOKEN": "tok"})
     assert cfg.secrets["wechat_token"] == "tok"
     assert cfg.secrets["data_key"] is None
+
+
+def test_channel_sections_are_typed_with_the_documented_values():
+    cfg = load_config(ROOT / "config.toml", environ={})
+    assert (cfg.wechat.max_body_bytes, cfg.wechat.reply_budget_seconds) == (65536, 4.0)
+    assert (cfg.database_wait_seconds, cfg.claim_lease_seconds, cfg.sms.reply_budget_seconds) == (3.0, 8.0, 10.0)
+    assert cfg.wechat.api_base == "https://api.weixin.qq.com" and cfg.wechat.menu["button"]
+    assert (cfg.sms.segment_chars, cfg.sms.max_segments, cfg.sms.max_body_bytes) == (67, 2, 32768)
+    assert (cfg.worker.poll_seconds, cfg.worker.stuck_minutes, cfg.worker.purge_every_minutes) == (2, 15, 60)
+    assert cfg.workbench.max_body_bytes == 1048576
+
+
+def test_a_missing_channel_setting_takes_its_default(tmp_path):
+    cfg = load_config(write_config(tmp_path, drop="max_segments"), environ={})
+    assert cfg.sms.max_segments == 2
+
+
+@pytest.mark.parametrize("key, value, problem", [
+    ("wechat.max_body_bytes", 0, "must be at least 1"),
+    ("wechat.max_body_bytes", "64k", "expected int"),
+    ("wechat.reply_budget_seconds", 0, "must be more than 0"),
+    ("sms.send_timeout_seconds", -1, "must be more than 0"),
+    ("worker.batch_size", True, "expected int"),
+    ("worker.batch_sise", 3, "unknown setting"),
+    ("sms.api_base", "http://api.twilio.com", "must be an https URL"),
+    ("workbench.max_body_bytes", 0, "must be at least 1"),
+])
+def test_a_wrong_channel_setting_names_the_file_and_key(key, value, problem):
+    with pytest.raises(ConfigError) as err:
+        load_config(ROOT / "config.toml", overrides={key: value}, environ={})
+    assert err.value.key == key
+    assert str(err.value).startswith(f"config.toml: {key}: {problem}")

@@ -81,11 +81,6 @@ def test_overlong_message_is_trimmed_with_a_note(runtime):
     assert "900" in reply.messages[1]  # still answered, from the first part
 
 
-def test_non_text_message_gets_a_polite_reply(runtime):
-    reply = runtime.engine.handle(IncomingMessage(channel="wechat", user_id="u", kind="image"))
-    assert "文字" in reply.messages[0]
-
-
 def test_a_bug_becomes_an_apology_not_a_traceback(runtime, monkeypatch):
     def boom(*_a, **_k):
         raise RuntimeError("secret internal detail")

@@ -5,6 +5,7 @@ Twilio and WeChat senders against local fake APIs.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import event, select, update
 
 from bot.commands.worker import claim_lease, run_worker
-from bot.config import load_config
+from bot.config import WorkerSettings, load_config
 from bot.conversations import ConversationStore
 from bot.errors import ConfigError
 from bot.outbox import (CANCELLED, FAILED, QUEUED, SENDING, SENT, PermanentFailure, Policy, Sent,
@@ -161,7 +162,7 @@ def test_temporary_failures_back_off_then_fail_after_five_attempts(rt):
     message_id, _ = enqueue(rt, "sms", PHONE, "通知", "k")
     sender = RecordingSender(*[TemporaryFailure("Twilio HTTP 500")] * 5)
     delays = []
-    due = utcnow()
+    due = aware(row_of(rt, message_id).next_attempt_at)  # not utcnow(): the first enqueue also built the schema
     for attempt in range(1, 6):
         assert deliver_due(rt, {"sms": sender}, always, POLICY, now=due - dt.timedelta(seconds=1)) == Counter()
         assert deliver_due(rt, {"sms": sender}, always, POLICY, now=due) == Counter(
@@ -263,8 +264,7 @@ def test_a_message_scheduled_for_later_waits(rt):
 
 def test_undecryptable_rows_fail_instead_of_blocking_the_queue(rt, any_db_url):
     message_id, _ = enqueue(rt, "sms", PHONE, "通知", "k")
-    other = make_runtime(any_db_url)
-    other.__dict__["protector"] = DataProtector(generate_key())  # as if JIUZHU_DATA_KEY changed
+    other = Runtime(make_runtime(any_db_url).config, protector=DataProtector(generate_key()))  # another key
     assert claim_batch(other, ["sms"], 10) == []
     assert row_of(rt, message_id).last_error.startswith("cannot decrypt")
     other.db.dispose()
@@ -298,16 +298,16 @@ def test_undelivered_status_keeps_the_error_code(rt):
                                           ({"batch_size": True}, "worker.batch_size")])
 def test_bad_worker_settings_are_config_errors(section, key):
     with pytest.raises(ConfigError, match=key):
-        Policy.from_section(section)
+        load_config(ROOT / "config.toml", overrides={f"worker.{k}": v for k, v in section.items()}, environ={})
 
 
 def test_the_project_config_gives_the_documented_policy(config):
-    policy = Policy.from_section(config.sections["worker"])
+    policy = Policy.of(config.worker)
     assert policy == Policy(max_attempts=5, backoff_seconds=30, batch_size=10, stuck_minutes=15)
 
 
 def test_a_stuck_limit_shorter_than_a_batch_is_refused(runtime):
-    runtime.config.sections["worker"] = {"stuck_minutes": 1, "batch_size": 10}
+    runtime.config = dataclasses.replace(runtime.config, worker=WorkerSettings(stuck_minutes=1, batch_size=10))
     slow = RecordingSender()
     slow.max_seconds = 20.0
     with pytest.raises(ConfigError, match="worker.stuck_minutes"):

@@ -88,3 +88,15 @@ def test_scrub_removes_id_numbers_and_phones_from_free_text():
     text = scrub_personal_data("我身份证360732 1979 0915 2130，电话139-7071-2468，问下低保")
     assert "2130" not in text and "2468" not in text
     assert "问下低保" in text
+
+
+def test_sealed_text_round_trips_and_refuses_another_key_or_damage():
+    p, q = DataProtector(generate_key()), DataProtector(generate_key())
+    token = p.seal("黄小明 13800000001")
+    assert isinstance(token, str) and "黄" not in token and p.unseal(token) == "黄小明 13800000001"
+    with pytest.raises(ValueError):
+        q.unseal(token)
+    with pytest.raises(ValueError):
+        p.unseal(token[:-4] + "AAAA")
+    with pytest.raises(ValueError):
+        p.unseal("封")

@@ -5,6 +5,7 @@ import pytest
 
 from bot.messages import IncomingMessage
 from bot.ratelimit import RateLimiter
+from bot.runtime import Runtime
 from tests.conftest import REDIS_URL, service_missing
 
 
@@ -55,7 +56,8 @@ def test_redis_down_falls_back_to_counting_locally():
 
 
 def test_a_flood_gets_a_polite_answer(runtime):
-    runtime.__dict__["rate_limiter"] = RateLimiter(2, clock=lambda: 600.0)  # one minute, whatever the time
+    runtime = Runtime(runtime.config, kb=runtime.kb, matcher=runtime.matcher,
+                      rate_limiter=RateLimiter(2, clock=lambda: 600.0))  # one minute, whatever the time
     replies = [runtime.engine.handle_limited(IncomingMessage(channel="sms", user_id="138", text="低保标准是多少"))
                for _ in range(3)]
     assert "900" in replies[1].messages[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import getpass
 import sys
 
-from bot.cli import CHANNELS
+from bot.domain import CHANNELS
 from bot.messages import IncomingMessage
 from bot.runtime import Runtime
 
@@ -74,14 +74,10 @@ def run_unanswered(args) -> int:
 
 def run_purge(args) -> int:
     """Expire abandoned screenings (config: conversation.screening_expiry_days) and prune dedup rows."""
-    import datetime as dt
-
-    from bot.conversations import purge_abandoned
-    from bot.dialogue.turns import prune
+    from bot.housekeeping import purge
 
     runtime = Runtime.from_path(args.config)
+    screenings, ids = purge(runtime)
     days = runtime.config.screening_expiry_days
-    screenings = purge_abandoned(runtime.db, dt.timedelta(days=days))
-    ids = prune(runtime.db)
     print(f"purged {screenings} abandoned screening(s) older than {days} days, {ids} old message id(s)")
     return 0

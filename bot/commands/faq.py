@@ -5,7 +5,8 @@ import json
 import sys
 from collections import Counter, defaultdict
 
-from bot.cli import CHANNELS, print_json
+from bot.commands import print_json
+from bot.domain import CHANNELS
 from bot.runtime import Runtime
 
 

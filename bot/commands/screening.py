@@ -4,7 +4,8 @@ from __future__ import annotations
 import getpass
 import sys
 
-from bot.cli import CHANNELS, print_json
+from bot.commands import print_json
+from bot.domain import CHANNELS
 from bot.messages import IncomingMessage
 from bot.runtime import Runtime
 

@@ -12,7 +12,7 @@ def register(sub, common) -> None:
 
 def run_serve(args) -> int:
     """Run Flask's development server."""
-    from handlers.app import create_app
+    from web.app import create_app
 
     app = create_app(config_path=args.config)
     app.run(host=args.host, port=args.port, debug=False, use_reloader=False)

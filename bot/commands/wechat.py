@@ -21,7 +21,7 @@ def run_menu(args) -> int:
     from handlers.wechat_api import WeChatApi, menu_of
 
     runtime = Runtime.from_path(args.config)
-    menu, _ = menu_of(runtime.config.sections.get("wechat", {}))
+    menu, _ = menu_of(runtime.config.wechat.menu)
     if args.print_only:
         print(json.dumps(menu, ensure_ascii=False, indent=2))
         return 0

@@ -88,13 +88,14 @@ def run_worker_command(args) -> int:
 def run_worker(runtime, senders: dict, can_send, once: bool = False,
                stop: threading.Event | None = None) -> dict[str, int]:
     """Deliver due messages until `stop` is set (or, with once, until nothing is due); the outcome counts."""
+    from bot.housekeeping import purge
     from bot.outbox import Policy, deliver_due, fail_stuck
     from bot.storage.models import utcnow
 
-    section = runtime.config.sections.get("worker", {})
-    policy = Policy.from_section(section)
-    poll = _positive(section, "poll_seconds", 2)
-    purge_every = dt.timedelta(minutes=_positive(section, "purge_every_minutes", 60))
+    settings = runtime.config.worker
+    policy = Policy.of(settings)
+    poll = settings.poll_seconds
+    purge_every = dt.timedelta(minutes=settings.purge_every_minutes)
     longest = policy.batch_size * max(s.max_seconds for s in senders.values())
     if policy.stuck_minutes * 60 <= longest:
         # A claimed row waits in `sending` while the batch ahead of it is sent.
@@ -129,16 +130,6 @@ def run_worker(runtime, senders: dict, can_send, once: bool = False,
     return totals
 
 
-def purge(runtime) -> None:
-    """The daily clean-up: abandoned screenings (personal data) and old webhook message ids."""
-    from bot.conversations import purge_abandoned
-    from bot.dialogue.turns import prune
-
-    screenings = purge_abandoned(runtime.db, dt.timedelta(days=runtime.config.screening_expiry_days))
-    ids = prune(runtime.db)
-    log.info("purged %d abandoned screening(s) and %d old message id(s)", screenings, ids)
-
-
 def claim_lease(db, name: str, every: dt.timedelta) -> bool:
     """True for the one process (of all workers and cron runs) whose turn it is; next turn in `every`."""
     from sqlalchemy import update
@@ -157,11 +148,3 @@ def claim_lease(db, name: str, every: dt.timedelta) -> bool:
         return True
     except IntegrityError:  # the lease exists and is not due (or a parallel worker just took it)
         return False
-
-
-def _positive(section: dict, key: str, default: int) -> int:
-    """A whole number of at least 1 from `[worker]`."""
-    value = section.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"worker.{key}", f"must be a whole number of at least 1, got {value!r}")
-    return value

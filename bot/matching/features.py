@@ -291,7 +291,7 @@ class FeatureIndex:
 
         chosen lists the phrasings candidate by candidate; `first` says where each
         candidate's start. (rapidfuzz's partial_ratio was measured as a second
-        feature: it changed no result and cost 15 % of the time, so it went.)
+        feature: it changed no result and cost time, so it went; bench/README.md.)
         """
         return np.maximum.reduceat(self._ratios(text, chosen), first).astype(float) / 100
 

@@ -1,7 +1,7 @@
 """Words: the jieba tokenizer with policy terms, synonyms, stopwords.
 
-jieba's full dictionary (349k words) costs ~0.4 s and ~90 MB to load; the bot
-answers in under a second on a small machine, so it uses the 60k most frequent
+jieba's full dictionary (349k words) is slow and large to load (bench/README.md);
+the bot answers in under a second on a small machine, so it uses the 60k most frequent
 words plus every policy term instead — enough to segment residents' questions.
 jieba loads it when the matcher is built; the built matcher's cache carries the
 word counts, so a serving process segments (Segmenter) without importing jieba.
@@ -116,7 +116,7 @@ class Segmenter:
 
     def __init__(self, freq: dict[str, int], total: int, tokenizer=None):
         # freq: jieba's FREQ (word or word prefix → count, 0 for a prefix only); total: Σ counts.
-        # The matcher cache carries both, so serving never imports jieba (0.3 s at start-up).
+        # The matcher cache carries both, so serving never imports jieba (its start-up cost).
         self.freq = freq
         self.total = total
         self.logtotal = math.log(total)
@@ -206,7 +206,7 @@ def content_tokens(tokenizer: Segmenter, text: str) -> list[str]:
     """jieba tokens without stopwords, punctuation or repeats, in order."""
     seen: dict[str, None] = {}
     # No HMM: it glues unknown characters into invented "words" that match nothing,
-    # while single characters still can (held-out phrasing top-1 78.9 % → 80.6 %).
+    # while single characters still can (held-out top-1 is higher without it: bench/README.md).
     for token in tokenizer.lcut(text):
         if "\u4e00" <= token[0] <= "\u9fff":  # most tokens: no space, not punctuation
             if token not in STOPWORDS:

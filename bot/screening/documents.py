@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from bot.screening.household import Household
-from bot.screening.rules_validation import DOCUMENTS_FILE, PROGRAMS
+from bot.domain import PROGRAMS
+from bot.screening.rules_validation import DOCUMENTS_FILE
 
 CONDITIONS: dict[str, Callable[[Household], bool]] = {
     "always": lambda h: True,

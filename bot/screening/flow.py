@@ -16,7 +16,7 @@ import yaml
 from bot.errors import KnowledgeError
 from knowledge import KNOWLEDGE_DIR
 
-# The contract's slot vocabulary (shared/spec/contract.md, "Screening slots").
+# The contract's slot vocabulary (docs/contract.md, "Screening slots").
 CONTRACT_SLOTS = (
     "consent", "program", "name", "id_number", "phone", "age", "township", "village", "residence",
     "household_size", "household_monthly_income", "owns_vehicle", "house_count", "savings",

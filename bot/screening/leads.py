@@ -9,12 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.domain import LEAD_STATUSES, can_move
 from bot.privacy import DataProtector, mask_id_number, mask_name, mask_phone
 from bot.storage.db import Database
 from bot.storage.models import AuditEvent, Lead, utcnow
 
 PERSONAL = ("name", "id_number", "phone")
-STATUSES = ("new", "contacted", "submitted", "closed", "rejected")
 MASKS = {"name": mask_name, "id_number": mask_id_number, "phone": mask_phone}
 _REF_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud over the phone
 
@@ -101,15 +101,17 @@ class LeadStore:
 
     def set_status(self, ref: str, status: str, actor: str, session: Session | None = None) -> Lead | None:
         """Move a lead to a new status with its audit row, in the caller's unit of work (or one
-        of its own); None if there is no such lead."""
-        if status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+        of its own); None if there is no such lead. ValueError for a move the workflow forbids."""
+        if status not in LEAD_STATUSES:
+            raise ValueError(f"unknown status {status!r}; one of {', '.join(LEAD_STATUSES)}")
         if session is None:
             with self.db.unit_of_work() as own:
                 return self.set_status(ref, status, actor, own)
         lead = session.execute(select(Lead).where(Lead.ref == ref.strip().upper())).scalar_one_or_none()
         if lead is None:
             return None
+        if not can_move(lead.status, status):
+            raise ValueError(f"a lead that is {lead.status!r} cannot become {status!r}")
         previous, lead.status, lead.updated_at = lead.status, status, utcnow()
         self.audit(actor, "status", lead.ref, f"{previous} → {status}", session)
         return lead

@@ -13,16 +13,11 @@ import secrets
 
 from sqlalchemy import select, update
 
+from bot.phones import legacy_phone_key, mainland_mobile, phone_key, to_e164
 from bot.storage.models import Conversation, utcnow
 
 CODE_MINUTES = 10
 CODE_TRIES = 3
-
-
-def phone_digits(number: str) -> str | None:
-    """The 11-digit mainland mobile number in any spelling (+86 138…, 138-…), else None."""
-    digits = "".join(c for c in number if c.isdigit())[-11:]
-    return digits if len(digits) == 11 and digits[0] == "1" and digits[1] in "3456789" else None
 
 
 class ScreeningLinker:
@@ -34,9 +29,8 @@ class ScreeningLinker:
         self.protector = runtime.protector
 
     def phone_key(self, number: str) -> str | None:
-        """The keyed hash a conversation is indexed by."""
-        digits = phone_digits(number)
-        return self.protector.blind_index("phone", digits) if digits else None
+        """The keyed hash a conversation is indexed by (mainland mobile numbers only)."""
+        return phone_key(self.protector, number) if mainland_mobile(number) else None
 
     def remember(self, conversation_id: int, number: str | None) -> None:
         """Index (or, with None, un-index) a conversation by the phone its screening gave."""
@@ -49,8 +43,9 @@ class ScreeningLinker:
         key = self.phone_key(number)
         if not key:
             return None
+        keys = [key, legacy_phone_key(self.protector, number)]  # rows indexed before phone_key
         with self.db.session() as s:
-            rows = s.execute(select(Conversation).where(Conversation.phone_key == key,
+            rows = s.execute(select(Conversation).where(Conversation.phone_key.in_(keys),
                                                         Conversation.channel != channel)).scalars()
             for row in rows:
                 if (row.state or {}).get("screening"):
@@ -63,8 +58,7 @@ class ScreeningLinker:
 
         code = f"{secrets.randbelow(10**6):06d}"
         text = self.runtime.screener.texts.get("link_code_sms", code=code, minutes=CODE_MINUTES)
-        digits = phone_digits(number)
-        enqueue(self.runtime, "sms", "+86" + digits, text,
+        enqueue(self.runtime, "sms", to_e164(number), text,
                 idempotency_key=f"link:{conversation_id}:{source_id}:{secrets.token_hex(4)}")
         expires = utcnow() + dt.timedelta(minutes=CODE_MINUTES)
         return {"source": source_id, "code": self.protector.blind_index("otp", f"{conversation_id}:{code}"),
@@ -94,7 +88,7 @@ class ScreeningLinker:
 def sealed_summary(runtime, sealed: str) -> dict | None:
     """The decrypted screening state (for the label of the step it stopped at)."""
     try:
-        return json.loads(runtime.protector.decrypt(sealed.encode("ascii")))
+        return json.loads(runtime.protector.unseal(sealed))
     except ValueError:
         return None
 

@@ -2,12 +2,12 @@
 and on every status change. Everything goes through the outbox, once per event."""
 from __future__ import annotations
 
-from bot.screening.linking import phone_digits
+from bot.phones import mainland_mobile, to_e164
 
 
 def notify_submitted(runtime, ref: str, channel: str, values: dict, body: str) -> None:
     """The confirmation SMS `body` (reference, who calls), unless the resident is on SMS already."""
-    phone = phone_digits(values.get("phone") or "")
+    phone = mainland_mobile(values.get("phone"))
     if channel == "sms" or not phone:
         return
     _send(runtime, phone, body, f"submitted:{ref}")
@@ -16,7 +16,7 @@ def notify_submitted(runtime, ref: str, channel: str, values: dict, body: str) -
 def notify_status(runtime, lead, session=None) -> bool:
     """An SMS telling the applicant the new status, queued in the caller's unit of work (the
     one that changed the status); False when there is no number to text."""
-    phone = phone_digits(runtime.leads.phone_of(lead) or "")
+    phone = mainland_mobile(runtime.leads.phone_of(lead))
     if not phone:
         return False
     texts = runtime.screener.texts
@@ -30,4 +30,4 @@ def notify_status(runtime, lead, session=None) -> bool:
 def _send(runtime, phone: str, body: str, key: str, session=None) -> None:
     from bot.outbox import enqueue
 
-    enqueue(runtime, "sms", "+86" + phone, body, idempotency_key=key, session=session)  # the worker checks STOP
+    enqueue(runtime, "sms", to_e164(phone), body, idempotency_key=key, session=session)  # the worker checks STOP

@@ -1,6 +1,6 @@
 """Eligibility rules of the guided pre-screening: likely programs, urgency, documents.
 
-Rules are a registry of small functions (style habit 8) run in registration
+Rules are a registry of small functions run in registration
 order, so a later rule sees earlier findings: 低保 gives way to 特困, 医疗救助
 follows the household's programs. Thresholds come from config.toml (county
 standards) or knowledge/screening/rules.yaml (practice to confirm locally);
@@ -15,21 +15,13 @@ from typing import Any, Callable, Mapping
 
 from bot.config import Config
 from bot.errors import KnowledgeError
+from bot.domain import PROGRAMS
 from bot.placeholders import base_values
-# The household, the documents checklist and the YAML checks live in their own
-# modules; their public names are re-exported so imports from here keep working.
-from bot.screening.documents import CONDITIONS, Document, read_documents, select_documents
+# The household, the documents checklist and the YAML checks live in their own modules.
+from bot.screening.documents import read_documents, select_documents
 from bot.screening.household import Household, Thresholds, read_thresholds
-from bot.screening.rules_validation import (ASSET_ITEMS, DOCUMENTS_FILE, FIGURES, NOTE_TEXTS,
-                                            PROGRAMS, RULES_FILE, TOP_TEXTS, USE_NAMES,
-                                            check_rules, load_rule_files, lookup, placeholders)
-
-__all__ = [
-    "ASSET_ITEMS", "CONDITIONS", "DOCUMENTS_FILE", "FIGURES", "NOTE_TEXTS", "PROGRAMS", "RULES",
-    "RULES_FILE", "TOP_TEXTS", "USE_NAMES", "Assessment", "Document", "EligibilityRules",
-    "Finding", "Household", "Note", "ProgramResult", "Rule", "Thresholds", "read_thresholds",
-    "register_rule",
-]
+from bot.screening.rules_validation import (FIGURES, NOTE_TEXTS, RULES_FILE, USE_NAMES, check_rules,
+                                            load_rule_files, lookup, placeholders)
 
 
 @dataclass(frozen=True)

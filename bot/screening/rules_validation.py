@@ -9,19 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import string
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import yaml
 
+from bot.domain import PROGRAMS
 from bot.errors import KnowledgeError
 from bot.placeholders import COUNTY_FIGURES
 from bot.screening.household import Household
 from knowledge import KNOWLEDGE_DIR
 
-if TYPE_CHECKING:
-    from bot.screening.rules import Rule
-
-PROGRAMS = ("tekun", "dibao", "bianyuan", "yiliao", "linshi")  # also the default ranking
 RULES_FILE = "screening/rules.yaml"
 DOCUMENTS_FILE = "screening/documents.yaml"
 ASSET_ITEMS = ("vehicle", "houses", "savings")
@@ -52,7 +49,7 @@ def load_rule_files(directory: Path | None = None) -> list[Any]:
     return docs
 
 
-def check_rules(doc: dict, rules: Mapping[str, Rule], base: Mapping[str, str],
+def check_rules(doc: dict, rules: Mapping[str, Any], base: Mapping[str, str],
                 problems: list[str]) -> dict[str, dt.date]:
     """Check programs, effective dates and every text; return each rule's date."""
     effective = {}

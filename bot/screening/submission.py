@@ -129,8 +129,7 @@ class _Say:
 
 def _sms_budget(config: Config) -> int:
     """UCS-2 characters in the configured number of concatenated segments."""
-    sms = config.sections.get("sms", {})
-    return int(sms.get("segment_chars", 67)) * int(sms.get("max_segments", 2))
+    return config.sms.segment_chars * config.sms.max_segments
 
 
 def _units(text: str) -> int:

@@ -2,9 +2,8 @@
 
 In WAL mode SQLite copies the log back into the database file ("checkpoints") when
 the log passes `wal_autocheckpoint` pages, inside whichever commit crosses the line —
-and a checkpoint syncs both files. Measured on the WeChat path: one commit in ~200
-paid for it, 1–9 ms instead of ~30 µs, half of all the time spent committing; moving it
-here raised bench_wechat.py's bot/echo ratio from 48.8 % to 51.5 % (6 interleaved runs each).
+and a checkpoint syncs both files: on the WeChat path the unlucky commit took
+far longer than the others (figures: bench/README.md, "Figures behind choices in the code").
 
 So request-path connections only checkpoint as a backstop (BACKSTOP_PAGES, should this
 thread fall behind), and each process runs one daemon thread that checkpoints

@@ -15,8 +15,8 @@ from wechatpy.crypto import WeChatCrypto
 
 from bot.config import load_config
 from bot.runtime import Runtime
-from handlers.app import create_app
 from handlers.wechat import sign
+from web.app import create_app
 from tests.conftest import ROOT
 
 TOKEN = "jiuzhu-test-token"
@@ -38,10 +38,8 @@ def wechat_environ(sqlite_url: str, safe: bool = False) -> dict[str, str]:
 
 def make_runtime(environ: dict[str, str], shared_runtime) -> Runtime:
     """A runtime with these secrets that reuses the session's knowledge base and matcher."""
-    rt = Runtime(load_config(ROOT / "config.toml", environ=environ))
-    rt.__dict__["kb"] = shared_runtime.kb
-    rt.__dict__["matcher"] = shared_runtime.matcher
-    return rt
+    return Runtime(load_config(ROOT / "config.toml", environ=environ),
+                   kb=shared_runtime.kb, matcher=shared_runtime.matcher)
 
 
 class FakeWeChat:

@@ -5,7 +5,7 @@ from bot.config import load_config
 from bot.errors import ConfigError
 from bot.runtime import Runtime
 from bot.storage.db import Database
-from handlers.app import create_app
+from web.app import create_app
 from tests.conftest import ROOT
 
 
@@ -18,7 +18,7 @@ def test_healthz_is_200_with_a_database(runtime):
 def test_healthz_is_503_when_the_database_is_unreachable(runtime):
     app = create_app(runtime)
     unreachable = Database("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
-    runtime.__dict__["db"] = unreachable  # the database went away after start-up
+    runtime.db = unreachable  # the database went away after start-up
     try:
         assert app.test_client().get("/healthz").status_code == 503
     finally:
@@ -31,3 +31,27 @@ def test_production_without_a_data_key_does_not_start(sqlite_url):
     with pytest.raises(ConfigError) as err:
         create_app(runtime)
     assert err.value.key == "JIUZHU_DATA_KEY"
+
+
+def test_each_blueprint_has_its_own_body_limit(runtime):
+    from flask import request
+
+    app = create_app(runtime)
+    seen = {}
+    for path, blueprint in (("/wechat", "wechat"), ("/sms", "sms"), ("/healthz", None)):
+        with app.test_request_context(path, method="POST"):
+            assert request.blueprint == blueprint
+            app.preprocess_request()
+            seen[path] = request.max_content_length
+    assert seen == {"/wechat": runtime.config.wechat.max_body_bytes, "/sms": runtime.config.sms.max_body_bytes,
+                    "/healthz": min(runtime.config.wechat.max_body_bytes, runtime.config.sms.max_body_bytes)}
+
+
+def test_the_channel_adapters_do_not_import_the_app_factory():
+    import ast
+
+    for path in (ROOT / "handlers").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert "web.app" not in names, path

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -28,10 +29,10 @@ from bot.outbox import (CANCELLED, FAILED, QUEUED, SENT, PermanentFailure, Polic
                         UnknownOutcome, deliver_due, enqueue)
 from bot.runtime import Runtime
 from bot.storage.models import OutboxMessage
-from handlers.app import create_app
+from bot.subscriptions import set_subscribed
 from handlers.senders import CUSTOM_SEND, SmsSender, WechatSender, build_senders, subscription_check
-from handlers.sms import set_subscribed
-from handlers.wechat_api import WeChatApi
+from handlers.wechat_api import WeChatApi, WeChatApiError
+from web.app import create_app
 from tests.conftest import ROOT
 from tests.handlers.conftest import APP_ID, APP_SECRET, OPENID, FakeWeChatApi, send_json
 from tests.test_outbox import meet_at_first_claim
@@ -281,9 +282,7 @@ def test_missing_credentials_are_config_errors(sqlite_url):
 
 @pytest.fixture
 def client(rt, shared_runtime):
-    rt.__dict__["kb"] = shared_runtime.kb
-    rt.__dict__["matcher"] = shared_runtime.matcher
-    return create_app(rt).test_client()
+    return create_app(Runtime(rt.config, kb=shared_runtime.kb, matcher=shared_runtime.matcher, db=rt.db)).test_client()
 
 
 def post_status(client, form: dict, token: str = AUTH_TOKEN, url: str = PUBLIC_URL + "/sms/status"):
@@ -451,3 +450,23 @@ def test_sigterm_lets_the_current_message_finish(rt, fake_twilio, tmp_path, sqli
     assert out.strip() == "1 sent"
     assert fake_twilio.bodies() == ["通知 0"]
     assert [status_of(rt, i).status for i in ids] == [SENT, QUEUED, QUEUED]
+
+
+def test_the_worker_loads_no_web_routes():
+    code = ("import sys\n"
+            "from bot.cli import build_parser\n"
+            "import bot.commands.worker, handlers.senders\n"
+            "build_parser()\n"
+            "print(sorted(m for m in sys.modules if m in ('flask', 'handlers.sms', 'handlers.wechat', 'web.app')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("error, kind", [
+    (WeChatApiError("HTTP 503", status=503), TemporaryFailure), (WeChatApiError("HTTP 429", status=429), TemporaryFailure),
+    (WeChatApiError("HTTP 403", status=403), PermanentFailure), (WeChatApiError("unreachable"), TemporaryFailure),
+    (WeChatApiError("no answer", maybe_received=True), UnknownOutcome)])
+def test_a_failed_wechat_call_becomes_the_outbox_kind_of_failure(error, kind):
+    from handlers.senders import _failure_of
+
+    assert type(_failure_of(error)) is kind

@@ -21,8 +21,10 @@ from bot.config import load_config
 from bot.messages import Reply
 from bot.runtime import Runtime
 from bot.storage.models import Conversation, ProcessedMessage
-from handlers.app import create_app
-from handlers.sms import is_subscribed, keyword_of, paginate, segments, ucs2_len
+from bot.subscriptions import is_subscribed
+from handlers.sms import keyword_of
+from handlers.sms_text import paginate, segments, ucs2_len
+from web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "f3c1a9e2b7d44e8a9c0b5d6e7f8a9b0c"  # a made-up Auth Token
@@ -44,10 +46,8 @@ def twilio_env(sqlite_url: str, **extra: str) -> dict[str, str]:
 
 def make_runtime(environ: dict, shared_runtime) -> Runtime:
     """A runtime on the given environment that reuses the session's knowledge base and matcher."""
-    rt = Runtime(load_config(ROOT / "config.toml", environ=environ))
-    rt.__dict__["kb"] = shared_runtime.kb
-    rt.__dict__["matcher"] = shared_runtime.matcher
-    return rt
+    return Runtime(load_config(ROOT / "config.toml", environ=environ),
+                   kb=shared_runtime.kb, matcher=shared_runtime.matcher)
 
 
 @pytest.fixture
@@ -227,7 +227,7 @@ def test_shared_key_signature_is_refused_without_the_shared_key(twilio, caplog):
 
 
 def test_shared_key_signature_is_accepted_with_the_shared_key(twilio, sms_runtime):
-    sms_runtime.config.secrets["twilio_shared_key"] = SHARED_KEY  # no env variable yet (see report)
+    sms_runtime.config.secrets["twilio_shared_key"] = SHARED_KEY  # no environment variable sets it yet
     params = twilio.params("低保标准是多少")
     assert twilio.post(params, token=SHARED_KEY, headers=SETTINGS,
                        algorithm="HMAC_SHA256").status_code == 200

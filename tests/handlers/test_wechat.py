@@ -12,10 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from wechatpy.crypto import WeChatCrypto
 
+from bot.config import load_config
+from bot.runtime import Runtime
 from bot.errors import ConfigError
 from bot.messages import Reply
-from handlers.app import create_app
-from handlers.wechat import MAX_TEXT_BYTES, fit_text
+from handlers.wechat import MAX_TEXT_BYTES
+from web.app import create_app
 from tests.conftest import ROOT
 from tests.handlers.conftest import (AES_KEY, APP_ID, APP_SECRET, OPENID, TOKEN, FakeWeChat, make_runtime,
                                      wechat_environ)
@@ -279,7 +281,7 @@ def test_entity_inside_the_encrypted_body_is_400(safe_wechat):
 
 def test_oversized_body_is_413(wechat, monkeypatch):
     calls = count_engine_calls(monkeypatch, wechat.runtime)
-    limit = wechat.runtime.config.sections["wechat"]["max_body_bytes"]
+    limit = wechat.runtime.config.wechat.max_body_bytes
     xml = wechat.message_xml("text", msg_id=1, Content="低" * (limit // 3 + 10))
     assert wechat.post(xml).status_code == 413
     assert calls == []
@@ -322,12 +324,6 @@ def test_long_and_tricky_replies_fit_wechat(wechat, monkeypatch):
     monkeypatch.setattr(wechat.runtime.engine, "_route",
                         lambda message, cid, state: Reply(messages=["名字]]>后面\x07"]))
     assert wechat.text("再问") == "名字]]>后面"                    # CDATA-safe, control chars dropped
-
-
-def test_fit_text_cuts_a_single_huge_line_on_a_character_boundary():
-    out = fit_text("字" * 2000, "（略）")
-    assert len(out.encode("utf-8")) <= MAX_TEXT_BYTES and out.endswith("\n（略）")
-    assert fit_text("短\n\n回复", "（略）") == "短\n\n回复"
 
 
 def test_a_handler_bug_gets_an_apology_not_a_traceback(wechat, monkeypatch, caplog):
@@ -456,9 +452,10 @@ def test_a_retry_while_the_first_delivery_is_still_worked_on_gets_the_answer_sen
 
 @pytest.mark.parametrize("value", [0, -1, 5, "soon"])
 def test_a_bad_reply_budget_stops_the_app_at_start(wechat_runtime, value):
-    wechat_runtime.config.sections.setdefault("wechat", {})["reply_budget_seconds"] = value
-    with pytest.raises(ConfigError):
-        create_app(wechat_runtime)
+    with pytest.raises(ConfigError, match="wechat.reply_budget_seconds"):
+        config = load_config(wechat_runtime.config.path, environ={"JIUZHU_DATABASE_URL": "sqlite://"},
+                             overrides={"wechat.reply_budget_seconds": value})
+        create_app(Runtime(config, kb=wechat_runtime.kb, matcher=wechat_runtime.matcher))
 
 
 def test_a_database_that_fails_gets_a_polite_text_not_a_500(wechat, monkeypatch):

@@ -7,9 +7,11 @@ import socket
 import pytest
 from sqlalchemy import select
 
+from bot.config import load_config
 from bot.errors import ConfigError
 from bot.storage.models import ApiToken, utcnow
-from handlers.wechat_api import WeChatApi, WeChatApiError, api_base_of, menu_of
+from handlers.wechat_api import WeChatApi, WeChatApiError, menu_of
+from tests.conftest import ROOT
 from tests.handlers.conftest import APP_ID, APP_SECRET
 
 MENU = {"button": [{"type": "click", "name": "申请预审", "key": "APPLY", "text": "申请"}]}
@@ -49,7 +51,7 @@ def test_token_is_refreshed_five_minutes_before_expiry(api, fake_wechat_api):
 def test_a_refused_token_is_replaced_and_the_call_retried(api, fake_wechat_api):
     api.access_token()
     fake_wechat_api.reject_tokens.add("ACCESS-1")      # e.g. reset in the WeChat console
-    api.create_menu(menu_of({"menu": MENU})[0])
+    api.create_menu(menu_of(MENU)[0])
     menu_calls = [q["access_token"] for p, q, _ in fake_wechat_api.requests if p == "/cgi-bin/menu/create"]
     assert menu_calls == ["ACCESS-1", "ACCESS-2"]
     assert stored(api).value == "ACCESS-2"
@@ -81,14 +83,15 @@ def test_missing_credentials_are_a_config_error(runtime):
                                       ("http://api.weixin.qq.com", False), ("ftp://x", False)])
 def test_api_base_is_https_or_local(base, ok):
     if ok:
-        assert api_base_of({"api_base": base + "/"}) == base
+        assert load_config(ROOT / "config.toml", overrides={"wechat.api_base": base + "/"},
+                           environ={}).wechat.api_base == base
     else:
-        with pytest.raises(ConfigError, match="api_base"):
-            api_base_of({"api_base": base})
+        with pytest.raises(ConfigError, match="wechat.api_base"):
+            load_config(ROOT / "config.toml", overrides={"wechat.api_base": base}, environ={})
 
 
 def test_menu_of_the_project_config(config):
-    menu, texts = menu_of(config.sections["wechat"])
+    menu, texts = menu_of(config.wechat.menu)
     assert texts == {"DIBAO": "低保是什么", "TEKUN": "特困是什么", "LINSHI": "临时救助是什么",
                      "YILIAO": "医疗救助是什么", "APPLY": "申请", "PROGRESS": "查进度"}
     assert len(menu["button"]) == 3
@@ -102,12 +105,12 @@ def test_menu_of_the_project_config(config):
 ])
 def test_menu_mistakes_are_config_errors(button, problem):
     with pytest.raises(ConfigError, match=problem):
-        menu_of({"menu": {"button": [button]}})
+        menu_of({"button": [button]})
 
 
 def test_menu_keys_must_be_unique_and_buttons_few():
     twice = {"type": "click", "name": "a", "key": "K", "text": "t"}
     with pytest.raises(ConfigError, match="twice"):
-        menu_of({"menu": {"button": [twice, dict(twice, name="b")]}})
+        menu_of({"button": [twice, dict(twice, name="b")]})
     with pytest.raises(ConfigError, match="at most 3"):
-        menu_of({"menu": {"button": [dict(twice, key=str(i)) for i in range(4)]}})
+        menu_of({"button": [dict(twice, key=str(i)) for i in range(4)]})

@@ -18,7 +18,7 @@ from wechatpy.crypto import WeChatCrypto
 from bot.messages import IncomingMessage
 from bot.dialogue.turn_sql import Link, Tx
 from bot.storage.models import Conversation, ProcessedMessage, UnansweredQuestion
-from handlers.app import create_app
+from web.app import create_app
 from tests.handlers.conftest import AES_KEY, APP_ID, OPENID, TOKEN, FakeWeChat, make_runtime, wechat_environ
 
 

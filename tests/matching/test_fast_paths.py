@@ -16,7 +16,7 @@ import pytest
 
 from bot.matching import features
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "eval" / "dev-questions.jsonl"
+DEV = Path(__file__).resolve().parents[2] / "tests" / "data" / "dev-questions.jsonl"
 CHALLENGE = Path(__file__).resolve().parents[2] / "bench" / "questions" / "challenge.jsonl"
 ODD = ["", " ", "a", "的", "1234", "🙂", "低保" * 300, "dibao biaozhun", "低包 标准", "ABC低包",
        "\r\n低保\r\n", "低保2024年标准", "a1b2 c3", "特捆供养", "医了救助", "?？?!"]
@@ -24,9 +24,8 @@ ODD = ["", " ", "a", "的", "1234", "🙂", "低保" * 300, "dibao biaozhun", "�
 
 def _questions() -> list[str]:
     texts = []
-    for path in (SHARED, CHALLENGE):
-        if path.exists():
-            texts += [json.loads(line)["q"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for path in (DEV, CHALLENGE):
+        texts += [json.loads(line)["q"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return texts
 
 

@@ -92,3 +92,17 @@ def test_applicant_is_texted_on_submission_and_status_change(talk, runtime):
     assert len(status_sms) == 1 and ref in status_sms[0]
     shown = runtime.leads.as_dict(runtime.leads.get(ref))
     assert shown["status"] == "contacted"
+
+
+def test_a_screening_indexed_under_the_old_11_digit_key_is_still_found(talk, runtime):
+    from sqlalchemy import update
+
+    from bot.storage.models import Conversation
+
+    start_on_sms(talk)
+    with runtime.db.session() as s:  # as a release before the one phone rule wrote it
+        s.execute(update(Conversation).where(Conversation.channel == "sms")
+                  .values(phone_key=runtime.protector.blind_index("phone", PHONE)))
+    wx = wechat_at_phone(talk, "openid-legacy")
+    wx.send(PHONE)
+    assert "验证码" in wx.text

@@ -1,4 +1,4 @@
-"""The shared persona driver plays the dev residents through `jiuzhu simulate` and checks `jiuzhu leads`."""
+"""The persona driver (tests/tools/persona_driver.py) plays the dev residents through `jiuzhu simulate` and checks `jiuzhu leads`."""
 import os
 import re
 import subprocess
@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DRIVER = ROOT.parent / "shared" / "tools" / "persona_driver.py"
-PERSONAS = ROOT.parent / "shared" / "eval" / "dev-personas.json"
+DRIVER = ROOT / "tests" / "tools" / "persona_driver.py"
+PERSONAS = ROOT / "tests" / "data" / "dev-personas.json"
 
 
-@pytest.mark.skipif(not DRIVER.exists(), reason="shared/tools/persona_driver.py is not beside the project")
 @pytest.mark.parametrize("personas", [PERSONAS, ROOT / "tests" / "data" / "personas-extra.json"],
                          ids=["dev", "extra"])
 def test_personas_end_with_the_right_application(tmp_path, personas):

@@ -14,7 +14,9 @@ import yaml
 
 from bot.config import load_config
 from bot.errors import KnowledgeError
-from bot.screening.rules import DOCUMENTS_FILE, NOTE_TEXTS, PROGRAMS, RULES, RULES_FILE, EligibilityRules
+from bot.domain import PROGRAMS
+from bot.screening.rules import RULES, EligibilityRules
+from bot.screening.rules_validation import DOCUMENTS_FILE, NOTE_TEXTS, RULES_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENING = ROOT / "knowledge" / "screening"
