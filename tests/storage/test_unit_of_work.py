@@ -15,9 +15,8 @@ from tests.conftest import ROOT
 
 @pytest.fixture
 def rt(any_db_url, shared_runtime):
-    runtime = Runtime(load_config(ROOT / "config.toml", environ={"JIUZHU_DATABASE_URL": any_db_url}))
-    runtime.__dict__["kb"] = shared_runtime.kb
-    runtime.__dict__["matcher"] = shared_runtime.matcher
+    runtime = Runtime(load_config(ROOT / "config.toml", environ={"JIUZHU_DATABASE_URL": any_db_url}),
+                      kb=shared_runtime.kb, matcher=shared_runtime.matcher)
     yield runtime
     runtime.db.dispose()
 
