@@ -79,6 +79,7 @@ class Matching:
     answer: float
     suggest: float
     max_question_chars: int
+    semantic: bool = True  # the semantic second opinion, where the optional package is installed
 
 
 @dataclass(frozen=True)
@@ -191,8 +192,10 @@ def _read_matching(raw: dict) -> Matching:
     suggest = _get(raw, "matching.suggest", float, minimum=0)
     if not suggest < answer <= 1:
         raise ConfigError("matching", "need 0 <= suggest < answer <= 1")
+    semantic = "semantic" not in raw.get("matching", {}) or _get(raw, "matching.semantic", bool)
     return Matching(answer=answer, suggest=suggest,
-                    max_question_chars=_get(raw, "matching.max_question_chars", int, minimum=20))
+                    max_question_chars=_get(raw, "matching.max_question_chars", int, minimum=20),
+                    semantic=semantic)
 
 
 def _check_area_code(code: str) -> str:

