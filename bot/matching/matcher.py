@@ -124,8 +124,8 @@ class Matcher:
             return MatchResult("empty", None, (), text)
         if not scored or not any(ch.isalpha() for ch in text):  # "1", "123": a number is no question
             return MatchResult("unknown", None, (), text)
-        if self.semantic is not None and scored[0].confidence < self.bands.answer:
-            scored = self.semantic.rescore(text, scored)  # unsure: ask for a second opinion
+        if self.semantic is not None and self.semantic.unsure(scored):
+            scored = self.semantic.rescore(text, scored)  # not sure: ask for a second opinion
         best = scored[0]
         in_scope = _distinct_topics([s for s in scored if s.entry.kind != "decline"])
         top_in = in_scope[0] if in_scope else None
