@@ -173,7 +173,21 @@ def attach(matcher, use_cache: bool = True) -> SemanticLayer | None:
             with tmp.open("wb") as fh:
                 pickle.dump(fitted, fh, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, path)
+            _prune(path)
     return SemanticLayer(fitted, matcher.model.index, matcher.kb, encoder)
+
+
+def _prune(current: Path, keep: int = 4) -> None:
+    """Delete all but the few newest fitted layers: each edit of the knowledge base makes one."""
+    def age(p: Path) -> float:
+        try:
+            return -p.stat().st_mtime
+        except OSError:  # another process pruned it meanwhile
+            return 0.0
+
+    for stale in sorted(current.parent.glob("semantic-*.pickle"), key=age)[keep:]:
+        if stale != current:
+            stale.unlink(missing_ok=True)
 
 
 def passage_text(entry) -> str:
