@@ -118,7 +118,7 @@ class SemanticLayer:
     def __init__(self, fitted: _Fitted, index, kb, encoder: Encoder):
         self.fitted = fitted
         self.encoder = encoder
-        self.vectors = fitted.vectors.astype(np.float32)
+        self.vectors = fitted.vectors  # float16: half the memory; a candidate's rows are widened when read
         self.answers = fitted.answers.astype(np.float32)
         self.starts = np.append(index.entry_starts, len(index.ph_entry))
         self.position = {e.id: i for i, e in enumerate(kb.entries)}
@@ -138,7 +138,7 @@ class SemanticLayer:
         entries = np.array([self.position[s.entry.id] for s in scored])
         conf = np.array([s.confidence for s in scored])
         groups = [s.entry.topic or s.entry.id for s in scored]
-        sims = [self.vectors[self.starts[e]:self.starts[e + 1]] @ q for e in entries]
+        sims = [self.vectors[self.starts[e]:self.starts[e + 1]].astype(np.float32) @ q for e in entries]
         rows = blend_rows(conf, groups, sims, [s.entry.kind == "decline" for s in scored],
                           self.answers[entries] @ q)
         p = _sigmoid(rows @ self.fitted.blend[:-1] + self.fitted.blend[-1])
