@@ -141,7 +141,7 @@ class SemanticLayer:
         sims = [self.vectors[self.starts[e]:self.starts[e + 1]].astype(np.float32) @ q for e in entries]
         rows = blend_rows(conf, groups, sims, [s.entry.kind == "decline" for s in scored],
                           self.answers[entries] @ q)
-        p = _sigmoid(rows @ self.fitted.blend[:-1] + self.fitted.blend[-1])
+        p = _blended(rows, self.fitted.blend, conf, [s.entry.kind == "decline" for s in scored])
         order = np.argsort(-p, kind="stable")
         return [dataclasses.replace(scored[i], confidence=float(p[i])) for i in order]
 
@@ -222,6 +222,17 @@ def _lead(values: np.ndarray, groups: list[str], floor: float) -> np.ndarray:
     return out
 
 
+def _blended(rows: np.ndarray, blend: np.ndarray, conf: np.ndarray, decline: list[bool]) -> np.ndarray:
+    """The blend's confidence per candidate; never above the plain one for an out-of-scope subject.
+
+    The encoder is here to find the policy a resident describes in other words. It
+    reads 火星上有没有水 as close to 水费 and 老人家一个人过 as close to 高龄津贴: so it
+    may doubt that a question is out of scope, never make the bot surer of it.
+    """
+    p = _sigmoid(rows @ blend[:-1] + blend[-1])
+    return np.where(np.asarray(decline, dtype=bool), np.minimum(p, conf), p)
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-np.clip(x, -30, 30)))
 
@@ -249,11 +260,11 @@ def _fit(matcher, key: str, vectors: np.ndarray, answers: np.ndarray) -> _Fitted
         r = blend_rows(conf, groups, sims, [index.entry_topics[e] == "decline" for e in top], answers[top] @ q)
         X.append(r)
         y.append(labels)
-        rounds.append((r, labels, conf))
+        rounds.append((r, labels, conf, [index.entry_topics[e] == "decline" for e in top]))
     blend = training.fit_logistic(np.vstack(X), np.concatenate(y), l2=1.0)
     tally = dict.fromkeys(("right_before", "wrong_before", "right_after", "wrong_after"), 0)
-    for r, labels, conf in rounds:
-        p = _sigmoid(r @ blend[:-1] + blend[-1])
+    for r, labels, conf, decline in rounds:
+        p = _blended(r, blend, conf, decline)
         best = int(np.argmax(p))
         for when, i, c in (("before", 0, conf[0]), ("after", best, p[best])):
             if c >= bands.answer:
