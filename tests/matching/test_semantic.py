@@ -61,6 +61,17 @@ def test_out_of_scope_stays_declined_with_the_second_opinion(shared_runtime, q):
 
 
 @needs_encoder
+def test_a_failing_encoder_leaves_the_plain_answer(shared_runtime, plain, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("model file unreadable")
+
+    monkeypatch.setattr(shared_runtime.matcher.semantic, "encoder", broken)
+    got, expected = shared_runtime.matcher.match(INDIRECT), plain.match(INDIRECT)
+    assert (got.outcome, [s.entry.id for s in got.alternatives]) == \
+        (expected.outcome, [s.entry.id for s in expected.alternatives])
+
+
+@needs_encoder
 def test_the_blend_fitted_on_held_out_phrasings_answers_more_and_errs_less(shared_runtime):
     tally = shared_runtime.matcher.semantic.report["answered"]
     assert tally["right_after"] > tally["right_before"]
