@@ -1,8 +1,10 @@
 """Benchmark the jiuzhu matcher against a plain jieba + BM25 baseline.
 
 Both systems answer the same labelled questions in one process: in-scope top-1
-accuracy, out-of-scope rejection and warm single-thread throughput. Then the
-cold `jiuzhu ask` command is timed and its peak memory measured.
+accuracy, out-of-scope rejection and warm single-thread throughput of the plain
+matcher; with the optional semantic layer installed, its accuracy too and its
+cost per question it is asked about. Then the cold `jiuzhu ask` command is
+timed and its peak memory measured.
 
     .venv/bin/python bench/bench_matcher.py [--json] [--seconds 2] [--runs 10]
 """
@@ -14,6 +16,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # single thread: keep numpy's BLAS to one core
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -31,6 +34,7 @@ from rank_bm25 import BM25Okapi
 ROOT = Path(__file__).resolve().parents[1]
 DEV_FILE = ROOT / "tests" / "data" / "dev-questions.jsonl"
 QUESTION_DIR = ROOT / "bench/questions"
+HELDOUT_STYLE = ROOT / "tests/data/heldout-style.jsonl"
 RESULTS = ROOT / "bench/results/matcher.json"
 ASK = [str(ROOT / ".venv/bin/jiuzhu"), "ask", "--json", "低保标准是多少"]
 TARGET_SECONDS, TARGET_MB = 1.0, 150
@@ -41,8 +45,8 @@ MAXRSS_WRAPPER = ("import resource, subprocess, sys\n"
 
 
 def load_questions() -> dict[str, list[dict]]:
-    """Each question file (dev set if present, then bench/questions/*.jsonl) → its rows."""
-    paths = ([DEV_FILE] if DEV_FILE.exists() else []) + sorted(QUESTION_DIR.glob("*.jsonl"))
+    """Each question file (dev set if present, bench/questions/*.jsonl, tests/data/heldout-style.jsonl) → its rows."""
+    paths = ([DEV_FILE] if DEV_FILE.exists() else []) + sorted(QUESTION_DIR.glob("*.jsonl")) + [HELDOUT_STYLE]
     files = {}
     for path in paths:
         rows, bad = [], 0
@@ -105,6 +109,28 @@ def jiuzhu_ranked(rt):
         _, scored = rt.matcher.scored(question)
         return scored[0].entry.topic if scored else None
     return predict
+
+
+def semantic_cost(rt, questions: list[str], rounds: int = 3) -> dict | None:
+    """How often the semantic layer is asked and what one asking costs (encoding + blend)."""
+    matcher = rt.matcher
+    if matcher.semantic is None:
+        return None
+    unsure = []
+    for q in questions:
+        text, scored = matcher.scored(q[: rt.config.matching.max_question_chars])
+        if text and scored and matcher.semantic.unsure(scored):
+            unsure.append((text, scored))
+    times = []
+    for _ in range(rounds):
+        for text, scored in unsure:
+            start = time.perf_counter()
+            matcher.semantic.rescore(text, scored)
+            times.append(time.perf_counter() - start)
+    return {"questions": len(questions), "asked": len(unsure), "share_asked": len(unsure) / len(questions),
+            "median_ms": statistics.median(times) * 1000 if times else None,
+            "mean_ms": statistics.fmean(times) * 1000 if times else None,
+            "mean_ms_per_question": sum(times) / rounds / len(questions) * 1000}
 
 
 def evaluate(predict, rows: list[dict]) -> dict:
@@ -188,6 +214,8 @@ def print_table(report: dict) -> None:
     """The compact human-readable summary."""
     names = ("jiuzhu", "jiuzhu_ranked", "baseline", "baseline_phrasings")
     heads = ("jiuzhu (answers)", "jiuzhu (top-ranked)", "bm25 per entry", "bm25 per phrasing")
+    if report.get("semantic"):
+        names, heads = ("jiuzhu_semantic", *names), ("+ semantic", *heads)
     print(f"{'questions':26s}" + "".join(f"{h:>21s}" for h in heads))
     for name, f in report["files"].items():
         print(f"{name} — {f['in_scope']} in scope, {f['out_of_scope']} out of scope")
@@ -202,9 +230,18 @@ def print_table(report: dict) -> None:
                   + " / ".join(short(st[n]["in_top1"]) for n in names)
                   + "   rejected " + " / ".join(short(st[n]["out_rejected"]) for n in names))
     s = report["speed"]
-    print(f"{'warm q/s (1 thread)':26s}{s['jiuzhu']['qps']:>21,.0f}{'':>21s}{s['baseline']['qps']:>21,.0f}"
+    pad = f"{'':>21s}" if report.get("semantic") else ""
+    print(f"{'warm q/s (1 thread)':26s}{pad}{s['jiuzhu']['qps']:>21,.0f}{'':>21s}{s['baseline']['qps']:>21,.0f}"
           f"{s['baseline_phrasings']['qps']:>21,.0f}")
-    print(f"speed ratio jiuzhu/baseline: {s['ratio']:.2f}× per entry, {s['ratio_phrasings']:.2f}× per phrasing")
+    print(f"speed ratio jiuzhu (plain path)/baseline: {s['ratio']:.2f}× per entry, "
+          f"{s['ratio_phrasings']:.2f}× per phrasing")
+    sem = report.get("semantic")
+    if sem:
+        print(f"semantic layer: asked about {sem['asked']}/{sem['questions']} questions ({sem['share_asked']:.0%}), "
+              f"median {sem['median_ms']:.1f} ms, mean {sem['mean_ms']:.1f} ms per question asked; "
+              f"{sem['mean_ms_per_question']:.2f} ms per question on average")
+    else:
+        print("semantic layer: not installed (pip install -e '.[semantic]') or switched off")
     c = report.get("cold_ask")
     if c:
         ok = lambda flag: "ok" if flag else "OVER"  # noqa: E731
@@ -235,10 +272,15 @@ def main() -> int:
         return 2
     rt = Runtime.from_path(None)
     rt.matcher  # noqa: B018 — build or load the index before anything is timed
-    systems = {"jiuzhu": lambda q: rt.answer(q, "wechat").topic,
+    plain = Runtime(dataclasses.replace(rt.config, matching=dataclasses.replace(rt.config.matching,
+                                                                               semantic=False)))
+    plain.__dict__["kb"] = rt.kb
+    systems = {"jiuzhu": lambda q: plain.answer(q, "wechat").topic,
                "jiuzhu_ranked": jiuzhu_ranked(rt),
                "baseline": Bm25Baseline(rt.kb.entries).predict,
                "baseline_phrasings": Bm25PhrasingBaseline(rt.kb.entries).predict}
+    if rt.matcher.semantic is not None:
+        systems["jiuzhu_semantic"] = lambda q: rt.answer(q, "wechat").topic
 
     everything = [row for rows in files.values() for row in rows]
     if len(files) > 1:
@@ -254,11 +296,12 @@ def main() -> int:
         report["files"][name] = entry
 
     questions = [row["q"] for row in everything]
-    speed = throughput({s: predict for s, predict in systems.items() if s != "jiuzhu_ranked"},
+    speed = throughput({s: predict for s, predict in systems.items() if s not in ("jiuzhu_ranked", "jiuzhu_semantic")},
                        questions, args.seconds)
     speed["ratio"] = speed["jiuzhu"]["qps"] / speed["baseline"]["qps"]
     speed["ratio_phrasings"] = speed["jiuzhu"]["qps"] / speed["baseline_phrasings"]["qps"]
     report["speed"] = speed
+    report["semantic"] = semantic_cost(rt, questions)
     if not args.no_cold:
         report["cold_ask"] = cold_ask(args.runs)
 

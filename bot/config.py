@@ -81,6 +81,8 @@ class Matching:
     answer: float
     suggest: float
     max_question_chars: int
+    semantic: bool = True  # the semantic second opinion, where the optional package is installed
+    semantic_below: float = 0.85  # asked when the plain confidence is below this
 
 
 # Bounds of a channel setting, in its field's metadata: at least `min`, or above `above`.
@@ -306,8 +308,14 @@ def _read_matching(raw: dict) -> Matching:
     suggest = _get(raw, "matching.suggest", float, minimum=0)
     if not suggest < answer <= 1:
         raise ConfigError("matching", "need 0 <= suggest < answer <= 1")
+    given = raw.get("matching", {})
+    semantic = "semantic" not in given or _get(raw, "matching.semantic", bool)
+    below = _get(raw, "matching.semantic_below", float, minimum=0) if "semantic_below" in given else 0.85
+    if not answer <= below <= 1:
+        raise ConfigError("matching.semantic_below", "need answer <= semantic_below <= 1")
     return Matching(answer=answer, suggest=suggest,
-                    max_question_chars=_get(raw, "matching.max_question_chars", int, minimum=20))
+                    max_question_chars=_get(raw, "matching.max_question_chars", int, minimum=20),
+                    semantic=semantic, semantic_below=below)
 
 
 def _check_area_code(code: str) -> str:

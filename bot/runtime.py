@@ -121,6 +121,8 @@ class Runtime:
         """Load and validate everything a conversation needs now, so a bad key, config or
         flow stops start-up with a clear error instead of failing a resident later."""
         self.protector, self.db, self.kb, self.matcher, self.screener  # noqa: B018 — touching loads them
+        if self.matcher.semantic is not None:
+            self.matcher.semantic.encoder.warm()  # before a server forks: its workers share the model
         return self.engine
 
     def answer(self, question: str, channel: str = "wechat"):

@@ -48,6 +48,8 @@ def test_missing_setting_names_the_key(tmp_path, drop, key):
     ('dibao_urban = 900', 'dibao_urban = "nine hundred"', "county.standards.dibao_urban"),
     ('area_code = "360732"', 'area_code = "3607"', "county.area_code"),
     ('answer = 0.55', 'answer = 0.2', "matching"),
+    ('semantic = true', 'semantic = "yes"', "matching.semantic"),
+    ('semantic_below = 0.85', 'semantic_below = 0.4', "matching.semantic_below"),
     ('"长冈乡" = "长冈乡人民政府便民服务中心"\n', '', "county.service_centers"),
     ('mode = "development"', 'mode = "staging"', "app.mode"),
 ])

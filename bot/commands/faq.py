@@ -64,7 +64,7 @@ def run_eval(args) -> int:
                     return 2
     by_topic: dict[str, Counter] = defaultdict(Counter)
     confusions = []
-    in_right = in_total = out_right = out_total = top3 = mention_ok = 0
+    in_right = in_total = out_right = out_total = top3 = mention_ok = in_wrong = 0
     for row in rows:
         expected = row.get("topic")
         answer = runtime.answer(row["q"], args.channel)
@@ -85,6 +85,7 @@ def run_eval(args) -> int:
             groups = kb.topics[expected].must_mention
             mention_ok += all(any(s in answer.text for s in g) for g in groups)
         else:
+            in_wrong += got is not None  # answered, with another topic: the harmful miss
             confusions.append((row["q"], expected, got, answer.confidence))
 
     print("by topic:")
@@ -96,6 +97,7 @@ def run_eval(args) -> int:
         print(f"  {exp or 'null'} → {got or 'null'} ({conf:.2f}): {q}")
     pct = lambda a, b: f"{(a / b if b else 0):.1%} ({a}/{b})"  # noqa: E731
     print(f"top-3 (answer or offered choices): {pct(top3, in_total)}")
+    print(f"in scope answered with a wrong topic: {pct(in_wrong, in_total)}")
     print(f"must-mention facts in correct answers: {pct(mention_ok, in_right)}")
     print(f"eval: in-scope top-1 {pct(in_right, in_total)}, out-of-scope rejected "
           f"{pct(out_right, out_total)}, {len(rows)} questions")

@@ -17,7 +17,7 @@ import numpy as np
 
 from bot.config import Matching
 from bot.knowledge import Entry, KnowledgeBase
-from bot.matching import features, lexicon, pinyin, training
+from bot.matching import features, lexicon, pinyin, semantic, training
 from bot.matching.features import FeatureIndex, Preparer
 from bot.matching.lexicon import Segmenter, SynonymRewriter, cache_dir, load_tokenizer, write_dictionary
 from bot.matching.pinyin import PinyinRestorer
@@ -69,6 +69,7 @@ class Matcher:
         self.bands = bands
         self.model = model
         self.preparer = Preparer(model.restorer, SynonymRewriter(model.synonyms), tokenizer)
+        self.semantic = None  # a SemanticLayer, when attached
 
     @classmethod
     def load(cls, kb: KnowledgeBase, bands: Matching, use_cache: bool = True) -> Matcher:
@@ -90,7 +91,9 @@ class Matcher:
                     pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
                 os.replace(tmp, path)
                 _prune_cache(path)
-        return cls(kb, bands, model, Segmenter(model.word_freq, model.word_total))
+        matcher = cls(kb, bands, model, Segmenter(model.word_freq, model.word_total))
+        matcher.semantic = semantic.attach(matcher, use_cache)  # None: the plain matcher alone
+        return matcher
 
     @property
     def report(self) -> dict:
@@ -121,6 +124,8 @@ class Matcher:
             return MatchResult("empty", None, (), text)
         if not scored or not any(ch.isalpha() for ch in text):  # "1", "123": a number is no question
             return MatchResult("unknown", None, (), text)
+        if self.semantic is not None and self.semantic.unsure(scored):
+            scored = self.semantic.rescore(text, scored)  # not sure: ask for a second opinion
         best = scored[0]
         in_scope = _distinct_topics([s for s in scored if s.entry.kind != "decline"])
         top_in = in_scope[0] if in_scope else None

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.storage.models import Conversation, OutboxMessage, ProcessedMessage
-from handlers.app import create_app
+from web.app import create_app
 from tests.handlers.conftest import FakeWeChat, make_runtime, wechat_environ
 from tests.handlers.test_sms import Twilio, messages_of, twilio_env
 
