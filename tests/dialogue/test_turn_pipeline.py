@@ -8,6 +8,8 @@ fast, never a 5xx, and the same message delivered again after recovery is answer
 """
 from __future__ import annotations
 
+import dataclasses
+
 import socket
 import sqlite3
 import threading
@@ -34,8 +36,9 @@ class Server:
     def __init__(self, channel: str, url: str, shared_runtime, **database):
         self.channel = channel
         rt = make_runtime({**twilio_env(url), **wechat_environ(url)}, shared_runtime)
-        rt.config.sections.setdefault("conversation", {})["claim_lease_seconds"] = 0.5
-        rt.config.sections.setdefault("database", {}).update(database)
+        rt.config = dataclasses.replace(rt.config, claim_lease_seconds=0.5,
+                                        database_wait_seconds=database.get("wait_seconds",
+                                                                           rt.config.database_wait_seconds))
         self.runtime, self.app = rt, create_app(rt)
         self.wechat, self.twilio = FakeWeChat(self.app, rt), Twilio(self.app.test_client())
 
@@ -109,8 +112,8 @@ def test_a_slow_original_that_lost_its_claim_to_a_takeover_answers_nothing(serve
         release.wait(10)
         return real(message, cid, state)
     monkeypatch.setattr(first.runtime.engine, "_route", slow)
-    first.runtime.config.sections.setdefault("sms", {})["reply_budget_seconds"] = 30
-    import dataclasses
+    config = first.runtime.config
+    first.runtime.config = dataclasses.replace(config, sms=dataclasses.replace(config.sms, reply_budget_seconds=30))
     settings = first.app.extensions["jiuzhu.wechat"]
     first.app.extensions["jiuzhu.wechat"] = dataclasses.replace(settings, budget=4.9)
     original: list = []
