@@ -471,6 +471,8 @@ class Engine:
         if not self.matcher.context.follow_up.program(topic):
             state.pop("last_topic", None)  # another subject: a follow-up is no longer about it
             return
+        if self._last_topic(state) == topic:
+            return  # not renewed: the conversation row is not written again for it
         expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=self.runtime.config.offer_minutes)
         state["last_topic"] = {"topic": topic, "expires": expires.isoformat()}
 
