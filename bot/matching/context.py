@@ -30,6 +30,11 @@ def _clauses(text: str) -> list[tuple[str, str]]:
     return [(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2) if parts[i]]
 
 
+def _chars(chars) -> str:
+    """The characters for a regex character class."""
+    return "".join(re.escape(c) for c in sorted(chars))
+
+
 class _Words:
     """A word list matched at a position, longest word first (a set per length: no regex to
     compile at start-up, where an alternation of a hundred words costs ~20 ms)."""
@@ -37,9 +42,13 @@ class _Words:
     def __init__(self, words):
         self.words = {str(w).lower() for w in words}
         self.lengths = sorted({len(w) for w in self.words}, reverse=True)
+        # most clauses start and end with no wrapper: one set lookup tells
+        self.firsts, self.lasts = {w[0] for w in self.words}, {w[-1] for w in self.words}
 
     def at(self, text: str, i: int) -> int:
         """Where the longest word starting at i ends, or -1."""
+        if i >= len(text) or text[i] not in self.firsts:
+            return -1
         for n in self.lengths:
             if i + n <= len(text) and text[i:i + n] in self.words:
                 return i + n
@@ -47,6 +56,8 @@ class _Words:
 
     def before(self, text: str, end: int) -> int:
         """Where the longest word ending at `end` starts, or -1."""
+        if end <= 0 or text[end - 1] not in self.lasts:
+            return -1
         for n in self.lengths:
             if n <= end and text[end - n:end] in self.words:
                 return end - n
@@ -68,6 +79,12 @@ class Wrappers:
         self._acks = _Words(spec["acknowledgements"])
         self._particles = _Words(spec["particles"])
         self.canonical = dict(spec["canonical"])
+        # a clause neither starting nor ending like a wrapper (most of them) is left as it is;
+        # one search of two character classes tells whether a message has any such clause
+        self._firsts = self._address.firsts | self._leading.firsts | self._acks.firsts
+        self._lasts = self._thanks.lasts | self._particles.lasts
+        self._maybe = re.compile(f"(?:^|[{_SEPARATORS}])[{_chars(self._firsts)}]"
+                                 f"|[{_chars(self._lasts)}](?:[{_SEPARATORS}]|$)")
 
     def _unit(self, text: str, i: int, alone: bool) -> int:
         """Where one wrapper starting at i ends, particles included, or -1: a greeting, polite
@@ -88,6 +105,8 @@ class Wrappers:
         return end
 
     def _whole(self, clause: str) -> bool:
+        if clause[0] not in self._firsts:
+            return False
         i = 0
         while i < len(clause) and (k := self._unit(clause, i, alone=True)) > i:
             i = k
@@ -95,6 +114,8 @@ class Wrappers:
 
     def _core(self, clause: str) -> str:
         """The clause without wrappers at its start and thanks at its end."""
+        if clause[0] not in self._firsts and clause[-1] not in self._lasts:
+            return clause
         i = 0
         while (k := self._unit(clause, i, alone=False)) > i:
             i = k
@@ -112,6 +133,8 @@ class Wrappers:
         """The question without the wrappers around it; the message itself if it is nothing else
         but polite words or acknowledgements, the canonical greeting or thanks if it is those."""
         text = normalize_text(question)
+        if not self._maybe.search(text):
+            return question
         kept, dropped = [], []
         for clause, sep in _clauses(text):
             if self._whole(clause):
@@ -143,14 +166,20 @@ class ApplyWish:
         self._wish, self._verbs = _Words(spec["wish"]), _Words(spec["verbs"])
         self._between, self._programs = _Words(spec["between"]), _Words(spec["programs"])
         self._particles = _Words(spec["particles"])
+        # a programme ending a clause, the least a wish has: most questions end otherwise
+        self._maybe = re.compile(f"[{_chars(self._programs.lasts)}][{_chars(self._particles.words)}]*"
+                                 f"(?:[{_SEPARATORS}]|$)")
         self._question = _Words(spec["questions"])
         self._refusal = _Words(spec["refusals"])
 
     def found(self, prepared: str) -> bool:
         """Whether the (prepared) message is a wish to apply for a programme."""
-        if self._question.within(prepared):  # in any clause, or its question mark
+        if not self._maybe.search(prepared):
             return False
-        return any(self._wished(c) and not self._refusal.within(c) for c, _ in _clauses(prepared))
+        wishes = [c for c, _ in _clauses(prepared) if self._wished(c)]  # seldom any: checked first
+        # a question in any clause (or its question mark) is one for the FAQ
+        return bool(wishes) and not self._question.within(prepared) and \
+            any(not self._refusal.within(c) for c in wishes)
 
     def _wished(self, clause: str) -> bool:
         """wish word, within `gap` characters an apply verb (+ 一下/个), a programme ending the
