@@ -80,11 +80,14 @@ class Wrappers:
         self._particles = _Words(spec["particles"])
         self.canonical = dict(spec["canonical"])
         # a clause neither starting nor ending like a wrapper (most of them) is left as it is;
-        # one search of two character classes tells whether a message has any such clause
+        # one search for the first two characters of a wrapper starting a clause, or the last
+        # two of a thanks ending one, tells whether a message has any such clause (1 in 20 has)
         self._firsts = self._address.firsts | self._leading.firsts | self._acks.firsts
         self._lasts = self._thanks.lasts | self._particles.lasts
-        self._maybe = re.compile(f"(?:^|[{_SEPARATORS}])[{_chars(self._firsts)}]"
-                                 f"|[{_chars(self._lasts)}](?:[{_SEPARATORS}]|$)")
+        heads = {w[:2] for words in (self._address, self._leading, self._acks) for w in words.words}
+        self._maybe = re.compile(f"(?:^|[{_SEPARATORS}])(?:{'|'.join(map(re.escape, sorted(heads)))})"
+                                 f"|(?:{'|'.join(re.escape(w[-2:]) for w in sorted(self._thanks.words))})"
+                                 f"[{_chars(self._particles.words)}]*(?:[{_SEPARATORS}]|$)")
 
     def _unit(self, text: str, i: int, alone: bool) -> int:
         """Where one wrapper starting at i ends, particles included, or -1: a greeting, polite
