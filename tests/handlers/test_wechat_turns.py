@@ -101,7 +101,8 @@ def test_an_answer_that_changes_nothing_writes_no_conversation(servers):
     wechat = servers[0]
     wechat.text("低保标准是多少")                       # first answer: offers the screening (a change)
     version, state = conversation(wechat.runtime)
-    assert state == {"offer_screening": True}
+    assert state["last_topic"]["topic"] == "dibao.standard"      # … and frames a follow-up
+    assert {k: v for k, v in state.items() if k != "last_topic"} == {"offer_screening": True}
     assert "900" in wechat.text("低保标准是多少")       # same answer, same state: no conversation write
     assert conversation(wechat.runtime) == (version, state)
     wechat.text("申请")                                 # a screening starts: written
