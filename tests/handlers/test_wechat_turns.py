@@ -210,7 +210,7 @@ def test_a_concurrent_update_is_worked_out_again_and_the_reply_matches(servers, 
 
 def test_unanswered_questions_are_logged_with_the_turn_and_scrubbed(servers):
     wechat = servers[0]
-    wechat.text("电话13800000000帮我查一下那个")  # unsure: choices are offered
+    wechat.text("我电话13800000000，火星上有没有水")  # not known: logged for a caseworker
     with wechat.runtime.db.session() as s:
         texts = s.execute(select(UnansweredQuestion.text)).scalars().all()
     assert texts and all("13800000000" not in t for t in texts)
