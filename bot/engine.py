@@ -117,6 +117,7 @@ class Engine:
                 entry = self.kb.entry(offer[choice - 1])
                 if entry.topic in INTENTS:
                     return INTENTS[entry.topic](self, "", message, state, reply)
+                self._remember_topic(state, entry.topic)
                 reply.topic = entry.topic
                 return reply.add(entry.answer_for(channel))
             return reply.add(self.kb.message("choice_out_of_range", channel, max=len(offer)))
@@ -126,8 +127,10 @@ class Engine:
     def answer_question(self, text: str, message: IncomingMessage, state: dict, reply: Reply) -> Reply:
         """Match a policy question; remember offered choices; log what we could not answer."""
         channel = message.channel
-        result = self.matcher.match(text)
+        result = self.matcher.match_after(text, self._last_topic(state))  # 那要怎么申请啊？ after 低保
         answer = compose_answer(self.kb, result, channel)
+        if answer.outcome in ("answer", "decline"):
+            self._remember_topic(state, answer.topic)
         intent = INTENTS.get(answer.topic or "")
         if intent:
             return intent(self, text, message, state, reply)
@@ -284,6 +287,23 @@ class Engine:
         expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(
             minutes=self.runtime.config.offer_minutes)
         state["offer"] = {"entries": [s.entry.id for s in choices], "expires": expires.isoformat()}
+
+    def _remember_topic(self, state: dict, topic: str | None) -> None:
+        """The topic just answered frames a follow-up for a while (as long as an offer lasts)."""
+        if not self.matcher.context.follow_up.program(topic):
+            state.pop("last_topic", None)  # another subject: a follow-up is no longer about it
+            return
+        if self._last_topic(state) == topic:
+            return  # not renewed: the conversation row is not written again for it
+        expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=self.runtime.config.offer_minutes)
+        state["last_topic"] = {"topic": topic, "expires": expires.isoformat()}
+
+    def _last_topic(self, state: dict) -> str | None:
+        last = state.get("last_topic")
+        if not last or dt.datetime.fromisoformat(last["expires"]) < dt.datetime.now(dt.timezone.utc):
+            state.pop("last_topic", None)
+            return None
+        return last["topic"]
 
     def _valid_offer(self, state: dict) -> list[str] | None:
         offer = state.get("offer")

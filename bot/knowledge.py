@@ -79,6 +79,7 @@ class KnowledgeBase:
     terms: tuple[tuple[str, int], ...]   # extra jieba dictionary words
     fingerprint: str                     # changes whenever any input changes
     commands: dict[str, frozenset[str]] = field(default_factory=dict)  # command → its words
+    context: dict = field(default_factory=dict)  # lexicon/context.yaml: wrappers, apply wishes, follow-ups
 
     def entry(self, entry_id: str) -> Entry:
         """The entry with this id (KeyError if there is none)."""
@@ -129,6 +130,7 @@ def load_knowledge(config: Config, directory: Path | None = None) -> KnowledgeBa
     synonyms = _read_synonyms(read("lexicon/synonyms.yaml"), problems)
     commands = _read_commands(read("commands.yaml"), problems)
     terms = _read_terms(directory / "lexicon/terms.txt", digest, problems)
+    context = _read_context(read("lexicon/context.yaml"), topics, problems)
 
     entries: list[Entry] = []
     seen: dict[str, str] = {}
@@ -156,7 +158,7 @@ def load_knowledge(config: Config, directory: Path | None = None) -> KnowledgeBa
         raise KnowledgeError(problems)
     return KnowledgeBase(topics=topics, entries=tuple(entries), messages=messages,
                          synonyms=synonyms, terms=terms, fingerprint=digest.hexdigest()[:16],
-                         commands=commands)
+                         commands=commands, context=context)
 
 
 def _read_topics(doc: Any, problems: list[str]) -> dict[str, Topic]:
@@ -229,6 +231,14 @@ def _read_synonyms(doc: Any, problems: list[str]) -> dict[str, str]:
                                 f"{out[variant]!r} and {canonical!r}")
             out[variant] = str(canonical)
     return out
+
+
+def _read_context(doc: Any, topics: dict[str, Topic], problems: list[str]) -> dict:
+    """lexicon/context.yaml: the word lists of bot/matching/context.py, checked for shape."""
+    from bot.matching.context import spec_problems
+
+    problems.extend(f"lexicon/context.yaml: {p}" for p in spec_problems(doc, set(topics)))
+    return doc if isinstance(doc, dict) else {}
 
 
 def _read_terms(path: Path, digest: Any, problems: list[str]) -> tuple[tuple[str, int], ...]:

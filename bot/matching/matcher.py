@@ -18,12 +18,14 @@ import numpy as np
 from bot.config import Matching
 from bot.knowledge import Entry, KnowledgeBase
 from bot.matching import features, lexicon, pinyin, semantic, training
+from bot.matching.context import ContextRules
 from bot.matching.features import FeatureIndex, Preparer
 from bot.matching.lexicon import Segmenter, SynonymRewriter, cache_dir, load_tokenizer, write_dictionary
 from bot.matching.pinyin import PinyinRestorer
 
 _SOURCES = (features, lexicon, pinyin, training)  # their source keys the cache
 EXACT_CONFIDENCE = 0.97
+WISH_CONFIDENCE = 0.9  # a wish to apply (context.ApplyWish): a rule, not the model, decides
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class Matcher:
         self.model = model
         self.preparer = Preparer(model.restorer, SynonymRewriter(model.synonyms), tokenizer)
         self.semantic = None  # a SemanticLayer, when attached
+        self.context = ContextRules.from_spec(kb.context)
+        self._wish_entry = next(i for i, e in enumerate(kb.entries) if e.topic == self.context.apply_wish.topic)
 
     @classmethod
     def load(cls, kb: KnowledgeBase, bands: Matching, use_cache: bool = True) -> Matcher:
@@ -101,19 +105,22 @@ class Matcher:
         return self.model.report
 
     def scored(self, question: str) -> tuple[str, list[Scored]]:
-        """Every candidate entry with its confidence, best first."""
-        prepared = self.preparer.prepare(question)
+        """Every candidate entry with its confidence, best first (greetings and thanks around
+        the question left out)."""
+        prepared = self.preparer.prepare(self.context.wrappers.unwrap(question))
         top, conf = self.model.index.ranked(prepared, self.model.weights, self.model.decision)
-        if not top:
-            return prepared.text, []
         entries = self.kb.entries
         scored = [Scored(entries[e], c) for e, c in zip(top, conf)]
         exact = self.model.exact.get(prepared.text)
         if exact is not None:
-            # The knowledge base lists this very phrasing: the held-out calibration never sees
-            # such a match, so it is decided here rather than left to the model.
+            # The knowledge base lists this very phrasing (even one of stopwords only, like 谢谢):
+            # the held-out calibration never sees such a match, so it is decided here.
             entry = self.kb.entries[exact]
-            scored = [Scored(entry, max(EXACT_CONFIDENCE, *(s.confidence for s in scored)))] + \
+            scored = [Scored(entry, max([EXACT_CONFIDENCE, *(s.confidence for s in scored)]))] + \
+                [s for s in scored if s.entry.id != entry.id]
+        elif scored and self.context.apply_wish.found(prepared.text):
+            entry = entries[self._wish_entry]
+            scored = [Scored(entry, max(WISH_CONFIDENCE, scored[0].confidence))] + \
                 [s for s in scored if s.entry.id != entry.id]
         return prepared.text, scored
 
@@ -144,6 +151,16 @@ class Matcher:
             # closest to an out-of-scope subject, but not surely which: decline in general terms
             return MatchResult("decline", None, (), text)
         return MatchResult("unknown", None, tuple(in_scope[:3]), text)
+
+    def match_after(self, question: str, topic: str | None) -> MatchResult:
+        """match, for a message right after an answer on `topic`: a short follow-up naming no
+        subject of its own (那要怎么申请啊？) is read in that topic's programme."""
+        plain = self.match(question)
+        framed = self.context.follow_up.frame(plain.prepared_text, topic)
+        if framed is None:
+            return plain
+        inside = self.match(framed)
+        return inside if self.context.follow_up.prefer(plain, inside, topic) else plain
 
 
 KEEP_CACHED_MODELS = 4
