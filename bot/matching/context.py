@@ -219,8 +219,8 @@ class FollowUp:
         """The follow-up with the programme's word put in front, or None when it is not a
         short question naming no subject of its own."""
         program = self.program(topic)
-        if program is None or not prepared:
-            return None
+        if program is None or not any("\u4e00" <= ch <= "\u9fff" for ch in prepared):
+            return None  # a bare number or mark is no follow-up question (1 answers an offer, or nothing)
         if len(_NOT_WORD.sub("", prepared)) > self.max_chars or self._names.within(prepared):
             return None
         return self.programs[program] + prepared
@@ -231,7 +231,9 @@ class FollowUp:
         if framed.outcome != "answer" or self.program(framed.best.entry.topic) != self.program(topic):
             return False
         if plain.outcome in ("answer", "decline") and plain.best is not None:
-            return self.program(plain.best.entry.topic) is not None
+            # an intent read less surely (那要怎么申请啊 → start a screening) yields to the programme's answer
+            weaker_intent = plain.best.entry.kind == "intent" and plain.best.confidence < framed.best.confidence
+            return weaker_intent or self.program(plain.best.entry.topic) is not None
         return True
 
 
