@@ -152,6 +152,8 @@ class Screener:
         said = self.parsers.confirms(text) if pending and pending["asked"] == slot.name else None
         if said:
             self._store(state, self.flow.slot(pending["slot"]), pending["value"])
+            if pending["slot"] != pending["asked"]:  # told at another question: kept even where not asked
+                state.setdefault("volunteered", []).append(pending["slot"])
             state["attempts"].pop(slot.name, None)
             return self._ask_next(state, ctx, reply)
         parsed = self.parse(slot, text)
@@ -164,7 +166,7 @@ class Screener:
             return reply.add(self._say("readback_no", ctx) + "\n" + self._question(state, slot, ctx)).expect_slot(state)
         emergency = self.flow.by_name.get("emergency")
         told = parsed.problem == "emergency_mentioned" and emergency is not None \
-            and emergency.name not in state["values"] and emergency.applies(state["values"])
+            and emergency.name not in state["values"]  # urgent whatever was asked for: kept if confirmed
         if parsed.readback or told:
             target, value = (emergency.name, True) if told else (slot.name, parsed.value)
             state["readback"] = {"asked": slot.name, "slot": target, "value": value}
@@ -369,8 +371,9 @@ class Screener:
     def _applicable(self, state: dict) -> dict:
         """Answers to slots that (still) apply — a changed program drops the others."""
         values = state["values"]
-        return {s.name: values[s.name] for s in self.flow.slots
-                if s.name in values and s.name != "confirm" and s.applies(values)}
+        volunteered = state.get("volunteered", ())
+        return {s.name: values[s.name] for s in self.flow.slots if s.name in values and s.name != "confirm"
+                and (s.applies(values) or s.name in volunteered)}
 
     def _stale(self, state: dict) -> bool:
         updated = dt.datetime.fromisoformat(state["updated"])
