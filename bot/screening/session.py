@@ -188,7 +188,17 @@ class Screener:
             parsed = type(parsed)(ok=True, value=slot.values[parsed.value])
         if parsed.ok and slot.minimum is not None and (parsed.value is None or parsed.value < slot.minimum):
             parsed = type(parsed)(ok=False, problem="out_of_range")
+        if parsed.ok and parsed.value == 0 and slot.kind in ("count", "money") and self._about_another(slot, text):
+            parsed = type(parsed)(ok=False, problem="other_subject")  # 冇车 at the house question is no 0 houses
         return parsed
+
+    def _about_another(self, slot: Slot, text: str) -> bool:
+        """Whether a reply names what another question is about (车, 存款) and nothing of this one's."""
+        own = (*slot.aliases, *self.flow.correction_cues.get(slot.name, ()))
+        if any(word in text for word in own):
+            return False
+        return any(alias in text for other in self.flow.slots if other.name != slot.name
+                   for alias in other.aliases if len(alias) > 1 or alias == "车")
 
     # ---- waiting for a choice of ours ------------------------------------------------
     def _answer_awaiting(self, state: dict, text: str, ctx: Context, reply: Reply) -> Reply:

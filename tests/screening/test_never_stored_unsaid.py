@@ -52,11 +52,11 @@ def test_an_emergency_not_confirmed_is_not_recorded(talk, runtime, channel):
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
-def test_an_emergency_at_a_programme_that_does_not_ask_it_stores_nothing(talk, runtime, channel):
+def test_an_emergency_at_a_programme_that_does_not_ask_it_is_stored_only_after_a_yes(talk, runtime, channel):
     c = start(talk, channel)
     c.advance_to("serious_illness", RURAL_FAMILY)
     c.send("屋里昨晚着火了")
-    assert c.last.expecting == "serious_illness" and "临时救助" in c.text
+    assert c.last.expecting == "serious_illness" and "12349" in c.text and "记下" in c.text
     lead = fields(runtime, c.answer_until(RURAL_FAMILY))
     assert lead["serious_illness"] is False and "emergency" not in lead
 

@@ -32,3 +32,25 @@ def test_a_fire_not_confirmed_is_not_recorded(talk, runtime):
     reply = c.answer_until(RURAL_FAMILY)
     lead = runtime.leads.as_dict(runtime.leads.get(reply.application_ref))
     assert "emergency" not in lead["fields"] and lead["urgency"] == "normal"
+
+
+@pytest.mark.parametrize("slot, text", [("house_count", "冇车"), ("savings", "冇车"), ("house_count", "没得存款"),
+                                        ("household_monthly_income", "没有残疾证")])
+def test_a_no_about_another_question_is_not_stored_as_zero(talk, slot, text):
+    c = talk()
+    c.send("我想申请低保")
+    c.advance_to(slot, RURAL_FAMILY)
+    c.send(text)
+    assert c.last.expecting == slot and "另一件事" in c.text
+
+
+@pytest.mark.parametrize("slot, text, value", [("house_count", "一间房都冇", 0), ("savings", "冇么子存款", 0),
+                                               ("household_monthly_income", "冇收入", 0)])
+def test_a_no_about_this_question_is_still_zero(talk, runtime, slot, text, value):
+    c = talk()
+    c.send("我想申请低保")
+    c.advance_to(slot, RURAL_FAMILY)
+    c.send(text)
+    assert c.last.expecting != slot
+    reply = c.answer_until(RURAL_FAMILY)
+    assert runtime.leads.as_dict(runtime.leads.get(reply.application_ref))["fields"][slot] == value

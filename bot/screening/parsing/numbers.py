@@ -76,6 +76,8 @@ class NumberParsers:
         compact = _compact(clean)
         if not compact:
             return _fail("empty")
+        if self._not_even_one(compact):
+            return _good(0)  # 一间房都冇: not even one
         prepared, numbers = self._numbers(clean)
         if not numbers:
             words = self._count_words.tags_in(compact) or self._count_zero.tags_in(compact)
@@ -90,6 +92,18 @@ class NumberParsers:
         if compact in self._v["count"]["doubtful_bare"]:  # a bare 1 or 2 may be the menu's 有 / 没有
             return _doubt(int(number.value))
         return _good(int(number.value))
+
+    def _not_even_one(self, compact: str) -> bool:
+        """'一X都没有' / '一个也冇': the one counted is the none there is."""
+        at = compact.find("一")
+        if at < 0:
+            return False
+        rest = compact[at + 1:]
+        for marker in ("都", "也"):
+            head, found, tail = rest.partition(marker)
+            if found and len(head) <= 3 and any(tail.startswith(z) for z in ("没", "冇", "无", "莫")):
+                return True
+        return False
 
     @_kind("money")
     def _parse_money(self, text: str, choices: list[str] | None = None) -> Parsed:
