@@ -8,8 +8,6 @@ just loads it.
 from __future__ import annotations
 
 import hashlib
-import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import numpy as np
 
 from bot.config import Matching
 from bot.knowledge import Entry, KnowledgeBase
-from bot.matching import features, lexicon, pinyin, semantic, training
+from bot.matching import features, lexicon, pickles, pinyin, semantic, training
 from bot.matching.context import ContextRules
 from bot.matching.features import FeatureIndex, Preparer
 from bot.matching.lexicon import Segmenter, SynonymRewriter, cache_dir, load_tokenizer, write_dictionary
@@ -79,22 +77,8 @@ class Matcher:
     def load(cls, kb: KnowledgeBase, bands: Matching, use_cache: bool = True) -> Matcher:
         """The matcher for this knowledge base, from the disk cache when possible."""
         key = _cache_key(kb)
-        path = cache_dir() / f"matcher-{key}.pickle"
-        model = None
-        if use_cache and path.exists():
-            try:
-                with path.open("rb") as fh:
-                    model = pickle.load(fh)
-            except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-                model = None  # a stale or torn cache file is rebuilt, not fatal
-        if model is None or model.key != key:
-            model = _build_model(kb, key)
-            if use_cache:
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                with tmp.open("wb") as fh:
-                    pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
-                os.replace(tmp, path)
-                _prune_cache(path)
+        model = pickles.cached(cache_dir() / f"matcher-{key}.pickle", key, lambda: _build_model(kb, key),
+                               use_cache)
         matcher = cls(kb, bands, model, Segmenter(model.word_freq, model.word_total))
         matcher.semantic = semantic.attach(matcher, use_cache)  # None: the plain matcher alone
         return matcher
@@ -161,23 +145,6 @@ class Matcher:
             return plain
         inside = self.match(framed)
         return inside if self.context.follow_up.prefer(plain, inside, topic) else plain
-
-
-KEEP_CACHED_MODELS = 4
-
-
-def _prune_cache(current: Path) -> None:
-    """Delete all but the few newest cached models: each edit of the knowledge base makes one."""
-    def age(p: Path) -> float:
-        try:
-            return -p.stat().st_mtime
-        except OSError:  # another process pruned it meanwhile
-            return 0.0
-
-    cached = sorted(current.parent.glob("matcher-*.pickle"), key=age)
-    for stale in cached[KEEP_CACHED_MODELS:]:
-        if stale != current:
-            stale.unlink(missing_ok=True)  # another process may have pruned it already
 
 
 def _distinct_topics(scored: list[Scored]) -> list[Scored]:

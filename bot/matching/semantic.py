@@ -24,13 +24,12 @@ import importlib.metadata
 import importlib.util
 import logging
 import os
-import pickle
 import threading
 from pathlib import Path
 
 import numpy as np
 
-from bot.matching import training
+from bot.matching import pickles, training
 from bot.matching.features import decision_rows
 from bot.matching.lexicon import cache_dir
 
@@ -162,38 +161,14 @@ def attach(matcher, use_cache: bool = True) -> SemanticLayer | None:
     key = hashlib.sha256(repr((matcher.model.key, version, matcher.bands.semantic_below,
                                matcher.bands.answer, passages, Path(__file__).read_bytes())).encode()) \
         .hexdigest()[:16]
-    path = cache_dir() / f"semantic-{key}.pickle"
-    fitted = None
-    if use_cache and path.exists():
-        try:
-            with path.open("rb") as fh:
-                fitted = pickle.load(fh)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-            fitted = None  # a stale or torn cache file is rebuilt, not fatal
-    if fitted is None or fitted.key != key:
+
+    def fit() -> _Fitted:
         store = VectorStore(encoder, cache_dir() / f"semantic-vectors-{version}.npz")
-        fitted = _fit(matcher, key, store.vectors(matcher.model.index.ph_text, "query", use_cache),
-                      store.vectors(passages, "passage", use_cache))
-        if use_cache:
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            with tmp.open("wb") as fh:
-                pickle.dump(fitted, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-            _prune(path)
+        return _fit(matcher, key, store.vectors(matcher.model.index.ph_text, "query", use_cache),
+                    store.vectors(passages, "passage", use_cache))
+
+    fitted = pickles.cached(cache_dir() / f"semantic-{key}.pickle", key, fit, use_cache)
     return SemanticLayer(fitted, matcher.model.index, matcher.kb, encoder)
-
-
-def _prune(current: Path, keep: int = 4) -> None:
-    """Delete all but the few newest fitted layers: each edit of the knowledge base makes one."""
-    def age(p: Path) -> float:
-        try:
-            return -p.stat().st_mtime
-        except OSError:  # another process pruned it meanwhile
-            return 0.0
-
-    for stale in sorted(current.parent.glob("semantic-*.pickle"), key=age)[keep:]:
-        if stale != current:
-            stale.unlink(missing_ok=True)
 
 
 def passage_text(entry) -> str:

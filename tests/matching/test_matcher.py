@@ -93,7 +93,8 @@ def test_confidence_is_calibrated_on_held_out_phrasings(shared_runtime):
 def test_old_cached_models_are_pruned_when_a_new_one_is_written(tmp_path):
     import os
 
-    from bot.matching.matcher import KEEP_CACHED_MODELS, _prune_cache
+    from bot.matching.pickles import KEEP as KEEP_CACHED_MODELS
+    from bot.matching.pickles import _prune as _prune_cache
 
     files = []
     for i in range(KEEP_CACHED_MODELS + 3):
@@ -102,10 +103,11 @@ def test_old_cached_models_are_pruned_when_a_new_one_is_written(tmp_path):
         os.utime(f, (1_000_000 + i, 1_000_000 + i))
         files.append(f)
     (tmp_path / "dict-abc.txt").write_text("kept")
+    (tmp_path / "semantic-abc.pickle").write_text("another kind: kept")
     current = files[0]  # just written, whatever its clock says
     os.utime(current, (2_000_000, 2_000_000))
     _prune_cache(current)
     left = sorted(p.name for p in tmp_path.glob("matcher-*.pickle"))
     assert len(left) == KEEP_CACHED_MODELS and current.name in left
     assert files[-1].name in left and files[1].name not in left
-    assert (tmp_path / "dict-abc.txt").exists()
+    assert (tmp_path / "dict-abc.txt").exists() and (tmp_path / "semantic-abc.pickle").exists()
