@@ -1,0 +1,1 @@
+"""Leads for the caseworker workbench: the queue and lead service, print and export."""
