@@ -44,7 +44,7 @@ REQUIRED = {"": ("header", "ref_label", "page", "footer", "township_unknown", "d
                             "office_clerk", "office_date", "office_seal"),
             "authorization": ("title", "to", "body", "columns", "self", "guardian", "signature", "date"),
             "promise": ("title", "to", "body", "signature", "date"),
-            "checklist": ("title", "intro", "columns", "tick", "none", "note", "handed")}
+            "checklist": ("title", "intro", "columns", "tick", "received", "none", "note", "handed")}
 CHINA = dt.timezone(dt.timedelta(hours=8))
 BLANK_INLINE = "＿" * 8   # a name or number not given, inside a sentence
 
@@ -76,6 +76,17 @@ class PacketTexts:
 def default_texts() -> PacketTexts:
     """The project's packet texts, read once."""
     return PacketTexts.load()
+
+
+def lead_view(lead, personal: Mapping[str, Any]) -> dict:
+    """A stored lead with its decrypted personal fields as the packet reads it (contract §3 JSON,
+    revealed, plus the documents the office has received)."""
+    created = lead.created_at if lead.created_at.tzinfo else lead.created_at.replace(tzinfo=dt.timezone.utc)
+    return {"ref": lead.ref, "status": lead.status, "channel": lead.channel, "created_at": created.isoformat(),
+            "urgency": lead.urgency, "township": lead.township, "likely_programs": list(lead.programs or ()),
+            "documents": list(lead.documents or ()),
+            "documents_received": list(lead.documents_received or ()),
+            "fields": {**(lead.fields or {}), **{k: v for k, v in personal.items() if v}}}
 
 
 def application_pdf(lead: Mapping[str, Any], config: Config, texts: PacketTexts | None = None) -> bytes:
@@ -221,11 +232,14 @@ class _Packet:
         story: list = [Title(c["title"]), para(self.fill(c["intro"]), BODY), Spacer(1, 3 * mm)]
         documents = list(self.lead.get("documents") or [])
         if documents:
-            rows = [list(c["columns"])] + [[str(i), para(name), c["tick"], c["tick"], ""]
+            received = set(self.lead.get("documents_received") or ())
+            rows = [list(c["columns"])] + [[str(i), para(name), c["tick"], c["tick"],
+                                            c["received"] if name in received else ""]
                                            for i, name in enumerate(documents, start=1)]
             story.append(grid_table(rows, [14 * mm, WIDTH - 84 * mm, 20 * mm, 20 * mm, 30 * mm], header=True,
                                     height=9 * mm, extra=[("ALIGN", (0, 1), (0, -1), "CENTER"),
                                                           ("ALIGN", (2, 1), (3, -1), "CENTER"),
+                                                          ("ALIGN", (4, 1), (4, -1), "CENTER"),
                                                           ("FONTSIZE", (2, 1), (3, -1), 14)]))
         else:
             story.append(para(c["none"], CENTERED))
