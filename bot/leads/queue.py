@@ -11,7 +11,7 @@ import json
 import zoneinfo
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import String, cast, false, func, select
+from sqlalchemy import String, bindparam, cast, false, func, select
 from sqlalchemy.orm import Session
 
 from bot.accounts.roles import Actor
@@ -139,7 +139,11 @@ def _conditions(flt: QueueFilter, actor: Actor, zone: dt.tzinfo) -> list:
         out.append(Lead.urgency == flt.urgency)
     if flt.program:
         # likely_programs is JSON written by SQLAlchemy's json.dumps on both backends
-        out.append(cast(Lead.programs, String).like(f'%"program": "{flt.program}"%'))
+        # The pattern is written into the SQL (a whitelisted programme id, never free text): with a
+        # bound parameter PostgreSQL's prepared generic plan cannot match migration 0011's partial
+        # index for the programme, and reads every lead.
+        out.append(cast(Lead.programs, String).like(
+            bindparam("program_pattern", f'%"program": "{flt.program}"%', literal_execute=True)))
     if flt.since:
         out.append(Lead.created_at >= _start_of(flt.since, zone))
     if flt.until:
