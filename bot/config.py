@@ -129,9 +129,15 @@ class WorkerSettings:
 
 @dataclass(frozen=True)
 class WorkbenchSettings:
-    """`[workbench]`: the caseworker web UI (its pages come with the next issue)."""
+    """`[workbench]`: the caseworker web UI (workbench/) and its lead service (bot/leads/)."""
 
     max_body_bytes: int = field(default=1_048_576, metadata=AT_LEAST_1)
+    idle_minutes: int = field(default=30, metadata=AT_LEAST_1)        # a session ends after this idle
+    overdue_days: int = field(default=3, metadata=AT_LEAST_1)         # a new lead not yet contacted
+    reveal_minutes: int = field(default=5, metadata=AT_LEAST_1)       # a revealed field stays shown
+    page_size: int = field(default=50, metadata=AT_LEAST_1)
+    wechat_window_hours: int = field(default=48, metadata=AT_LEAST_1)  # WeChat customer-service rule
+    timezone: str = "Asia/Shanghai"                                   # dates shown to caseworkers
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,15 @@ def service_missing(what: str, error: Exception) -> None:
     pytest.skip(message)
 
 
+def require_tools(*names: str) -> None:
+    """Skip (fail in CI) unless each command is on PATH; scripts/setup-browser installs them."""
+    import shutil
+
+    missing = [name for name in names if shutil.which(name) is None]
+    if missing:
+        service_missing(", ".join(missing), FileNotFoundError("not on PATH — run scripts/setup-browser"))
+
+
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
     """A fresh SQLite database file for one test."""

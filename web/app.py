@@ -1,4 +1,4 @@
-"""The Flask application: the channel blueprints, /healthz and (next) the workbench.
+"""The Flask application: the channel blueprints, /healthz and the workbench.
 
 `create_app` is an app factory (Flask tutorial style): tests pass their own
 runtime; nothing is read or connected at import time. Each blueprint gets its
@@ -25,7 +25,9 @@ def create_app(runtime: Runtime | None = None, config_path: str | None = None) -
     app.add_url_rule("/healthz", "healthz", healthz)
     for blueprint in limits:
         app.register_blueprint(blueprint)
-    app.before_request(_body_limits({blueprint.name: limit for blueprint, limit in limits.items()}))
+    by_name = {blueprint.name: limit for blueprint, limit in limits.items()}
+    by_name.update(_workbench(app, runtime))
+    app.before_request(_body_limits(by_name))
     return app
 
 
@@ -41,6 +43,14 @@ def _channel_blueprints(runtime: Runtime) -> dict[Blueprint, int]:
 
     config = runtime.config
     return {wechat.blueprint: config.wechat.max_body_bytes, sms.blueprint: config.sms.max_body_bytes}
+
+
+def _workbench(app: Flask, runtime: Runtime) -> dict[str, int]:
+    """The caseworker workbench at /workbench/ and its body limit."""
+    import workbench
+
+    workbench.init_app(app, runtime)
+    return {workbench.blueprint.name: runtime.config.workbench.max_body_bytes}
 
 
 def _body_limits(by_blueprint: dict[str, int]):

@@ -5,7 +5,7 @@ import getpass
 import sys
 
 from bot.commands import print_json
-from bot.domain import CHANNELS
+from bot.domain import CHANNELS, LEAD_STATUSES
 from bot.messages import IncomingMessage
 from bot.runtime import Runtime
 
@@ -34,7 +34,7 @@ def register(sub, common) -> None:
     status = leads_sub.add_parser("status", parents=[common],
                                   help="set a lead's status (audited) and text the applicant")
     status.add_argument("ref")
-    status.add_argument("status", choices=("new", "contacted", "submitted", "closed", "rejected"))
+    status.add_argument("status", choices=LEAD_STATUSES)
     status.add_argument("--no-sms", action="store_true", help="do not text the applicant")
     status.set_defaults(func=run_leads_status)
 

@@ -20,7 +20,9 @@ REQUIRED = ("retention", "reask", "reask_problem", "too_many_tries", "skipped", 
             "consent_unclear", "greeting_back", "consent_take_time", "consent_menu", "consent_callback",
             "consent_callback_note", "controls_hint", "controls_hint_sms", "confirm_again", "confirm_again_sms",
             "confirm_unclear", "leave_confirm", "leave_declined", "readback", "readback_emergency",
-            "readback_reply", "readback_no", "help_skip", "slot_help")
+            "readback_reply", "readback_no", "help_skip", "slot_help",
+            "status_wechat", "contact_sms", "contact_wechat", "reply_sms", "reply_wechat",
+            "handler_township", "handler_county", "progress_handler")
 # The texts after submitting (bot/screening/submission.py), by part.
 SUBMISSION = {
     "wechat": ("head", "urgent", "urgent_no_township", "programs", "program_line", "contact_township",

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, DateTime, Float, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -69,6 +70,9 @@ class Lead(Base):
     """
 
     __tablename__ = "leads"
+    # The workbench queue: a township's leads of one status, most urgent then oldest first.
+    __table_args__ = (Index("ix_leads_queue", "township", "status", "urgency", "created_at"),
+                      Index("ix_leads_status_queue", "status", "urgency", "created_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ref: Mapped[str] = mapped_column(String(32), unique=True)
@@ -88,6 +92,11 @@ class Lead(Base):
     needs_callback: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # the workbench: who works the lead, when the applicant was first reached, papers received
+    assigned_to: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    first_contacted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    documents_received: Mapped[list] = mapped_column(JSON, default=list)
+    transcript: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed JSON, scrubbed of numbers
 
 
 class AuditEvent(Base):
@@ -101,6 +110,50 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(32))
     lead_ref: Mapped[str | None] = mapped_column(String(32), index=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+    field: Mapped[str | None] = mapped_column(String(32))      # a reveal: which personal field
+    purpose: Mapped[str | None] = mapped_column(String(200))   # a reveal: why (scrubbed of numbers)
+    note: Mapped[bytes | None] = mapped_column(LargeBinary)    # a caseworker's note, encrypted
+
+
+class User(Base):
+    """A workbench account: caseworker (its townships), supervisor (the county) or admin."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # a session signed before this is void (a reset password logs every browser out)
+    password_changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UserTownship(Base):
+    """A caseworker's township (one row per township)."""
+
+    __tablename__ = "user_townships"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    township: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class MessageReply(Base):
+    """A caseworker's answer to a resident's 留言 (an unanswered question they left), sent by the outbox."""
+
+    __tablename__ = "message_replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("unanswered_questions.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(16))   # how it went out; None: closed unsent
+    body: Mapped[bytes] = mapped_column(LargeBinary)          # encrypted
+    outbox_id: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class ProcessedMessage(Base):

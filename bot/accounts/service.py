@@ -1,0 +1,193 @@
+"""Accounts: add, list, disable, reset a password, and log in with a lockout after repeated failures."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.accounts.roles import CASEWORKER, ROLES, SUPERVISOR, ADMIN, Actor
+from bot.errors import JiuzhuError
+from bot.storage.models import AuditEvent, User, UserTownship, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_FAILURES = 5
+LOCKOUT = dt.timedelta(minutes=15)
+MIN_PASSWORD_CHARS = 8
+_HASHER = PasswordHasher()  # argon2id with the library's current parameters
+# Checked when the username is unknown, so a wrong name takes as long as a wrong password.
+_DUMMY_HASH = _HASHER.hash("not a password of anyone")
+
+
+class AccountError(JiuzhuError):
+    """A request about accounts that cannot be done (the text says why)."""
+
+
+class LoginRefused(Exception):
+    """A login that failed; `locked` when the account is locked (wrong password or not)."""
+
+    def __init__(self, locked: bool = False):
+        super().__init__("locked" if locked else "wrong username or password")
+        self.locked = locked
+
+
+@dataclass(frozen=True)
+class Account:
+    """A user as listed (no hash)."""
+
+    username: str
+    role: str
+    townships: tuple[str, ...]
+    disabled: bool
+    locked_until: dt.datetime | None
+    last_login_at: dt.datetime | None
+    created_at: dt.datetime
+
+    def as_dict(self) -> dict:
+        """JSON of `jiuzhu users list --json`."""
+        iso = (lambda v: _aware(v).isoformat() if v else None)
+        return {"username": self.username, "role": self.role, "townships": list(self.townships),
+                "disabled": self.disabled, "locked_until": iso(self.locked_until),
+                "last_login_at": iso(self.last_login_at), "created_at": iso(self.created_at)}
+
+
+class AccountService:
+    """Accounts in the caller's unit of work; `townships` are the county's (config.toml)."""
+
+    def __init__(self, session: Session, townships: tuple[str, ...] | list[str]):
+        self.session = session
+        self.known_townships = tuple(townships)
+
+    def add(self, username: str, role: str, password: str, townships: list[str] | tuple[str, ...] = (),
+            actor: str = "cli") -> User:
+        """A new account; a caseworker needs at least one township, other roles take none."""
+        username = username.strip()
+        if not username or len(username) > 64 or any(c.isspace() for c in username):
+            raise AccountError("a username is 1–64 characters without spaces")
+        if role not in ROLES:
+            raise AccountError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+        townships = list(dict.fromkeys(townships))
+        unknown = [t for t in townships if t not in self.known_townships]
+        if unknown:
+            raise AccountError(f"unknown township {', '.join(unknown)} (config.toml [county].townships)")
+        if role == CASEWORKER and not townships:
+            raise AccountError("a caseworker needs at least one --township")
+        if role != CASEWORKER and townships:
+            raise AccountError(f"a {role} sees every township or none: no --township")
+        if self._find(username) is not None:
+            raise AccountError(f"user {username} exists already")
+        user = User(username=username, role=role, password_hash=hash_password(password),
+                    password_changed_at=utcnow(), created_at=utcnow(), disabled=False, failed_logins=0)
+        self.session.add(user)
+        self.session.flush()
+        self.session.add_all(UserTownship(user_id=user.id, township=t) for t in townships)
+        self._audit(actor, "user_add", f"{username} ({role}{': ' + '、'.join(townships) if townships else ''})")
+        return user
+
+    def list(self) -> list[Account]:
+        """Every account, by username."""
+        users = self.session.execute(select(User).order_by(User.username)).scalars().all()
+        towns: dict[int, list[str]] = {}
+        for row in self.session.execute(select(UserTownship).order_by(UserTownship.township)).scalars():
+            towns.setdefault(row.user_id, []).append(row.township)
+        return [Account(u.username, u.role, tuple(towns.get(u.id, ())), u.disabled, u.locked_until,
+                        u.last_login_at, u.created_at) for u in users]
+
+    def disable(self, username: str, actor: str = "cli") -> None:
+        """Disable an account: it cannot log in, and its open sessions end at their next request."""
+        user = self._require(username)
+        user.disabled = True
+        self._audit(actor, "user_disable", username)
+
+    def enable(self, username: str, actor: str = "cli") -> None:
+        """Enable a disabled account again."""
+        user = self._require(username)
+        user.disabled, user.failed_logins, user.locked_until = False, 0, None
+        self._audit(actor, "user_enable", username)
+
+    def reset_password(self, username: str, password: str, actor: str = "cli") -> None:
+        """Set a new password; it unlocks the account and ends its sessions."""
+        user = self._require(username)
+        user.password_hash = hash_password(password)
+        user.password_changed_at, user.failed_logins, user.locked_until = utcnow(), 0, None
+        self._audit(actor, "user_reset_password", username)
+
+    def authenticate(self, username: str, password: str, now: dt.datetime | None = None) -> User:
+        """The user for a right password; LoginRefused otherwise. The 5th failure in a row locks the
+        account for 15 minutes, during which even the right password is refused."""
+        now = now or utcnow()
+        user = self._find(username.strip())
+        if user is None or user.disabled:
+            _verify(_DUMMY_HASH, password)
+            raise LoginRefused()
+        if user.locked_until is not None and _aware(user.locked_until) > now:
+            raise LoginRefused(locked=True)
+        if not _verify(user.password_hash, password):
+            user.failed_logins = (user.failed_logins or 0) + 1
+            if user.failed_logins >= MAX_FAILURES:
+                user.locked_until, user.failed_logins = now + LOCKOUT, 0
+                self._audit(user.username, "user_locked", f"{MAX_FAILURES} failed logins")
+                raise LoginRefused(locked=True)
+            raise LoginRefused()
+        if _HASHER.check_needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+        user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+        return user
+
+    def actor(self, user: User) -> Actor:
+        """The actor of a user: a supervisor's scope is the county, an admin's is no lead at all."""
+        if user.role == SUPERVISOR:
+            return Actor(user.id, user.username, user.role, None)
+        if user.role == ADMIN:
+            return Actor(user.id, user.username, user.role, frozenset())
+        towns = self.session.execute(select(UserTownship.township)
+                                     .where(UserTownship.user_id == user.id)).scalars()
+        return Actor(user.id, user.username, user.role, frozenset(towns))
+
+    def get(self, user_id: int) -> User | None:
+        """A user by id (a session's)."""
+        return self.session.get(User, user_id)
+
+    def usernames_for(self, township: str) -> list[str]:
+        """Active accounts that may work a lead of `township` (to assign it)."""
+        rows = self.session.execute(
+            select(User.username).outerjoin(UserTownship, UserTownship.user_id == User.id)
+            .where(User.disabled.is_(False), User.role.in_((CASEWORKER, SUPERVISOR)),
+                   (User.role == SUPERVISOR) | (UserTownship.township == township))
+            .order_by(User.username).distinct()).scalars()
+        return list(rows)
+
+    def _find(self, username: str) -> User | None:
+        return self.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+
+    def _require(self, username: str) -> User:
+        user = self._find(username)
+        if user is None:
+            raise AccountError(f"no user {username}")
+        return user
+
+    def _audit(self, actor: str, action: str, detail: str) -> None:
+        self.session.add(AuditEvent(actor=actor, action=action, lead_ref=None, detail=detail))
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash; a password shorter than 8 characters is refused."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise AccountError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
+    return _HASHER.hash(password)
+
+
+def _verify(hashed: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)  # SQLite drops the zone
