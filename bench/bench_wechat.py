@@ -372,6 +372,7 @@ def main() -> int:
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
     from bot.runtime import Runtime
+    from bot.privacy import generate_key
 
     questions_file, questions = load_questions()
     crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
@@ -385,6 +386,7 @@ def main() -> int:
         database_url, drop_database = make_database(args, tmp)
         env = {**os.environ, "JIUZHU_CONFIG": str(config_path), "JIUZHU_DATABASE_URL": database_url,
                "JIUZHU_WECHAT_TOKEN": TOKEN, "JIUZHU_WECHAT_APP_ID": APP_ID, "JIUZHU_WECHAT_AES_KEY": AES_KEY,
+               "JIUZHU_DATA_KEY": generate_key(),  # PostgreSQL is refused on the public development key
                "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         env.pop("JIUZHU_REDIS_URL", None)
         if args.redis:

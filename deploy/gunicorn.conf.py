@@ -56,6 +56,22 @@ errorlog = "-"
 loglevel = "info"
 
 
+def on_starting(server):
+    """Refuse, before listening, to serve on the public development key beyond loopback.
+
+    deploy/wsgi.py checks the database (with preload_app it already ran); only the master
+    knows the addresses it will bind (-b or JIUZHU_BIND), so this hook checks those.
+    """
+    from bot.config import load_config
+    from bot.devkey import refuse_development_key
+    from bot.errors import JiuzhuError
+
+    try:
+        refuse_development_key(load_config(os.environ.get("JIUZHU_CONFIG") or None), server.cfg.bind)
+    except JiuzhuError as error:
+        raise SystemExit(f"jiuzhu: {error}") from None
+
+
 def pre_fork(server, worker):
     """Move what the master loaded to the permanent GC generation before forking.
 

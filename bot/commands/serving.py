@@ -11,9 +11,13 @@ def register(sub, common) -> None:
 
 
 def run_serve(args) -> int:
-    """Run Flask's development server."""
+    """Run Flask's development server (refused on the development key beyond loopback and SQLite)."""
+    from bot.devkey import refuse_development_key
+    from bot.runtime import Runtime
     from web.app import create_app
 
-    app = create_app(config_path=args.config)
+    runtime = Runtime.from_path(args.config)
+    refuse_development_key(runtime.config, [args.host])
+    app = create_app(runtime)
     app.run(host=args.host, port=args.port, debug=False, use_reloader=False)
     return 0

@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 
+from bot.devkey import refuse_development_key
 from bot.errors import ConfigError
 from bot.runtime import Runtime
 
@@ -74,6 +75,7 @@ def run_worker_command(args) -> int:
         logging.getLogger().setLevel("INFO")
         logging.getLogger("twilio.http_client").setLevel("WARNING")  # request headers, per message
     runtime = Runtime.from_path(args.config)
+    refuse_development_key(runtime.config)  # it writes personal data to the database too
     runtime.create_empty_schema = False  # a server role: `jiuzhu db upgrade` migrates, at deploy time
     runtime.db  # noqa: B018 — refuse to start on a database whose schema is not the head
     senders = build_senders(runtime)
