@@ -54,6 +54,9 @@ accesslog = "-"
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
 loglevel = "info"
+# gunicorn's own lines name the request's full URL (a worker killed for its timeout, a
+# malformed request line): every handler of both logs drops query strings and scrubs numbers.
+logger_class = "deploy.gunicorn_logging.ScrubbingLogger"
 
 
 def on_starting(server):
