@@ -32,9 +32,12 @@ def create_app(runtime: Runtime | None = None, config_path: str | None = None) -
 
 
 def healthz():
-    """200 when the database answers, 503 otherwise."""
-    ok = runtime_of().db.ping()
-    return jsonify(status="ok" if ok else "database unreachable"), 200 if ok else 503
+    """200 when the database answers, 503 otherwise; the detail says how Redis is too (without it
+    the bot still answers, its rate limit counted per process: degraded, not down)."""
+    runtime = runtime_of()
+    ok = runtime.db.ping()
+    detail = {"database": "ok" if ok else "unreachable", "redis": runtime.rate_limiter.health()}
+    return jsonify(status="ok" if ok else "database unreachable", detail=detail), 200 if ok else 503
 
 
 def _channel_blueprints(runtime: Runtime) -> dict[Blueprint, int]:
