@@ -141,6 +141,14 @@ class WorkbenchSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """`[retention]`: how long words residents typed are kept (applications and the audit log stay)."""
+
+    transcript_days: int = field(default=180, metadata=AT_LEAST_1)       # a lead's screening conversation
+    unanswered_text_days: int = field(default=180, metadata=AT_LEAST_1)  # an unanswered question's text
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration."""
 
@@ -162,6 +170,7 @@ class Config:
     sms: SmsSettings = field(default_factory=SmsSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     workbench: WorkbenchSettings = field(default_factory=WorkbenchSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
 
 def resolve_config_path(path: str | os.PathLike | None = None) -> Path:
@@ -218,6 +227,7 @@ def _load(cfg_path: Path, overrides: dict | None, environ: dict[str, str] | None
         sms=_api_base_checked(_read_section(raw, "sms", SmsSettings), "sms"),
         worker=_read_section(raw, "worker", WorkerSettings),
         workbench=_read_section(raw, "workbench", WorkbenchSettings),
+        retention=_read_section(raw, "retention", RetentionSettings),
     )
 
 

@@ -38,7 +38,8 @@ class QuestionGroup:
 
 def group_unanswered(db: Database, since: dt.datetime | None = None) -> list[QuestionGroup]:
     """Unanswered questions grouped by similarity, most frequent first."""
-    query = select(UnansweredQuestion).order_by(UnansweredQuestion.created_at)
+    # (a text emptied by bot/retention.py has nothing left to group)
+    query = select(UnansweredQuestion).where(UnansweredQuestion.text != "").order_by(UnansweredQuestion.created_at)
     if since is not None:
         query = query.where(UnansweredQuestion.created_at >= since)
     groups: list[QuestionGroup] = []

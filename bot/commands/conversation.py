@@ -10,7 +10,7 @@ from bot.runtime import Runtime
 
 
 def register(sub, common) -> None:
-    """Add `chat` and `unanswered`."""
+    """Add `chat`, `unanswered`, `purge` and `retention`."""
     chat = sub.add_parser("chat", parents=[common], help="talk to the bot in this terminal")
     chat.add_argument("--channel", choices=CHANNELS, default="wechat",
                       help="shape replies as this channel would (default wechat)")
@@ -25,6 +25,11 @@ def register(sub, common) -> None:
     purge = sub.add_parser("purge", parents=[common],
                            help="delete abandoned screenings and old message ids (run daily)")
     purge.set_defaults(func=run_purge)
+
+    keep = sub.add_parser("retention", parents=[common],
+                          help="delete transcripts and unanswered-question texts older than [retention]")
+    keep.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    keep.set_defaults(func=run_retention)
 
 
 def run_chat(args) -> int:
@@ -77,7 +82,25 @@ def run_purge(args) -> int:
     from bot.housekeeping import purge
 
     runtime = Runtime.from_path(args.config)
-    screenings, ids = purge(runtime)
+    done = purge(runtime)
     days = runtime.config.screening_expiry_days
-    print(f"purged {screenings} abandoned screening(s) older than {days} days, {ids} old message id(s)")
+    print(f"purged {done.screenings} abandoned screening(s) older than {days} days, "
+          f"{done.message_ids} old message id(s)")
+    _print_retention(runtime, done.retention, "deleted")
     return 0
+
+
+def run_retention(args) -> int:
+    """Apply [retention] now (or count what it would delete)."""
+    from bot.retention import apply_retention
+
+    runtime = Runtime.from_path(args.config)
+    deleted = apply_retention(runtime.db, runtime.config.retention, dry_run=args.dry_run)
+    _print_retention(runtime, deleted, "would delete" if args.dry_run else "deleted")
+    return 0
+
+
+def _print_retention(runtime, deleted, verb: str) -> None:
+    keep = runtime.config.retention
+    print(f"retention {verb} {deleted.transcripts} transcript(s) older than {keep.transcript_days} days, "
+          f"{deleted.question_texts} unanswered question text(s) older than {keep.unanswered_text_days} days")
