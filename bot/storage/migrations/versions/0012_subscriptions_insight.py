@@ -27,6 +27,10 @@ MIGRATED = "migration 0012"
 
 
 def upgrade() -> None:
+    conversations = op.get_bind().execute(sa.text("SELECT id, channel, user_key, user_ref, state, updated_at "
+                                                  "FROM conversations")).all()
+    flagged = [c for c in conversations if "policy_notices" in _state(c.state)]
+    protector = _protector() if any(c.channel == "sms" for c in flagged) else None  # before any change
     op.create_table(
         "subscriptions",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -95,27 +99,26 @@ def upgrade() -> None:
         batch.add_column(sa.Column("kind", sa.String(24), nullable=False, server_default="message"))
         batch.add_column(sa.Column("campaign_id", sa.String(64)))
     op.create_index("ix_outbox_campaign_id", "outbox", ["campaign_id"])
-    _move_subscriptions(op.get_bind())
+    _move_subscriptions(op.get_bind(), flagged, protector)
     op.drop_table("sms_subscriptions")
 
 
-def _move_subscriptions(conn) -> None:
+def _state(value) -> dict:
+    return json.loads(value) if isinstance(value, (str, bytes)) else (value or {})
+
+
+def _move_subscriptions(conn, flagged, protector) -> None:
     subscriptions, changes = SUBSCRIPTIONS, CHANGES
     moved = []  # (channel, key, ref, topic, subscribed, at)
     for key, ref, subscribed, at in conn.execute(sa.text(
             "SELECT phone_key, phone_ref, subscribed, updated_at FROM sms_subscriptions")):
         moved.append(("sms", key, ref, "all", bool(subscribed), at))
-    conversations = conn.execute(sa.text("SELECT id, channel, user_key, user_ref, state, updated_at "
-                                         "FROM conversations")).all()
-    protector = None
-    for cid, channel, user_key, user_ref, state, at in conversations:
-        state = json.loads(state) if isinstance(state, (str, bytes)) else (state or {})
-        if "policy_notices" not in state:
-            continue
+    from bot.phones import phone_key
+
+    for cid, channel, user_key, user_ref, state, at in flagged:
+        state = _state(state)
         key = user_key
         if channel == "sms":  # an SMS resident's key is the phone key of their (encrypted) number
-            protector = protector or _protector()
-            from bot.phones import phone_key
             key = phone_key(protector, protector.decrypt(user_ref))
         moved.append((channel, key, user_ref, "notices", bool(state.pop("policy_notices")), at))
         conn.execute(sa.text("UPDATE conversations SET state = :state, version = version + 1 WHERE id = :id")
