@@ -74,14 +74,20 @@ class ConversationStore:
             self.save(conversation_id, version, state)
 
 
-def purge_abandoned(db: Database, older_than) -> int:
-    """Delete screening state (it holds personal data) from conversations idle longer than `older_than`."""
+def purge_abandoned(db: Database, older_than, on_purge=None) -> int:
+    """Delete screening state (it holds personal data) from conversations idle longer than `older_than`.
+
+    `on_purge(session, channel, sealed_screening)` runs for each, in the same unit of work
+    (the purge counts where the screening was left: bot/housekeeping.py).
+    """
     cutoff = utcnow() - older_than
     purged = 0
     with db.unit_of_work() as s:
         rows = s.execute(select(Conversation).where(Conversation.updated_at < cutoff)).scalars()
         for row in rows:
             if row.state and "screening" in row.state:
+                if on_purge is not None:
+                    on_purge(s, row.channel, row.state["screening"])
                 row.state = {k: v for k, v in row.state.items() if k != "screening"}
                 row.version += 1
                 purged += 1

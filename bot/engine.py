@@ -20,6 +20,7 @@ from bot.dialogue.turns import Outcome, Turn, current_turn
 from bot.domain import PROGRAMS
 from bot.matching.matcher import Scored
 from bot.messages import IncomingMessage, Reply
+from bot.subscriptions import set_notices
 from bot.textnorm import normalize_text
 from bot.unanswered import record_unanswered
 
@@ -117,6 +118,7 @@ class Engine:
                 entry = self.kb.entry(offer[choice - 1])
                 if entry.topic in INTENTS:
                     return INTENTS[entry.topic](self, "", message, state, reply)
+                self.runtime.insight.chosen(entry.topic, channel)
                 self._remember_topic(state, entry.topic)
                 reply.topic = entry.topic
                 return reply.add(entry.answer_for(channel))
@@ -129,6 +131,7 @@ class Engine:
         channel = message.channel
         result = self.matcher.match_after(text, self._last_topic(state))  # 那要怎么申请啊？ after 低保
         answer = compose_answer(self.kb, result, channel)
+        self.runtime.insight.answered(answer, channel)
         if answer.outcome in ("answer", "decline"):
             self._remember_topic(state, answer.topic)
         intent = INTENTS.get(answer.topic or "")
@@ -166,6 +169,7 @@ class Engine:
         screener = self.runtime.screener
         ctx = self._context(message)
         sc, start = screener.start(ctx, opening if opening is not None else text)
+        self.runtime.insight.screening(None, sc, message.channel)
         if message.channel == "sms":
             self.handover.offer_on_sms(sc, ctx, start)
         state["screening"] = self._seal(sc)
@@ -195,9 +199,9 @@ class Engine:
         return reply.add("\n".join(lines))
 
     def subscription(self, text: str, message: IncomingMessage, state: dict, reply: Reply) -> Reply:
-        """订阅 / 退订 policy notices: remembered with the conversation (SMS STOP/START is in handlers/sms)."""
+        """订阅 / 退订 policy notices, in the subscriptions table (SMS STOP/START: handlers/sms.py)."""
         stop = any(w in normalize_text(text) for w in self.kb.commands.get("unsubscribe", ()))
-        state["policy_notices"] = not stop
+        set_notices(self.runtime, message.channel, message.user_id, not stop, wording=text)
         reply.topic = "service.subscribe"
         return reply.add(self.kb.message("notices_off" if stop else "notices_on", message.channel))
 
@@ -207,11 +211,13 @@ class Engine:
         screener = self.runtime.screener
         sc = self._unseal(state["screening"])
         if sc is None or screener.expired(sc):
+            self.runtime.insight.screening(sc, None, channel)
             state.pop("screening")
             reply.add(screener.texts.get("expired", days=self.runtime.config.screening_expiry_days))
             return False
         ctx = self._context(IncomingMessage(channel=channel, user_id=user_id))
         indexed = sc.get("values", {}).get("phone")
+        seen = self.runtime.insight.before_screening(sc)
         if sc.get("awaiting") in ("link_offer", "link_code"):
             inner = Reply()
             sc = self.handover.answer(sc, text, ctx, inner)
@@ -219,6 +225,7 @@ class Engine:
             inner = screener.handle(sc, text, ctx)
             if channel != "sms" and not sc.get("done") and sc["values"].get("phone") != indexed:
                 self.handover.offer_code(sc, ctx, inner)
+        self.runtime.insight.screening(seen, sc, channel)
         if sc.get("done") or sc.get("values", {}).get("phone") != indexed:
             self._index_phone(cid, sc)  # only when it changes: one write less per message
         reply.messages.extend(inner.messages)

@@ -13,15 +13,18 @@ personal data, it is stored in `last_error`):
 
     queued ──claim──▶ sending ──▶ sent
       ▲                 │ ├─────▶ failed     permanent, attempts used up, or outcome unknown
-      └──── backoff ────┘ └─────▶ cancelled  the recipient unsubscribed
+      └──── backoff ────┘ └─────▶ cancelled  the recipient opted out or unfollowed (why: last_error)
 
 Sending is at most once: whenever a message may already have gone out, it is
-marked failed for a person to check rather than sent again.
+marked failed for a person to check rather than sent again. Each final outcome
+(sent, failed, cancelled) is counted as an insight event in the same unit of work,
+with the channel, the message's kind and its campaign.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -91,7 +94,9 @@ class Sender(Protocol):
         """Send one message or raise a SendError."""
 
 
-CanSend = Callable[[str, str], bool]  # (channel, recipient) -> may we write to them now?
+# (channel, recipient) -> why they must not be written to now (cancelled, saying so), or None to send
+Refusal = Callable[[str, str], "str | None"]
+_KIND = re.compile(r"[a-z][a-z0-9_-]{0,23}")
 
 
 @dataclass(frozen=True)
@@ -115,12 +120,14 @@ class Policy:
 
 
 def enqueue(runtime, channel: str, recipient: str, body: str, idempotency_key: str,
-            send_after: dt.datetime | None = None, session: Session | None = None) -> tuple[int, bool]:
+            send_after: dt.datetime | None = None, session: Session | None = None, *,
+            kind: str | None = None, campaign_id: str | None = None) -> tuple[int, bool]:
     """Queue a message; (row id, True), or (the existing row's id, False) if this key was queued before.
 
     `session`: the caller's unit of work, so the message is queued with the change it
     tells about, or not at all. An SMS recipient should be in E.164 form, like the
-    conversation's user id.
+    conversation's user id. `kind` (what the message is, for counting) defaults to the
+    idempotency key's first part: "status" for "status:JZ…:contacted", "submitted", "link" …
     """
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
@@ -128,13 +135,15 @@ def enqueue(runtime, channel: str, recipient: str, body: str, idempotency_key: s
         raise ValueError("recipient, body and idempotency_key are required")
     if session is None:
         with runtime.db.unit_of_work() as own:
-            return enqueue(runtime, channel, recipient, body, idempotency_key, send_after, own)
+            return enqueue(runtime, channel, recipient, body, idempotency_key, send_after, own,
+                           kind=kind, campaign_id=campaign_id)
     protector, now = runtime.protector, utcnow()
     # Hashed: callers' keys may name a resident ("followup:<number>"); this is all a lookup needs.
     key = protector.blind_index("outbox", idempotency_key)
     row = dict(channel=channel, recipient_key=protector.blind_index(f"user:{channel}", recipient),
                recipient_ref=protector.encrypt(recipient), body=protector.encrypt(body),
                status=QUEUED, attempts=0, next_attempt_at=send_after or now,
+               kind=_kind_of(kind or idempotency_key.split(":", 1)[0]), campaign_id=campaign_id,
                idempotency_key=key, created_at=now, updated_at=now)
     # ON CONFLICT DO NOTHING: queued before (perhaps by a parallel process a moment ago) leaves
     # the caller's transaction intact, where an IntegrityError would abort it on PostgreSQL.
@@ -179,7 +188,13 @@ def claim_batch(runtime, channels: Iterable[str], limit: int, now: dt.datetime |
     return batch
 
 
-def deliver_due(runtime, senders: dict[str, Sender], can_send: CanSend, policy: Policy,
+def _kind_of(kind: str) -> str:
+    """A message kind safe to count (no key part that could name a resident)."""
+    kind = kind.strip().lower()
+    return kind if _KIND.fullmatch(kind) else "message"
+
+
+def deliver_due(runtime, senders: dict[str, Sender], refusal: Refusal, policy: Policy,
                 stop: threading.Event | None = None, now: dt.datetime | None = None) -> Counter:
     """Claim one batch and deliver it; once `stop` is set the rest is handed back unsent."""
     outcomes: Counter = Counter()
@@ -189,23 +204,23 @@ def deliver_due(runtime, senders: dict[str, Sender], can_send: CanSend, policy: 
             release(runtime, [m.id for m in batch[i:]])
             break
         try:
-            outcomes[deliver(runtime, message, senders[message.channel], can_send, policy)] += 1
+            outcomes[deliver(runtime, message, senders[message.channel], refusal, policy)] += 1
         except Exception:
             release(runtime, [m.id for m in batch[i + 1:]])  # untouched: safe to hand back
             raise
     return outcomes
 
 
-def deliver(runtime, message: Outgoing, sender: Sender, can_send: CanSend, policy: Policy) -> str:
+def deliver(runtime, message: Outgoing, sender: Sender, refusal: Refusal, policy: Policy) -> str:
     """Send one claimed message and record the outcome; returns the row's new status."""
     try:
-        allowed = can_send(message.channel, message.recipient)
+        refused = refusal(message.channel, message.recipient)
     except Exception:  # noqa: BLE001 — nothing was sent: try again later
         log.exception("outbox #%d: could not check whether the recipient may be written to", message.id)
         return mark_failed(runtime, message, TemporaryFailure("recipient check failed"), policy)
-    if not allowed:
-        _finish(runtime, message.id, CANCELLED, "recipient unsubscribed")
-        log.info("outbox #%d (%s): cancelled, the recipient unsubscribed", message.id, message.channel)
+    if refused:
+        _finish(runtime, message.id, CANCELLED, f"cancelled: {refused}")
+        log.info("outbox #%d (%s): cancelled, %s", message.id, message.channel, refused)
         return CANCELLED
     if not _still_mine(runtime, message.id):
         return FAILED  # marked for a person meanwhile (the batch waited too long): leave it alone
@@ -223,10 +238,11 @@ def deliver(runtime, message: Outgoing, sender: Sender, can_send: CanSend, polic
 def mark_sent(runtime, message_id: int, sent: Sent) -> None:
     """Record an accepted message (also over a stuck-row mark: now we know it went out)."""
     with runtime.db.session() as s:
-        s.execute(update(OutboxMessage)
-                  .where(OutboxMessage.id == message_id, OutboxMessage.status.in_([SENDING, FAILED]))
-                  .values(status=SENT, provider_id=sent.provider_id, segments=sent.segments,
-                          last_error=None, updated_at=utcnow()))
+        if s.execute(update(OutboxMessage)
+                     .where(OutboxMessage.id == message_id, OutboxMessage.status.in_([SENDING, FAILED]))
+                     .values(status=SENT, provider_id=sent.provider_id, segments=sent.segments,
+                             last_error=None, updated_at=utcnow())).rowcount:
+            _count(runtime, s, message_id, SENT)
     log.info("outbox #%d: sent", message_id)
 
 
@@ -268,10 +284,14 @@ def fail_stuck(runtime, older_than: dt.timedelta, now: dt.datetime | None = None
     """
     now = now or utcnow()
     with runtime.db.session() as s:
-        count = s.execute(update(OutboxMessage)
+        stuck = s.execute(update(OutboxMessage)
                           .where(OutboxMessage.status == SENDING, OutboxMessage.updated_at < now - older_than)
                           .values(status=FAILED, updated_at=now,
-                                  last_error=f"{UNKNOWN_OUTCOME}: the worker stopped while sending")).rowcount
+                                  last_error=f"{UNKNOWN_OUTCOME}: the worker stopped while sending")
+                          .returning(OutboxMessage.id)).scalars().all()
+        for message_id in stuck:
+            _count(runtime, s, message_id, FAILED)
+    count = len(stuck)
     if count:
         log.warning("outbox: %d message(s) stuck in sending marked failed (%s); check them by hand",
                     count, UNKNOWN_OUTCOME)
@@ -310,10 +330,20 @@ def _still_mine(runtime, message_id: int) -> bool:
 def _finish(runtime, message_id: int, status: str, reason: str, **values) -> None:
     """Move a claimed row on, with a reason safe to store (no personal data, bounded)."""
     with runtime.db.session() as s:
-        s.execute(update(OutboxMessage)
-                  .where(OutboxMessage.id == message_id, OutboxMessage.status == SENDING)
-                  .values(status=status, last_error=scrub_personal_data(reason)[:200],
-                          updated_at=utcnow(), **values))
+        moved = s.execute(update(OutboxMessage)
+                          .where(OutboxMessage.id == message_id, OutboxMessage.status == SENDING)
+                          .values(status=status, last_error=scrub_personal_data(reason)[:200],
+                                  updated_at=utcnow(), **values)).rowcount
+        if moved and status in (FAILED, CANCELLED):
+            _count(runtime, s, message_id, status)
+
+
+def _count(runtime, session: Session, message_id: int, status: str) -> None:
+    """The insight event of a final outcome, in the unit of work that recorded it."""
+    channel, kind, campaign = session.execute(
+        select(OutboxMessage.channel, OutboxMessage.kind, OutboxMessage.campaign_id)
+        .where(OutboxMessage.id == message_id)).one()
+    runtime.insight.record(session, f"outbox.{status}", channel, kind, campaign=campaign)
 
 
 def needing_attention(runtime, limit: int = 50) -> list[dict]:

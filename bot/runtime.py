@@ -111,6 +111,13 @@ class Runtime:
                         EligibilityRules.from_knowledge(self.config), self.leads)
 
     @cached_property
+    def insight(self):
+        """Records insight events (bot/insight/): with the turn, or in a caller's unit of work."""
+        from bot.insight.events import Insight
+
+        return Insight(self)
+
+    @cached_property
     def rate_limiter(self):
         """Per-resident message limit (Redis-backed when configured)."""
         from bot.ratelimit import RateLimiter

@@ -1,39 +1,131 @@
-"""Who may be texted: a number that sent STOP receives nothing until it sends START.
+"""Who receives what: one table of subscriptions, and every opt-in and opt-out kept as proof of consent.
 
-Looked up by the number's blind-index key (bot.phones), so the webhook's
-STOP and the worker's check before sending agree on every spelling of a number.
+A row is (channel, recipient, topic, township) → subscribed or unsubscribed, with
+the consent behind its last change; subscription_changes keeps every change,
+append-only. Topics:
+
+    all       the channel itself: SMS STOP/START, WeChat follow/unfollow. Unsubscribed,
+              the recipient receives nothing from the outbox (the worker cancels, saying why).
+              No row: a resident who never said STOP nor unfollowed, who may be written to.
+    notices   the general policy notices (订阅 / 退订), only ever by the resident's own word
+    <topic>   a topic id of knowledge/topics.yaml, optionally for one township (broadcasts)
+
+A recipient is looked up by a keyed hash, never in the clear: an SMS number by
+bot.phones.phone_key (every spelling of a number gives one key), a WeChat openid by
+the conversation's user key. One module serves the SMS keywords, WeChat follow
+events, the 订阅/退订 command and the outbox worker, so they cannot disagree.
 """
 from __future__ import annotations
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from bot.phones import phone_key, to_e164
-from bot.storage.models import SmsSubscription, utcnow
+from bot.privacy import scrub_personal_data
+from bot.storage.models import Subscription, SubscriptionChange, utcnow
+
+ALL, NOTICES = "all", "notices"
+SUBSCRIBED, UNSUBSCRIBED = "subscribed", "unsubscribed"
+_UNIQUE = ("channel", "recipient_key", "topic")  # + coalesce(township, ''): uq_subscriptions_recipient_topic
 
 
-def is_subscribed(runtime, number: str) -> bool:
-    """False once the number sent STOP (until START); outbound senders must check this."""
-    key = phone_key(runtime.protector, number)
-    with runtime.db.unit_of_work() as s:
-        flag = s.execute(select(SmsSubscription.subscribed)
-                         .where(SmsSubscription.phone_key == key)).scalar_one_or_none()
-    return flag is None or bool(flag)
+def recipient_key(protector, channel: str, recipient: str) -> str:
+    """The keyed hash a recipient's subscriptions are found by."""
+    if channel == "sms":
+        return phone_key(protector, recipient)
+    return protector.blind_index(f"user:{channel}", recipient)  # = the conversation's user key
 
 
-def set_subscribed(runtime, number: str, subscribed: bool) -> None:
-    """Record STOP (False) or START (True) for a number."""
-    number = to_e164(number)
-    key = phone_key(runtime.protector, number)
-    change = (update(SmsSubscription).where(SmsSubscription.phone_key == key)
-              .values(subscribed=subscribed, updated_at=utcnow()))
-    with runtime.db.unit_of_work() as s:
-        if s.execute(change).rowcount:
-            return
-    try:
-        with runtime.db.unit_of_work() as s:
-            s.add(SmsSubscription(phone_key=key, phone_ref=runtime.protector.encrypt(number),
-                                  subscribed=subscribed, updated_at=utcnow()))
-    except IntegrityError:  # a parallel request created the row a moment ago
-        with runtime.db.unit_of_work() as s:
-            s.execute(change)
+def change(session: Session, runtime, channel: str, recipient: str, topic: str, status: str, *,
+           wording: str | None, source: str, township: str | None = None) -> bool:
+    """Set one subscription's status in the caller's unit of work; True when it changed (or is new).
+
+    A change is written to subscription_changes with the wording, channel and time; setting the
+    status it already has writes nothing.
+    """
+    if status not in (SUBSCRIBED, UNSUBSCRIBED):
+        raise ValueError(f"unknown subscription status {status!r}")
+    protector, now = runtime.protector, utcnow()
+    address = to_e164(recipient) if channel == "sms" else recipient
+    key = recipient_key(protector, channel, address)
+    said = scrub_personal_data(wording)[:200] if wording else None
+    consent = {"status": status, "consent_wording": said, "consent_channel": channel, "consent_at": now,
+               "updated_at": now}
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    upsert = insert(Subscription).values(channel=channel, recipient_key=key, topic=topic, township=township,
+                                         recipient_ref=protector.encrypt(address), created_at=now, **consent)
+    # ON CONFLICT … WHERE: an unchanged status returns no row, so nothing is logged for it
+    changed = session.execute(upsert.on_conflict_do_update(
+        index_elements=[*_UNIQUE, text("coalesce(township, '')")], set_=consent,
+        where=Subscription.status != status).returning(Subscription.id)).scalar()
+    if changed is None:
+        return False
+    session.add(SubscriptionChange(subscription_id=changed, channel=channel, recipient_key=key, topic=topic,
+                                   township=township, status=status, wording=said, source=source, at=now))
+    runtime.insight.record(session, f"subscription.{status}", channel, topic, township=township)
+    return True
+
+
+def stop_everything(session: Session, runtime, channel: str, recipient: str, *, wording: str | None,
+                    source: str) -> bool:
+    """STOP, or an unfollow: the channel and every topic unsubscribed; True when the channel changed."""
+    key = recipient_key(runtime.protector, channel, to_e164(recipient) if channel == "sms" else recipient)
+    topics = session.execute(select(Subscription.topic, Subscription.township).where(
+        Subscription.channel == channel, Subscription.recipient_key == key, Subscription.topic != ALL,
+        Subscription.status == SUBSCRIBED)).all()
+    for topic, township in topics:
+        change(session, runtime, channel, recipient, topic, UNSUBSCRIBED, wording=wording, source=source,
+               township=township)
+    return change(session, runtime, channel, recipient, ALL, UNSUBSCRIBED, wording=wording, source=source)
+
+
+def status_of(session: Session, runtime, channel: str, recipient: str, topic: str = ALL,
+              township: str | None = None) -> str | None:
+    """subscribed, unsubscribed, or None when the recipient never said either."""
+    key = recipient_key(runtime.protector, channel, to_e164(recipient) if channel == "sms" else recipient)
+    query = select(Subscription.status).where(Subscription.channel == channel, Subscription.recipient_key == key,
+                                              Subscription.topic == topic)
+    query = query.where(Subscription.township.is_(None) if township is None else Subscription.township == township)
+    return session.execute(query).scalar_one_or_none()
+
+
+def refusal(session: Session, runtime, channel: str, recipient: str, topic: str | None = None) -> str | None:
+    """Why this recipient must not get a message now (None: they may): the outbox's check.
+
+    Anything is refused after STOP or an unfollow; a message about a topic (a broadcast)
+    also needs that topic's explicit opt-in.
+    """
+    key = recipient_key(runtime.protector, channel, to_e164(recipient) if channel == "sms" else recipient)
+    stopped = session.execute(select(Subscription.consent_at).where(
+        Subscription.channel == channel, Subscription.recipient_key == key, Subscription.topic == ALL,
+        Subscription.status == UNSUBSCRIBED)).scalar_one_or_none()
+    if stopped is not None:
+        how = "the number opted out (STOP/退订)" if channel == "sms" else "the WeChat account unfollowed"
+        return f"{how} on {stopped:%Y-%m-%d}"
+    if topic is not None and topic != ALL and status_of(session, runtime, channel, recipient, topic) != SUBSCRIBED:
+        return f"not subscribed to {topic}"
+    return None
+
+
+def outbox_refusal(runtime):
+    """The worker's check before each send: `refusal` in a unit of work of its own."""
+    def refuse(channel: str, recipient: str) -> str | None:
+        with runtime.db.unit_of_work() as session:
+            return refusal(session, runtime, channel, recipient)
+    return refuse
+
+
+def is_stopped(runtime, channel: str, recipient: str) -> bool:
+    """True after STOP (SMS) or an unfollow (WeChat), until START or a new follow."""
+    with runtime.db.unit_of_work() as session:
+        return status_of(session, runtime, channel, recipient) == UNSUBSCRIBED
+
+
+def set_notices(runtime, channel: str, recipient: str, on: bool, wording: str, source: str = "command") -> bool:
+    """订阅 / 退订 of the general policy notices (the resident's own words); True when it changed."""
+    with runtime.db.unit_of_work() as session:
+        return change(session, runtime, channel, recipient, NOTICES, SUBSCRIBED if on else UNSUBSCRIBED,
+                      wording=wording, source=source)
+

@@ -21,10 +21,9 @@ from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
 
 from bot.errors import ConfigError
-from bot.outbox import CanSend, PermanentFailure, Sender, Sent, TemporaryFailure, UnknownOutcome
+from bot.outbox import PermanentFailure, Sender, Sent, TemporaryFailure, UnknownOutcome
 from bot.phones import to_e164
 from bot.privacy import mask_phone
-from bot.subscriptions import is_subscribed
 from handlers.sms_text import STATUS_PATH, segments
 from handlers.wechat_api import TOKEN_ERRORS, WeChatApi, WeChatApiError
 
@@ -149,13 +148,6 @@ def build_senders(runtime) -> dict[str, Sender]:
         raise ConfigError("JIUZHU_TWILIO_ACCOUNT_SID / JIUZHU_WECHAT_APP_ID",
                           "no channel to send with: set the Twilio or WeChat API credentials")
     return senders
-
-
-def subscription_check(runtime) -> CanSend:
-    """`can_send` for the outbox: a number that sent STOP gets nothing until START."""
-    def can_send(channel: str, recipient: str) -> bool:
-        return channel != "sms" or is_subscribed(runtime, recipient)
-    return can_send
 
 
 class _RebasedHttpClient(TwilioHttpClient):

@@ -27,7 +27,7 @@ from bot.messages import IncomingMessage, Reply
 from bot.outbox import enqueue, record_status
 from bot.phones import to_e164
 from bot.privacy import mask_phone
-from bot.subscriptions import is_subscribed, set_subscribed
+from bot import subscriptions
 from handlers.sms_text import STATUS_PATH, paginate, segments
 from web.extensions import runtime_of
 
@@ -37,14 +37,6 @@ blueprint = Blueprint("sms", __name__)
 CHANNEL = "sms"
 PATH = "/sms"
 PAGES_KEY = "sms_pages"
-
-# Carrier keywords: the whole message, compared after keyword_of(). Twilio's own
-# opt-out/opt-in words are included so our state agrees with Twilio's blocking.
-STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT",
-                        "退订", "TD", "T", "取消订阅"})
-START_WORDS = frozenset({"START", "UNSTOP", "订阅", "开始订阅"})
-HELP_WORDS = frozenset({"HELP", "INFO", "帮助", "菜单", "?"})
-MORE_WORDS = frozenset({"M", "MORE", "更多"})
 
 _KEYWORD_NOISE = re.compile(r"[\s.,!。，！、~～…]+")
 
@@ -157,27 +149,35 @@ def answer_once(runtime, number: str, sid: str, form) -> str:
 
 
 def respond(runtime, turn: Turn, body: str, num_media: int = 0) -> list[str]:
-    """What to send back to this message: carrier keywords first, then the engine."""
+    """What to send back to this message: carrier keywords first, then the engine.
+
+    The keywords are knowledge/commands.yaml's sms_stop, sms_start, sms_help and sms_more.
+    After STOP the number gets nothing but the answer to a HELP it sends itself.
+    """
     kb, number, state = runtime.kb, turn.message.user_id, turn.state
-    word = keyword_of(body)
-    if word in STOP_WORDS:
-        if not is_subscribed(runtime, number):
-            return []
-        set_subscribed(runtime, number, False)
+    word = keyword_of(body).lower()
+    if word in kb.commands.get("sms_stop", ()):
+        with runtime.db.unit_of_work() as session:
+            stopped_now = subscriptions.stop_everything(session, runtime, CHANNEL, number, wording=body,
+                                                        source="sms_keyword")
         state.pop(PAGES_KEY, None)
-        return [kb.message("sms_stop_confirm", CHANNEL)]
-    if word in START_WORDS:
-        set_subscribed(runtime, number, True)
+        return [kb.message("sms_stop_confirm", CHANNEL)] if stopped_now else []  # confirmed once
+    if word in kb.commands.get("sms_start", ()):
+        with runtime.db.unit_of_work() as session:  # the resident's own word: back, with policy notices
+            for topic in (subscriptions.ALL, subscriptions.NOTICES):
+                subscriptions.change(session, runtime, CHANNEL, number, topic, subscriptions.SUBSCRIBED,
+                                     wording=body, source="sms_keyword")
         return [_first_page(runtime, state, kb.message("sms_start_confirm", CHANNEL))]
-    if not is_subscribed(runtime, number):
-        return []  # an unsubscribed number receives nothing
-    if word in MORE_WORDS:
+    stopped = subscriptions.is_stopped(runtime, CHANNEL, number)
+    if word in kb.commands.get("sms_help", ()):
+        return [_first_page(runtime, state, kb.message("sms_help_stopped" if stopped else "sms_help", CHANNEL))]
+    if stopped:
+        return []  # an opted-out number receives nothing else
+    if word in kb.commands.get("sms_more", ()):
         waiting = _waiting_pages(runtime, state)
         _keep_pages(runtime, state, waiting[1:])
         return [waiting[0] if waiting else kb.message("sms_no_more", CHANNEL)]
-    if word in HELP_WORDS:
-        text = kb.message("sms_help", CHANNEL)
-    elif num_media and not body.strip():
+    if num_media and not body.strip():
         text = kb.message("media_not_supported_sms", CHANNEL)
     else:
         reply = runtime.engine.route_limited(turn)

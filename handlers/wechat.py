@@ -27,6 +27,7 @@ from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.messages import TextMessage
 from wechatpy.replies import TextReply
 
+from bot import subscriptions
 from bot.dialogue.turns import Delivery, Outcome
 from bot.errors import ConfigError, KnowledgeError
 from bot.messages import IncomingMessage, Reply
@@ -166,7 +167,16 @@ class Ask:
     text: str
 
 
-Handler = Callable[[object, object, Settings], "str | Ask"]  # a fixed reply ("" = none), or Ask
+@dataclass(frozen=True)
+class Act:
+    """A fixed reply with a change to make first, inside the turn pipeline (a follow, an unfollow):
+    claimed once with the reply, and not made while the database is unreachable (WeChat retries)."""
+
+    text: str
+    change: Callable[[], None]
+
+
+Handler = Callable[[object, object, Settings], "str | Ask | Act"]  # a fixed reply ("" = none), Ask or Act
 MESSAGE_KINDS: dict[str, Handler] = {}
 EVENT_KINDS: dict[str, Handler] = {}
 
@@ -201,15 +211,25 @@ def _on_media(message, runtime, settings) -> str | Ask:
 
 
 @_kind(EVENT_KINDS, "subscribe", "subscribe_scan")
-def _on_subscribe(message, runtime, settings) -> str | Ask:
-    """A new follower gets the welcome and the menu of what the bot does."""
-    return "\n\n".join((runtime.kb.message("welcome", CHANNEL), _greeting(runtime)))
+def _on_subscribe(message, runtime, settings) -> str | Ask | Act:
+    """A new follower gets the welcome and the menu of what the bot does; the follow is recorded."""
+    event = getattr(message, "event", "subscribe")
+
+    def follow() -> None:
+        with runtime.db.unit_of_work() as session:
+            subscriptions.change(session, runtime, CHANNEL, message.source, subscriptions.ALL,
+                                 subscriptions.SUBSCRIBED, wording=event, source="wechat_event")
+    return Act("\n\n".join((runtime.kb.message("welcome", CHANNEL), _greeting(runtime))), follow)
 
 
 @_kind(EVENT_KINDS, "unsubscribe")
-def _on_unsubscribe(message, runtime, settings) -> str | Ask:
-    """Nobody reads a reply to an unfollow."""
-    return ""
+def _on_unsubscribe(message, runtime, settings) -> str | Ask | Act:
+    """An unfollow: nothing more from the outbox to this account (nobody reads a reply to it)."""
+    def unfollow() -> None:
+        with runtime.db.unit_of_work() as session:
+            subscriptions.stop_everything(session, runtime, CHANNEL, message.source, wording="unsubscribe",
+                                          source="wechat_event")
+    return Act("", unfollow)
 
 
 @_kind(EVENT_KINDS, "click")
@@ -264,7 +284,7 @@ def answer_once(message, settings: Settings) -> str:
     def send_later(session, reply: Reply) -> None:
         _enqueue(runtime, message, key or f"late:{time.time_ns()}", _joined(reply), session)
 
-    work = runtime.engine.route_limited if asks else (lambda _turn: Reply().add(what) if what else Reply())
+    work = runtime.engine.route_limited if asks else _fixed(what)
     try:
         result = runtime.turns.handle(incoming, work, Delivery(
             claim=key or f"once:{time.time_ns()}", keep=keep, send_later=send_later,
@@ -282,6 +302,16 @@ def answer_once(message, settings: Settings) -> str:
     if rest:
         _enqueue(runtime, message, key or f"long:{time.time_ns()}", rest)
     return text
+
+
+def _fixed(what: str | Act):
+    """The turn's work for a reply that needs no conversation (an Act's change made first)."""
+    def work(_turn) -> Reply:
+        if isinstance(what, Act):
+            what.change()
+            return Reply().add(what.text)
+        return Reply().add(what) if what else Reply()
+    return work
 
 
 def _joined(reply: Reply) -> str:

@@ -95,6 +95,11 @@ def test_subscribing_and_unsubscribing_policy_notices(runtime):
     assert "已为您订阅" in on.messages[0]
     off = say(runtime, "我要退订")
     assert "已退订" in off.messages[0]
+    from bot.storage.models import Conversation, Subscription, SubscriptionChange
     with runtime.db.session() as s:
-        from bot.storage.models import Conversation
-        assert s.query(Conversation).one().state["policy_notices"] is False
+        assert "policy_notices" not in s.query(Conversation).one().state
+        (row,) = s.query(Subscription).all()
+        assert (row.topic, row.status, row.consent_wording) == ("notices", "unsubscribed", "我要退订")
+        changes = s.query(SubscriptionChange).order_by(SubscriptionChange.id).all()
+        assert [(c.status, c.wording) for c in changes] == [("subscribed", "订阅政策通知"),
+                                                              ("unsubscribed", "我要退订")]

@@ -68,8 +68,9 @@ def meet_at_first_claim(runtime, barrier: threading.Barrier) -> None:
     event.listen(runtime.db.engine, "before_cursor_execute", hook)
 
 
-def always(_channel, _recipient) -> bool:
-    return True
+def always(_channel, _recipient) -> None:
+    """The outbox's refusal check for a recipient nobody stopped: no reason not to send."""
+    return None
 
 
 def make_runtime(url: str) -> Runtime:
@@ -203,9 +204,11 @@ def test_unsubscribed_recipients_are_cancelled_and_never_sent(rt):
     blocked, _ = enqueue(rt, "sms", PHONE, "通知", "k1")
     fine, _ = enqueue(rt, "sms", "+8613800000002", "通知", "k2")
     sender = RecordingSender()
-    outcomes = deliver_due(rt, {"sms": sender}, lambda _c, number: number != PHONE, POLICY)
+    outcomes = deliver_due(rt, {"sms": sender}, lambda _c, number: "opted out" if number == PHONE else None,
+                           POLICY)
     assert outcomes == Counter({CANCELLED: 1, SENT: 1})
     assert row_of(rt, blocked).status == CANCELLED and row_of(rt, fine).status == SENT
+    assert row_of(rt, blocked).last_error == "cancelled: opted out"  # the row says why
     assert [r for r, _ in sender.sent] == ["+8613800000002"]
 
 

@@ -32,10 +32,11 @@ def test_an_sms_opt_out_and_a_screening_link_use_the_same_key(runtime):
     from sqlalchemy import select
 
     from bot.screening.linking import ScreeningLinker
-    from bot.storage.models import SmsSubscription
-    from bot.subscriptions import set_subscribed
+    from bot.storage.models import Subscription
+    from bot.subscriptions import stop_everything
 
-    set_subscribed(runtime, "+8613800000001", False)
+    with runtime.db.unit_of_work() as s:
+        stop_everything(s, runtime, "sms", "+8613800000001", wording="STOP", source="sms_keyword")
     with runtime.db.session() as s:
-        stored = s.execute(select(SmsSubscription.phone_key)).scalar_one()
+        stored = s.execute(select(Subscription.recipient_key)).scalar_one()
     assert ScreeningLinker(runtime).phone_key("138 0000 0001") == stored

@@ -18,19 +18,20 @@ def register(sub, common) -> None:
     check.set_defaults(func=run_check)
 
 
-def _database(args):
+def _database(runtime):
     from bot.storage.db import Database
 
-    return Database(Runtime.from_path(args.config).config.database_url, wait_seconds=UPGRADE_WAIT_SECONDS)
+    return Database(runtime.config.database_url, wait_seconds=UPGRADE_WAIT_SECONDS)
 
 
 def run_upgrade(args) -> int:
     """Migrate to the head revision (a no-op at the head) and say what changed."""
     from bot.storage import schema
 
-    db = _database(args)
+    runtime = Runtime.from_path(args.config)
+    db = _database(runtime)
     try:
-        before, after = schema.upgrade(db.engine)
+        before, after = schema.upgrade(db.engine, protector=_protector(runtime))
     finally:
         db.dispose()
     print(f"database schema: {before or 'empty'} → {after}" if before != after
@@ -38,11 +39,22 @@ def run_upgrade(args) -> int:
     return 0
 
 
+def _protector(runtime):
+    """The data key's protector, for a migration that moves data only it reads (0012); None
+    without a key in production (such a migration then says that it needs one)."""
+    from bot.errors import ConfigError
+
+    try:
+        return runtime.protector
+    except ConfigError:
+        return None
+
+
 def run_check(args) -> int:
     """Print the revision; 1 when it is not the head (what server start-ups would refuse)."""
     from bot.storage import schema
 
-    db = _database(args)
+    db = _database(Runtime.from_path(args.config))
     try:
         found = db.current_revision()
     finally:

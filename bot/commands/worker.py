@@ -68,7 +68,8 @@ def run_outbox_requeue(args) -> int:
 def run_worker_command(args) -> int:
     """Build the senders from the environment and run until SIGTERM (or once)."""
     from bot.logs import configure_logging
-    from handlers.senders import build_senders, subscription_check
+    from bot.subscriptions import outbox_refusal
+    from handlers.senders import build_senders  # the providers' clients (no HTTP routes, no Flask)
 
     configure_logging()
     if not os.environ.get("JIUZHU_LOG_LEVEL"):  # a service: its log shows operators what was sent
@@ -82,14 +83,17 @@ def run_worker_command(args) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):  # let the message being sent finish
         signal.signal(signum, lambda *_: stop.set())
-    totals = run_worker(runtime, senders, subscription_check(runtime), once=args.once, stop=stop)
+    totals = run_worker(runtime, senders, outbox_refusal(runtime), once=args.once, stop=stop)
     print(", ".join(f"{n} {outcome}" for outcome, n in sorted(totals.items())) or "nothing to send")
     return 0
 
 
-def run_worker(runtime, senders: dict, can_send, once: bool = False,
+def run_worker(runtime, senders: dict, refusal, once: bool = False,
                stop: threading.Event | None = None) -> dict[str, int]:
-    """Deliver due messages until `stop` is set (or, with once, until nothing is due); the outcome counts."""
+    """Deliver due messages until `stop` is set (or, with once, until nothing is due); the outcome counts.
+
+    `refusal(channel, recipient)` says why a recipient must not be written to (bot.subscriptions).
+    """
     from bot.housekeeping import purge
     from bot.outbox import Policy, deliver_due, fail_stuck
     from bot.storage.models import utcnow
@@ -113,7 +117,7 @@ def run_worker(runtime, senders: dict, can_send, once: bool = False,
                 if claim_lease(runtime.db, PURGE_LEASE, purge_every):
                     purge(runtime)
                 fail_stuck(runtime, dt.timedelta(minutes=policy.stuck_minutes))
-            outcomes = deliver_due(runtime, senders, can_send, policy, stop=stop,
+            outcomes = deliver_due(runtime, senders, refusal, policy, stop=stop,
                                    now=started if once else None)
         except Exception:
             if once:

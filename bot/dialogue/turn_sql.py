@@ -81,6 +81,10 @@ class Tx:
         """A JSON column's value: psycopg has decoded it already, sqlite3 has not."""
         return json.loads(value) if isinstance(value, (str, bytes)) else value
 
+    def day(self, value: dt.date):
+        """A Date parameter: on SQLite the ISO text SQLAlchemy stores (sqlite3's own date adapter is deprecated)."""
+        return value.isoformat() if self.sqlite else value
+
     def time(self, value: dt.datetime):
         """A DateTime(timezone=True) parameter: stored on SQLite as SQLAlchemy stores it (UTC, no offset)."""
         if not self.sqlite:
@@ -205,3 +209,27 @@ SAVE_AND_CLAIM = Sql("""WITH saved AS (
 UNANSWERED = Sql("""INSERT INTO unanswered_questions
                        (text, channel, outcome, best_topic, confidence, conversation_id, created_at)
                        VALUES (:text, :channel, :outcome, :best_topic, :confidence, :conversation_id, :created_at)""")
+# Insight events (bot/insight/): written with the turn, in its transaction.
+EVENT_COLUMNS = "day, kind, subject, channel, township, programme, age_band, campaign"
+EVENTS = Sql(f"""INSERT INTO insight_events ({EVENT_COLUMNS})
+                 VALUES (:day, :kind, :subject, :channel, :township, :programme, :age_band, :campaign)""")
+# PostgreSQL's one-statement claims (above) with the turn's events: inserted only from the claimed
+# row, so a claim lost (no row) writes none; the row count is the number of events written.
+_EVENT_ROWS = f"""INSERT INTO insight_events ({EVENT_COLUMNS})
+                  SELECT e.day, e.kind, e.subject, e.channel, e.township, e.programme, e.age_band, e.campaign
+                  FROM claimed, json_to_recordset(CAST(:events AS json)) AS e(day date, kind text,
+                       subject text, channel text, township text, programme text, age_band text, campaign text)"""
+CLAIM_WITH_REPLY_AND_EVENTS = Sql(f"""WITH claimed AS (
+                                        INSERT INTO processed_messages (channel, message_id, created_at, reply)
+                                        VALUES (:channel, :message_id, :now, CAST(:reply AS json))
+                                        ON CONFLICT (channel, message_id) DO NOTHING RETURNING id)
+                                      {_EVENT_ROWS}""")
+SAVE_AND_CLAIM_WITH_EVENTS = Sql(f"""WITH saved AS (
+                                       UPDATE conversations SET state = :state, version = :version + 1,
+                                                                updated_at = :now
+                                       WHERE id = :id AND version = :version RETURNING id),
+                                     claimed AS (
+                                       INSERT INTO processed_messages (channel, message_id, created_at, reply)
+                                       SELECT :channel, :message_id, :now, CAST(:reply AS json) FROM saved
+                                       RETURNING id)
+                                     {_EVENT_ROWS}""")

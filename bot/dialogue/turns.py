@@ -43,9 +43,9 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from bot.conversations import ConcurrentUpdate
-from bot.dialogue.turn_sql import (CLAIM_LEASED, CLAIM_ROW, CLAIM_WITH_REPLY, CREATE, LOAD, MARK_LATE,
-                                   PEEK, SAVE, SAVE_AND_CLAIM, STORE_LATE, STORE_REPLY, TAKE_OVER,
-                                   UNANSWERED, LATE, Link, Tx, is_outage)
+from bot.dialogue.turn_sql import (CLAIM_LEASED, CLAIM_ROW, CLAIM_WITH_REPLY, CLAIM_WITH_REPLY_AND_EVENTS, CREATE,
+                                   EVENTS, LOAD, MARK_LATE, PEEK, SAVE, SAVE_AND_CLAIM, SAVE_AND_CLAIM_WITH_EVENTS,
+                                   STORE_LATE, STORE_REPLY, TAKE_OVER, UNANSWERED, LATE, Link, Tx, is_outage)
 from bot.messages import IncomingMessage, Reply
 from bot.privacy import scrub_personal_data
 from bot.storage.db import Database, DatabaseTouched, is_unique_violation, no_database
@@ -77,6 +77,7 @@ class Turn:
     loaded: dict = field(default_factory=dict)      # the state as loaded: unchanged → not written
     reply: Reply = field(default_factory=Reply)
     unanswered: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)  # insight events (bot/insight/), written with the turn
     allowed: bool | None = None       # the rate limiter's verdict, asked once per message
 
     def note_unanswered(self, text: str, channel: str, outcome: str, **fields) -> None:
@@ -168,13 +169,13 @@ class TurnPipeline:
 
     def _run(self, turn: Turn, work: Work) -> None:
         """Work the reply out on the loaded state; a bug gives an apology and changes nothing."""
-        turn.loaded, turn.unanswered = copy.deepcopy(turn.state), []
+        turn.loaded, turn.unanswered, turn.events = copy.deepcopy(turn.state), [], []
         token = _CURRENT.set(turn)
         try:
             turn.reply = work(turn)
         except Exception:  # noqa: BLE001 — a bug must not reach the resident as a traceback
             log.exception("failed to handle a %s message", turn.message.channel)
-            turn.state, turn.unanswered = copy.deepcopy(turn.loaded), []
+            turn.state, turn.unanswered, turn.events = copy.deepcopy(turn.loaded), [], []
             turn.reply = Reply().add(self.apology(turn.message.channel))
         finally:
             _CURRENT.reset(token)
@@ -311,14 +312,19 @@ class TurnPipeline:
         """PostgreSQL: claim, reply and saved conversation in one autocommitted statement (one
         round trip instead of four). Raises _Lost or ConcurrentUpdate having written nothing."""
         changed = turn.cid is not None and turn.state != turn.loaded
+        events = turn.events
         try:
             with link.autocommit() as tx:
                 params = {"channel": turn.message.channel, "message_id": message_id, "reply": tx.json(kept),
                           "now": tx.time(utcnow()), "owner": None}
+                if events:  # written from the claimed row: as many rows as events, or none
+                    params["events"] = tx.json([{**e, "day": e["day"].isoformat()} for e in events])
+                written = len(events) or 1
                 if not changed:
-                    done = tx.run(CLAIM_WITH_REPLY, params) == 1
-                elif tx.run(SAVE_AND_CLAIM, {**params, "id": turn.cid, "version": turn.version,
-                                              "state": tx.json(turn.state)}) != 1:
+                    done = tx.run(CLAIM_WITH_REPLY_AND_EVENTS if events else CLAIM_WITH_REPLY, params) == written
+                elif tx.run(SAVE_AND_CLAIM_WITH_EVENTS if events else SAVE_AND_CLAIM,
+                            {**params, "id": turn.cid, "version": turn.version,
+                             "state": tx.json(turn.state)}) != written:
                     raise ConcurrentUpdate(turn.cid)
                 else:
                     done = True
@@ -330,7 +336,8 @@ class TurnPipeline:
             raise _Lost
 
     def _write(self, tx: Tx, turn: Turn) -> None:
-        """The conversation if it changed (else ConcurrentUpdate) and the unanswered questions."""
+        """The conversation if it changed (else ConcurrentUpdate), the unanswered questions and the
+        insight events."""
         if turn.cid is not None and turn.state != turn.loaded:
             if tx.run(SAVE, {"id": turn.cid, "version": turn.version, "state": tx.json(turn.state),
                               "now": tx.time(utcnow())}) != 1:
@@ -338,6 +345,8 @@ class TurnPipeline:
         if turn.unanswered:
             tx.run_many(UNANSWERED, [{**row, "created_at": tx.time(row["created_at"])}
                                       for row in turn.unanswered])
+        if turn.events:
+            tx.run_many(EVENTS, [{**row, "day": tx.day(row["day"])} for row in turn.events])
 
     def _replayed_or_busy(self, link: Link, channel: str, message_id: str) -> TurnResult:
         """After losing the claim to another delivery: its reply, or nothing while it works."""

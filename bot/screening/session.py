@@ -258,6 +258,7 @@ class Screener:
         result = self.runtime.matcher.match(text)
         if result.outcome != "answer" or result.best.entry.kind not in ("faq", "referral"):
             return False
+        self.runtime.insight.note("question.answered", ctx.channel, result.best.entry.topic)
         reply.add(result.best.entry.answer_for(ctx.channel))
         return True
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        UniqueConstraint)
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
+                        String, Text, UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -176,16 +176,52 @@ class ProcessedMessage(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
-class SmsSubscription(Base):
-    """A phone number's STOP/START state: an unsubscribed number receives nothing."""
+class Subscription(Base):
+    """Whether one recipient receives one kind of message, and the consent behind it (bot/subscriptions.py).
 
-    __tablename__ = "sms_subscriptions"
+    `topic` "all" is the channel itself (SMS STOP/START, WeChat follow/unfollow): while it is
+    unsubscribed the recipient receives nothing from the outbox. "notices" is the general policy
+    notices; any other value a topic id of knowledge/topics.yaml. `recipient_key` is the keyed hash
+    the recipient is looked up by (bot/phones.phone_key for SMS, the conversation's user key for
+    WeChat), `recipient_ref` the encrypted address a broadcast needs. The consent fields hold the
+    last change; every change is kept in subscription_changes.
+    """
+
+    __tablename__ = "subscriptions"
+    # township is nullable (a county-wide subscription): a plain unique index would let two NULLs in
+    __table_args__ = (Index("uq_subscriptions_recipient_topic", "channel", "recipient_key", "topic",
+                            text("coalesce(township, '')"), unique=True),
+                      Index("ix_subscriptions_audience", "topic", "status", "township"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    phone_key: Mapped[str] = mapped_column(String(64), unique=True)  # keyed hash of the number
-    phone_ref: Mapped[bytes] = mapped_column(LargeBinary)             # encrypted number
-    subscribed: Mapped[bool] = mapped_column(default=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient_key: Mapped[str] = mapped_column(String(64))
+    recipient_ref: Mapped[bytes | None] = mapped_column(LargeBinary)
+    topic: Mapped[str] = mapped_column(String(64))
+    township: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))                       # subscribed, unsubscribed
+    consent_wording: Mapped[str | None] = mapped_column(String(200))      # what the resident sent (scrubbed)
+    consent_channel: Mapped[str] = mapped_column(String(16))
+    consent_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SubscriptionChange(Base):
+    """One opt-in or opt-out, append-only: the proof of consent (never updated, never deleted)."""
+
+    __tablename__ = "subscription_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient_key: Mapped[str] = mapped_column(String(64), index=True)
+    topic: Mapped[str] = mapped_column(String(64))
+    township: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))                       # the status it set
+    wording: Mapped[str | None] = mapped_column(String(200))              # what the resident sent (scrubbed)
+    source: Mapped[str] = mapped_column(String(32))                       # sms_keyword, wechat_event, command …
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class ApiToken(Base):
@@ -224,6 +260,65 @@ class OutboxMessage(Base):
     provider_id: Mapped[str | None] = mapped_column(String(64), index=True)  # Twilio's Message SID
     provider_status: Mapped[str | None] = mapped_column(String(24))          # from status callbacks
     segments: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(24), default="message")  # confirmation, status, link, reply …
+    campaign_id: Mapped[str | None] = mapped_column(String(64), index=True)  # a broadcast's messages
     idempotency_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# BIGINT on PostgreSQL (a county's years of events), SQLite's own rowid INTEGER there
+_EVENT_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class InsightEvent(Base):
+    """One thing that happened, for the dashboard (bot/insight/): never text, never personal data.
+
+    Only the county's day is kept, not the time, and no user id, so an event cannot be tied back to
+    a message or a resident. Every value is from a closed vocabulary (bot/insight/events.py).
+    """
+
+    __tablename__ = "insight_events"
+
+    id: Mapped[int] = mapped_column(_EVENT_ID, primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, index=True)   # in the county's time zone
+    kind: Mapped[str] = mapped_column(String(32))            # question.answered, screening.asked, outbox.sent …
+    subject: Mapped[str | None] = mapped_column(String(64))  # a topic id, a flow step, an outbox kind
+    channel: Mapped[str] = mapped_column(String(16))
+    township: Mapped[str | None] = mapped_column(String(32))
+    programme: Mapped[str | None] = mapped_column(String(16))
+    age_band: Mapped[str | None] = mapped_column(String(8))
+    campaign: Mapped[str | None] = mapped_column(String(64))
+
+
+class InsightDaily(Base):
+    """Events counted per day and dimensions, folded from insight_events by bot/insight/rollup.py.
+
+    The dimensions are NOT NULL with "" for "not known", so one unique index serves the fold's
+    upsert and the dashboard's range reads (kind and day first).
+    """
+
+    __tablename__ = "insight_daily"
+    __table_args__ = (Index("uq_insight_daily", "kind", "day", "subject", "channel", "township", "programme",
+                            "age_band", "campaign", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(64), default="")
+    channel: Mapped[str] = mapped_column(String(16), default="")
+    township: Mapped[str] = mapped_column(String(32), default="")
+    programme: Mapped[str] = mapped_column(String(16), default="")
+    age_band: Mapped[str] = mapped_column(String(8), default="")
+    campaign: Mapped[str] = mapped_column(String(64), default="")
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class InsightFold(Base):
+    """A day whose events are counted in insight_daily (the rest are read from insight_events)."""
+
+    __tablename__ = "insight_folds"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger)
+    folded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

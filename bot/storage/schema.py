@@ -68,16 +68,20 @@ def check(engine: Engine, create_if_empty: bool) -> None:
                       "run `jiuzhu db upgrade` (at deploy time, before starting the new version)")
 
 
-def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
-    """Run the migrations up to `revision` (once, even if several run at once): (before, after)."""
+def upgrade(engine: Engine, revision: str = "head", protector=None) -> tuple[str | None, str | None]:
+    """Run the migrations up to `revision` (once, even if several run at once): (before, after).
+
+    `protector`: the deployment's DataProtector, for a migration that moves data only the
+    data key can read (0012: keyed hashes of encrypted phone numbers).
+    """
     with _migration_lock(engine):
         before = current_revision(engine)
         if before != head_revision() or revision != "head":
-            _alembic_upgrade(engine, revision)
+            _alembic_upgrade(engine, revision, protector)
         return before, current_revision(engine)
 
 
-def _alembic_upgrade(engine: Engine, revision: str = "head") -> None:
+def _alembic_upgrade(engine: Engine, revision: str = "head", protector=None) -> None:
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
@@ -85,6 +89,7 @@ def _alembic_upgrade(engine: Engine, revision: str = "head") -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
+        cfg.attributes["protector"] = protector
         command.upgrade(cfg, revision)
 
 

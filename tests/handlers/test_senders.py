@@ -29,8 +29,8 @@ from bot.outbox import (CANCELLED, FAILED, QUEUED, SENT, PermanentFailure, Polic
                         UnknownOutcome, deliver_due, enqueue)
 from bot.runtime import Runtime
 from bot.storage.models import OutboxMessage
-from bot.subscriptions import set_subscribed
-from handlers.senders import CUSTOM_SEND, SmsSender, WechatSender, build_senders, subscription_check
+from bot.subscriptions import outbox_refusal, stop_everything
+from handlers.senders import CUSTOM_SEND, SmsSender, WechatSender, build_senders
 from handlers.wechat_api import WeChatApi, WeChatApiError
 from web.app import create_app
 from tests.conftest import ROOT
@@ -134,7 +134,7 @@ def rt(sqlite_url, fake_twilio):
 
 def deliver(runtime, now=None):
     """One worker round with the real senders."""
-    return deliver_due(runtime, build_senders(runtime), subscription_check(runtime), Policy(), now=now)
+    return deliver_due(runtime, build_senders(runtime), outbox_refusal(runtime), Policy(), now=now)
 
 
 def status_of(runtime, message_id: int) -> OutboxMessage:
@@ -200,10 +200,13 @@ def test_a_refused_number_fails_at_once_without_keeping_twilios_text(rt, fake_tw
 
 
 def test_an_unsubscribed_number_is_cancelled_and_nothing_is_posted(rt, fake_twilio):
-    set_subscribed(rt, "138 0000 0001", False)  # the resident sent STOP
+    with rt.db.unit_of_work() as s:  # the resident sent STOP
+        stop_everything(s, rt, "sms", "138 0000 0001", wording="STOP", source="sms_keyword")
     message_id, _ = enqueue(rt, "sms", PHONE, "通知", "k")
     assert deliver(rt) == Counter({CANCELLED: 1})
-    assert status_of(rt, message_id).status == CANCELLED and fake_twilio.posts == []
+    row = status_of(rt, message_id)
+    assert row.status == CANCELLED and fake_twilio.posts == []
+    assert row.last_error.startswith("cancelled: the number opted out (STOP/退订) on 20")
 
 
 def test_a_timeout_after_sending_is_never_retried(rt, fake_twilio):
@@ -242,7 +245,7 @@ def test_two_workers_post_each_sms_once(any_db_url, fake_twilio):
 
     def work(runtime):
         try:
-            run_worker(runtime, build_senders(runtime), subscription_check(runtime), once=True)
+            run_worker(runtime, build_senders(runtime), outbox_refusal(runtime), once=True)
         except Exception as exc:  # noqa: BLE001 — reported below
             errors.append(exc)
 

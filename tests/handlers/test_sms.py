@@ -21,7 +21,7 @@ from bot.config import load_config
 from bot.messages import Reply
 from bot.runtime import Runtime
 from bot.storage.models import Conversation, ProcessedMessage
-from bot.subscriptions import is_subscribed
+from bot.subscriptions import is_stopped
 from handlers.sms import keyword_of
 from handlers.sms_text import paginate, segments, ucs2_len
 from web.app import create_app
@@ -260,23 +260,33 @@ def test_a_retried_message_sid_runs_once_and_gets_the_same_twiml(twilio, sms_run
 # ---- STOP / START / HELP -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("word", ["STOP", "stop", " Stop! ", "ｓｔｏｐ", "退订", "退订。", "TD", "T", "取消订阅"])
+@pytest.mark.parametrize("word", ["STOP", "stop", " Stop! ", "ｓｔｏｐ", "退订", "退订。", "TD", "T", "R", "r",
+                                  "取消订阅", "不要再发", "不要再发了！", "拒收"])
 def test_stop_confirms_once_then_the_number_receives_nothing(twilio, sms_runtime, engine_calls, word):
     assert twilio.send(word) == [sms_runtime.kb.message("sms_stop_confirm", "sms")]
-    assert not is_subscribed(sms_runtime, PHONE)
-    assert not is_subscribed(sms_runtime, "138 0000 0001")  # the same number as a lead would hold it
-    for later in ("低保标准是多少", "M", "HELP", "", "STOP"):
+    assert is_stopped(sms_runtime, "sms", PHONE)
+    assert is_stopped(sms_runtime, "sms", "138 0000 0001")  # the same number as a lead would hold it
+    for later in ("低保标准是多少", "M", "", "STOP", "T"):
         assert twilio.send(later) == []
     assert twilio.send("", NumMedia="1", MediaContentType0="image/png") == []
     assert not engine_calls
-    assert is_subscribed(sms_runtime, "+8613900000002")  # others are unaffected
+    assert not is_stopped(sms_runtime, "sms", "+8613900000002")  # others are unaffected
+
+
+@pytest.mark.parametrize("word", ["HELP", "帮助"])
+def test_an_opted_out_number_still_gets_the_answer_to_its_own_help(twilio, sms_runtime, engine_calls, word):
+    twilio.send("T")  # as carriers ask: 回T退订
+    (text,) = twilio.send(word)
+    assert text == sms_runtime.kb.message("sms_help_stopped", "sms")
+    assert "订阅" in text and sms_runtime.config.county.hotlines.assistance in text
+    assert is_stopped(sms_runtime, "sms", PHONE) and not engine_calls  # asking for help is no opt-in
 
 
 @pytest.mark.parametrize("word", ["START", "start", "订阅", "开始订阅"])
 def test_start_resubscribes_and_the_bot_answers_again(twilio, sms_runtime, word):
     twilio.send("退订")
     assert twilio.send(word) == [sms_runtime.kb.message("sms_start_confirm", "sms")]
-    assert is_subscribed(sms_runtime, PHONE)
+    assert not is_stopped(sms_runtime, "sms", PHONE)
     assert "900" in twilio.send("低保标准是多少")[0]
 
 
@@ -290,7 +300,7 @@ def test_help_says_what_the_bot_does_and_the_hotline(twilio, sms_runtime, engine
 
 def test_sms_texts_fit_two_segments(shared_runtime):
     for key in ("sms_more_suffix", "sms_no_more", "sms_stop_confirm", "sms_start_confirm", "sms_help",
-                "media_not_supported_sms"):
+                "sms_help_stopped", "media_not_supported_sms"):
         text = shared_runtime.kb.message(key, "sms")
         assert text and "{" not in text and segments(text) <= 2, key
     assert shared_runtime.kb.message("sms_more_suffix", "sms") == SUFFIX
