@@ -129,3 +129,15 @@ def set_notices(runtime, channel: str, recipient: str, on: bool, wording: str, s
         return change(session, runtime, channel, recipient, NOTICES, SUBSCRIBED if on else UNSUBSCRIBED,
                       wording=wording, source=source)
 
+
+
+def follow(runtime, channel: str, recipient: str, event: str) -> None:
+    """A WeChat follow (`event`: subscribe, or subscribe_scan for a QR code): the channel is open again."""
+    with runtime.db.unit_of_work() as session:
+        change(session, runtime, channel, recipient, ALL, SUBSCRIBED, wording=event, source="wechat_event")
+
+
+def unfollow(runtime, channel: str, recipient: str) -> None:
+    """A WeChat unfollow: nothing more to this account, from any topic."""
+    with runtime.db.unit_of_work() as session:
+        stop_everything(session, runtime, channel, recipient, wording="unsubscribe", source="wechat_event")

@@ -214,22 +214,14 @@ def _on_media(message, runtime, settings) -> str | Ask:
 def _on_subscribe(message, runtime, settings) -> str | Ask | Act:
     """A new follower gets the welcome and the menu of what the bot does; the follow is recorded."""
     event = getattr(message, "event", "subscribe")
-
-    def follow() -> None:
-        with runtime.db.unit_of_work() as session:
-            subscriptions.change(session, runtime, CHANNEL, message.source, subscriptions.ALL,
-                                 subscriptions.SUBSCRIBED, wording=event, source="wechat_event")
-    return Act("\n\n".join((runtime.kb.message("welcome", CHANNEL), _greeting(runtime))), follow)
+    return Act("\n\n".join((runtime.kb.message("welcome", CHANNEL), _greeting(runtime))),
+               lambda: subscriptions.follow(runtime, CHANNEL, message.source, event))
 
 
 @_kind(EVENT_KINDS, "unsubscribe")
 def _on_unsubscribe(message, runtime, settings) -> str | Ask | Act:
     """An unfollow: nothing more from the outbox to this account (nobody reads a reply to it)."""
-    def unfollow() -> None:
-        with runtime.db.unit_of_work() as session:
-            subscriptions.stop_everything(session, runtime, CHANNEL, message.source, wording="unsubscribe",
-                                          source="wechat_event")
-    return Act("", unfollow)
+    return Act("", lambda: subscriptions.unfollow(runtime, CHANNEL, message.source))
 
 
 @_kind(EVENT_KINDS, "click")

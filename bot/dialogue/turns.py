@@ -21,8 +21,8 @@ Fast path (the only hand-written SQL outside migrations; figures in
 bench/README.md): a known resident's message is one read — the conversation and
 whether the message is claimed — then the turn is worked out with the database
 out of bounds (`no_database`), then one transaction claims the message together
-with its reply and the saved conversation (on PostgreSQL one autocommitted
-statement). A turn that needs the database while it runs (a lead filed, a phone
+with its reply, the saved conversation and the turn's insight events (on
+PostgreSQL one autocommitted statement). A turn that needs the database while it runs (a lead filed, a phone
 code, STOP on SMS), a new conversation or a retry claims first, with a lease.
 The statements run on one pooled DBAPI connection per turn (`_Link`);
 everything the turn's work does besides goes through `Database.unit_of_work()`.

@@ -1,13 +1,14 @@
 """A screening's events, read from its state before and after one message.
 
 Reading the change instead of calling a hook at every branch of the screening
-keeps bot/screening/ free of counting, and gives the funnel one grain: a step
-counts as asked the first time the screening reaches it (not again after 返回,
-a re-ask or a resume), answered once (a correction is no new answer), and every
-screening that starts ends as submitted or abandoned — 退出, 不同意, a restart,
-or left unfinished until it expired — at the step where it stopped. Steps that
-only some residents are asked are counted only where they were asked, so a
-conditional step never looks like a drop-off.
+keeps bot/screening/ free of counting. A step counts as asked when the screening
+moves on to it — not for a re-ask, a resume, or the step 返回 goes back to — and
+as answered when its answer is recorded (a correction is no new answer; the one
+given again after 返回 is). Every screening that starts ends as submitted or
+abandoned — 退出, 不同意, a restart, or left unfinished until it expired — at the
+step where it stopped: that is the "where people give up" count. Steps that only
+some residents are asked are counted only where they were asked, so a conditional
+step never looks like a drop-off.
 """
 from __future__ import annotations
 
