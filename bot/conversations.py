@@ -80,7 +80,7 @@ def purge_abandoned(db: Database, older_than) -> int:
     purged = 0
     with db.unit_of_work() as s:
         rows = s.execute(select(Conversation).where(Conversation.updated_at < cutoff)).scalars()
-        for row in rows:
+        for row in rows:  # the stored JSON as it is, any version: only its screening key goes
             if row.state and "screening" in row.state:
                 row.state = {k: v for k, v in row.state.items() if k != "screening"}
                 row.version += 1

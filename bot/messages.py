@@ -24,9 +24,9 @@ class Reply:
     application_ref: str | None = None
     topic: str | None = None           # the FAQ topic answered, if any
 
-    def expect_slot(self, state: dict) -> Reply:
-        """Mark the slot a screening is waiting for (none while we await our own question)."""
-        self.expecting = None if state.get("awaiting") or state.get("done") else state.get("asked")
+    def expect_slot(self, state) -> Reply:
+        """Mark the slot a screening (a ScreeningState) waits for: none while we await our own question."""
+        self.expecting = None if state.awaiting or state.done else state.asked
         return self
 
     def add(self, text: str) -> Reply:
