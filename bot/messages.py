@@ -11,7 +11,6 @@ class IncomingMessage:
     channel: str                    # wechat, sms, terminal …
     user_id: str                    # the channel's id for the resident (openid, phone number)
     text: str = ""                  # a channel turns voice, clicks and media into text (or a fixed reply) first
-    message_id: str | None = None   # for de-duplicating webhook retries
 
 
 @dataclass

@@ -133,7 +133,7 @@ def answer_once(runtime, number: str, sid: str, form) -> str:
     budget = runtime.config.sms.reply_budget_seconds
     try:
         result = runtime.turns.handle(
-            IncomingMessage(channel=CHANNEL, user_id=number, text=body, message_id=sid),
+            IncomingMessage(channel=CHANNEL, user_id=number, text=body),
             lambda turn: Reply(messages=respond(runtime, turn, body, num_media)),
             Delivery(claim=sid, keep=keep, send_later=send_later, deadline=budget))
     except Exception:  # noqa: BLE001 — a bug must reach the resident as an apology, not a 500

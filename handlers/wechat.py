@@ -154,8 +154,7 @@ def answer_once(message, settings: Settings) -> str:
         log.exception("failed to answer a wechat %s message", message.type)
         what = runtime.kb.message("generic_apology", CHANNEL)
     asks = isinstance(what, Ask)
-    incoming = IncomingMessage(channel=CHANNEL, user_id=message.source,
-                               text=what.text if asks else "", message_id=raw_field(message, "MsgId"))
+    incoming = IncomingMessage(channel=CHANNEL, user_id=message.source, text=what.text if asks else "")
     note = runtime.kb.message("reply_continues", CHANNEL)
     parts: dict[str, tuple[str, str]] = {}
 
