@@ -273,8 +273,7 @@ def main() -> int:
     rt = Runtime.from_path(None)
     rt.matcher  # noqa: B018 — build or load the index before anything is timed
     plain = Runtime(dataclasses.replace(rt.config, matching=dataclasses.replace(rt.config.matching,
-                                                                               semantic=False)))
-    plain.__dict__["kb"] = rt.kb
+                                                                               semantic=False)), kb=rt.kb)
     systems = {"jiuzhu": lambda q: plain.answer(q, "wechat").topic,
                "jiuzhu_ranked": jiuzhu_ranked(rt),
                "baseline": Bm25Baseline(rt.kb.entries).predict,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.dialogue.choices import numbered_lines
 from bot.knowledge import KnowledgeBase
 from bot.matching.matcher import MatchResult, Scored
 
@@ -54,6 +55,6 @@ def compose_answer(kb: KnowledgeBase, result: MatchResult, channel: str) -> Answ
 
 def render_choices(kb: KnowledgeBase, choices: tuple[Scored, ...], channel: str) -> str:
     """「您是不是想问：」 with numbered entry titles."""
-    lines = "\n".join(kb.message("choice_line", channel, number=i, title=s.entry.title)
-                      for i, s in enumerate(choices, 1))
+    lines = numbered_lines([s.entry.title for s in choices],
+                           lambda n, title: kb.message("choice_line", channel, number=n, title=title))
     return kb.message("did_you_mean", channel, choices=lines)

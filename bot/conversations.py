@@ -84,7 +84,7 @@ def purge_abandoned(db: Database, older_than, on_purge=None) -> int:
     purged = 0
     with db.unit_of_work() as s:
         rows = s.execute(select(Conversation).where(Conversation.updated_at < cutoff)).scalars()
-        for row in rows:
+        for row in rows:  # the stored JSON as it is, any version: only its screening key goes
             if row.state and "screening" in row.state:
                 if on_purge is not None:
                     on_purge(s, row.channel, row.state["screening"])

@@ -11,7 +11,6 @@ class IncomingMessage:
     channel: str                    # wechat, sms, terminal …
     user_id: str                    # the channel's id for the resident (openid, phone number)
     text: str = ""                  # a channel turns voice, clicks and media into text (or a fixed reply) first
-    message_id: str | None = None   # for de-duplicating webhook retries
 
 
 @dataclass
@@ -24,9 +23,9 @@ class Reply:
     application_ref: str | None = None
     topic: str | None = None           # the FAQ topic answered, if any
 
-    def expect_slot(self, state: dict) -> Reply:
-        """Mark the slot a screening is waiting for (none while we await our own question)."""
-        self.expecting = None if state.get("awaiting") or state.get("done") else state.get("asked")
+    def expect_slot(self, state) -> Reply:
+        """Mark the slot a screening (a ScreeningState) waits for: none while we await our own question."""
+        self.expecting = None if state.awaiting or state.done else state.asked
         return self
 
     def add(self, text: str) -> Reply:

@@ -4,12 +4,17 @@ NFKC folds full-width letters and digits (ｄｉｂａｏ, １２３) into ASCII
 characters, zero-width marks and emoji are dropped; runs of whitespace become
 one space. Chinese numerals with a unit (两千五, 一千二百, 1千8) become digits so
 "六十岁" and "60岁" read the same.
+
+A message is cleaned once: the engine wraps what a resident sent in a
+`MessageText`, which carries the clean form with it, and every reader down
+the line (commands, numbered choices, the matcher, the answer parsers) gets
+it from there. Nothing here remembers residents' text beyond that one value.
 """
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
+from functools import cached_property
 
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "四": 4, "五": 5,
            "六": 6, "七": 7, "八": 8, "九": 9, "壹": 1, "贰": 2, "叁": 3, "肆": 4, "伍": 5,
@@ -24,20 +29,53 @@ _SPACES = re.compile(r"\s+")
 # Most questions are only these characters: common CJK, CJK punctuation, printable ASCII
 # but ^ and ` (modifier symbols, dropped), and what NFKC maps to one of them: full-width
 # ASCII (，？１Ａ, not ＾ or ｀) and the ideographic space. None of them composes, so NFKD
-# gives what NFKC would, without NFKC's composition pass (~150 ns a CJK character in
-# CPython), and no per-character filter is needed.
+# gives what NFKC would, without NFKC's composition pass (its cost: bench/README.md), and
+# no per-character filter is needed.
 _PLAIN = re.compile(r"[\u4e00-\u9fff\u3000-\u3003\u3008-\u3011\u3014-\u301f !-\]_a-~"
                     r"\uff01-\uff3d\uff3f\uff41-\uff5e]*")
+_NOT_WORD = re.compile(r"[\s\W_]+")
 
 
-@functools.lru_cache(maxsize=16)
-def normalize_text(text: str) -> str:
-    """NFKC, drop control/format/emoji characters, collapse whitespace, lowercase.
+class MessageText(str):
+    """One message as the resident sent it (it is that string) and its clean form, worked out once.
 
-    Cached: the engine asks this of the same message several times (a command? a
-    choice number? a question?). Only that message needs to be remembered, and a
-    message may hold personal data: the cache is kept small.
+    A str, so every reader that takes text reads it unchanged; `normalize_text` of a
+    MessageText is its `clean` form without working it out again. A slice or a
+    replacement is a plain str again, cleaned when asked. The value lives as long as
+    the message is handled: no cache outlives it.
     """
+
+    @property
+    def raw(self) -> str:
+        """The text as sent."""
+        return str(self)
+
+    @cached_property
+    def clean(self) -> str:
+        """normalize_text of the message."""
+        return _normalize(self)
+
+    @cached_property
+    def compact(self) -> str:
+        """The clean text without spaces and punctuation: how command words are compared."""
+        return _NOT_WORD.sub("", self.clean)
+
+
+def normalize_text(text: str) -> str:
+    """NFKC, drop control/format/emoji characters, collapse whitespace, lowercase."""
+    if type(text) is MessageText:
+        return text.clean
+    return _normalize(text)
+
+
+def compact_text(text: str) -> str:
+    """normalize_text without spaces and punctuation (a MessageText has it already)."""
+    if type(text) is MessageText:
+        return text.compact
+    return _NOT_WORD.sub("", _normalize(text))
+
+
+def _normalize(text: str) -> str:
     if _PLAIN.fullmatch(text):
         return _SPACES.sub(" ", unicodedata.normalize("NFKD", text)).strip().lower()
     return _filter_characters(unicodedata.normalize("NFKC", text))

@@ -22,6 +22,7 @@ from twilio.request_validator import (HMAC_SHA1, HMAC_SHA256, SIGNATURE_SETTINGS
                                       RequestValidator, get_signature_algorithm)
 from twilio.twiml.messaging_response import MessagingResponse
 
+from bot.dialogue.state import ConversationState
 from bot.dialogue.turns import Delivery, Outcome, Turn
 from bot.messages import IncomingMessage, Reply
 from bot.outbox import enqueue, record_status
@@ -36,7 +37,6 @@ blueprint = Blueprint("sms", __name__)
 
 CHANNEL = "sms"
 PATH = "/sms"
-PAGES_KEY = "sms_pages"
 
 _KEYWORD_NOISE = re.compile(r"[\s.,!。，！、~～…]+")
 
@@ -125,7 +125,7 @@ def answer_once(runtime, number: str, sid: str, form) -> str:
     budget = runtime.config.sms.reply_budget_seconds
     try:
         result = runtime.turns.handle(
-            IncomingMessage(channel=CHANNEL, user_id=number, text=body, message_id=sid),
+            IncomingMessage(channel=CHANNEL, user_id=number, text=body),
             lambda turn: Reply(messages=respond(runtime, turn, body, num_media)),
             Delivery(claim=sid, keep=keep, send_later=send_later, deadline=budget))
     except Exception:  # noqa: BLE001 — a bug must reach the resident as an apology, not a 500
@@ -160,7 +160,7 @@ def respond(runtime, turn: Turn, body: str, num_media: int = 0) -> list[str]:
         with runtime.db.unit_of_work() as session:
             stopped_now = subscriptions.stop_everything(session, runtime, CHANNEL, number, wording=body,
                                                         source="sms_keyword")
-        state.pop(PAGES_KEY, None)
+        state.sms_pages = None
         return [kb.message("sms_stop_confirm", CHANNEL)] if stopped_now else []  # confirmed once
     if word in kb.commands.get("sms_start", ()):
         with runtime.db.unit_of_work() as session:  # the resident's own word: back, with policy notices
@@ -199,7 +199,7 @@ def render_twiml(texts: list[str]) -> str:
     return str(response)
 
 
-def _first_page(runtime, state: dict, text: str) -> str:
+def _first_page(runtime, state: ConversationState, text: str) -> str:
     """Page a reply: keep the rest for 'M' in the conversation (replacing what waited), return the first page."""
     limit = runtime.config.sms.segment_chars * runtime.config.sms.max_segments
     pages = paginate(text, limit, runtime.kb.message("sms_more_suffix", CHANNEL))
@@ -207,16 +207,13 @@ def _first_page(runtime, state: dict, text: str) -> str:
     return pages[0]
 
 
-def _waiting_pages(runtime, state: dict) -> list[str]:
-    sealed = state.get(PAGES_KEY)
-    return json.loads(runtime.protector.unseal(sealed)) if sealed else []
+def _waiting_pages(runtime, state: ConversationState) -> list[str]:
+    return json.loads(runtime.protector.unseal(state.sms_pages)) if state.sms_pages else []
 
 
-def _keep_pages(runtime, state: dict, pages: list[str]) -> None:
-    if pages:  # pages may hold a screening summary: encrypted like the screening itself
-        state[PAGES_KEY] = runtime.protector.seal(json.dumps(pages, ensure_ascii=False))
-    else:
-        state.pop(PAGES_KEY, None)
+def _keep_pages(runtime, state: ConversationState, pages: list[str]) -> None:
+    # pages may hold a screening summary: encrypted like the screening itself
+    state.sms_pages = runtime.protector.seal(json.dumps(pages, ensure_ascii=False)) if pages else None
 
 
 def _num_media(form) -> int:

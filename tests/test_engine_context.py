@@ -66,8 +66,8 @@ def test_follow_ups_chain_and_a_new_subject_ends_them(runtime, channel):
 
 @pytest.mark.parametrize("channel", CHANNELS)
 def test_a_follow_up_after_the_context_expired_is_just_a_question(config, shared_runtime, channel):
-    rt = Runtime(dataclasses.replace(config, offer_minutes=-1))  # every remembered topic is already old
-    rt.__dict__.update(kb=shared_runtime.kb, matcher=shared_runtime.matcher)
+    rt = Runtime(dataclasses.replace(config, offer_minutes=-1),  # every remembered topic is already old
+                 kb=shared_runtime.kb, matcher=shared_runtime.matcher)
     first, follow = talk(rt, channel, "特困人员认定条件是什么", "要带什么？")
     assert (first.topic, follow.topic) == ("tekun.eligibility", "dibao.materials")
 
@@ -84,7 +84,7 @@ def test_a_follow_up_is_remembered_per_resident(runtime, channel):
 def test_a_picked_choice_frames_the_next_follow_up(runtime, channel):
     # a vague question offering a programme other than 低保 (要带什么 alone reads as 低保)
     follow_up = runtime.matcher.context.follow_up
-    for vague in ("救助", "补助", "五保户的事", "那要怎么申请啊"):
+    for vague in ("救助", "补助", "五保户的事", "那要怎么申请啊", "病了", "住院报销"):
         choices = runtime.answer(vague, channel).choices
         picks = [i for i, c in enumerate(choices, 1) if follow_up.program(c.entry.topic) not in (None, "dibao")]
         if picks:

@@ -89,7 +89,7 @@ class Tx:
         """A DateTime(timezone=True) parameter: stored on SQLite as SQLAlchemy stores it (UTC, no offset)."""
         if not self.sqlite:
             return value
-        # isoformat spells it as strftime("%Y-%m-%d %H:%M:%S.%f") would, at a fifth of the cost
+        # isoformat spells it as strftime("%Y-%m-%d %H:%M:%S.%f") would, for less (bench/README.md)
         return value.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 

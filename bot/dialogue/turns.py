@@ -30,7 +30,6 @@ everything the turn's work does besides goes through `Database.unit_of_work()`.
 from __future__ import annotations
 
 import contextvars
-import copy
 import datetime as dt
 import enum
 import logging
@@ -43,6 +42,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from bot.conversations import ConcurrentUpdate
+from bot.dialogue.state import ConversationState
 from bot.dialogue.turn_sql import (CLAIM_LEASED, CLAIM_ROW, CLAIM_WITH_REPLY, CLAIM_WITH_REPLY_AND_EVENTS, CREATE,
                                    EVENTS, LOAD, MARK_LATE, PEEK, SAVE, SAVE_AND_CLAIM, SAVE_AND_CLAIM_WITH_EVENTS,
                                    STORE_LATE, STORE_REPLY, TAKE_OVER, UNANSWERED, LATE, Link, Tx, is_outage)
@@ -73,12 +73,16 @@ class Turn:
     user_key: str = ""
     cid: int | None = None            # the conversation (None: the reply involves none)
     version: int = 0
-    state: dict = field(default_factory=dict)
-    loaded: dict = field(default_factory=dict)      # the state as loaded: unchanged → not written
+    state: ConversationState = field(default_factory=ConversationState)
+    loaded: dict = field(default_factory=dict)      # its JSON before the run: unchanged → not written
     reply: Reply = field(default_factory=Reply)
     unanswered: list[dict] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)  # insight events (bot/insight/), written with the turn
     allowed: bool | None = None       # the rate limiter's verdict, asked once per message
+
+    def changed(self) -> bool:
+        """Whether the run changed the conversation's state (then it is written)."""
+        return self.cid is not None and self.state.to_json() != self.loaded
 
     def note_unanswered(self, text: str, channel: str, outcome: str, **fields) -> None:
         """A question the bot could not answer: written with the turn (scrubbed)."""
@@ -169,13 +173,13 @@ class TurnPipeline:
 
     def _run(self, turn: Turn, work: Work) -> None:
         """Work the reply out on the loaded state; a bug gives an apology and changes nothing."""
-        turn.loaded, turn.unanswered, turn.events = copy.deepcopy(turn.state), [], []
+        turn.loaded, turn.unanswered, turn.events = turn.state.to_json(), [], []
         token = _CURRENT.set(turn)
         try:
             turn.reply = work(turn)
         except Exception:  # noqa: BLE001 — a bug must not reach the resident as a traceback
             log.exception("failed to handle a %s message", turn.message.channel)
-            turn.state, turn.unanswered, turn.events = copy.deepcopy(turn.loaded), [], []
+            turn.state, turn.unanswered, turn.events = ConversationState.from_json(turn.loaded), [], []
             turn.reply = Reply().add(self.apology(turn.message.channel))
         finally:
             _CURRENT.reset(token)
@@ -203,7 +207,7 @@ class TurnPipeline:
                                    "message_id": claim[:128]})
         if row is None or row[0] is None or row[3] is not None:
             return False
-        turn.cid, turn.version, turn.state = row[0], row[1], dict(tx.from_json(row[2]) or {})
+        turn.cid, turn.version, turn.state = row[0], row[1], ConversationState.from_json(tx.from_json(row[2]))
         return True
 
     def _claim_and_load(self, link: Link, turn: Turn, claim: str) -> str | TurnResult:
@@ -237,8 +241,7 @@ class TurnPipeline:
             tx.run(CREATE, {**params, "user_ref": self.encrypt(turn.message.user_id), "state": tx.json({}),
                              "now": tx.time(utcnow())})
             row = tx.first(LOAD, params)
-        turn.cid, turn.version, turn.state = row[0], row[1], dict(tx.from_json(row[2]) or {})
-        turn.loaded = turn.state
+        turn.cid, turn.version, turn.state = row[0], row[1], ConversationState.from_json(tx.from_json(row[2]))
 
     # ---- save and keep the reply ---------------------------------------------------------
     def _finish(self, link: Link, turn: Turn, work: Work, delivery: Delivery, began: float,
@@ -311,7 +314,7 @@ class TurnPipeline:
     def _claim_in_one_statement(self, link: Link, turn: Turn, message_id: str, kept: dict) -> None:
         """PostgreSQL: claim, reply and saved conversation in one autocommitted statement (one
         round trip instead of four). Raises _Lost or ConcurrentUpdate having written nothing."""
-        changed = turn.cid is not None and turn.state != turn.loaded
+        changed = turn.changed()
         events = turn.events
         try:
             with link.autocommit() as tx:
@@ -324,7 +327,7 @@ class TurnPipeline:
                     done = tx.run(CLAIM_WITH_REPLY_AND_EVENTS if events else CLAIM_WITH_REPLY, params) == written
                 elif tx.run(SAVE_AND_CLAIM_WITH_EVENTS if events else SAVE_AND_CLAIM,
                             {**params, "id": turn.cid, "version": turn.version,
-                             "state": tx.json(turn.state)}) != written:
+                             "state": tx.json(turn.state.to_json())}) != written:
                     raise ConcurrentUpdate(turn.cid)
                 else:
                     done = True
@@ -338,8 +341,8 @@ class TurnPipeline:
     def _write(self, tx: Tx, turn: Turn) -> None:
         """The conversation if it changed (else ConcurrentUpdate), the unanswered questions and the
         insight events."""
-        if turn.cid is not None and turn.state != turn.loaded:
-            if tx.run(SAVE, {"id": turn.cid, "version": turn.version, "state": tx.json(turn.state),
+        if turn.changed():
+            if tx.run(SAVE, {"id": turn.cid, "version": turn.version, "state": tx.json(turn.state.to_json()),
                               "now": tx.time(utcnow())}) != 1:
                 raise ConcurrentUpdate(turn.cid)
         if turn.unanswered:

@@ -33,10 +33,12 @@ class ScreeningView:
     context: dict = field(default_factory=dict)
 
 
-def view_of(state: dict | None) -> ScreeningView | None:
-    """A screening state's view, or None for no screening."""
+def view_of(state) -> ScreeningView | None:
+    """A screening state's view (a ScreeningState or its JSON), or None for no screening."""
     if not state:
         return None
+    if not isinstance(state, dict):
+        state = state.to_json()  # bot.screening.state.ScreeningState: the same keys
     values = state.get("values") or {}
     return ScreeningView(started=state.get("started"), asked=state.get("asked"),
                          history=tuple(state.get("history") or ()), skipped=tuple(state.get("skipped") or ()),

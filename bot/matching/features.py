@@ -1,72 +1,33 @@
-"""Turn text into comparable form, and a question into per-entry features.
+"""A question's features per candidate entry, and the calibrated ranking over them.
 
-Both the FAQ phrasings and residents' questions go through `Preparer`, so a
-dialect word, a homophone typo or a Chinese numeral is folded the same way on
-both sides. `FeatureIndex.candidates` scores the most promising entries with a
-handful of features; a logistic model (training.py) turns them into a
-calibrated probability. `FeatureIndex.ranked` is the serving path: the same
-computation with its hot loops in C (_scorer.c, via compiled.py) where built;
-the numpy code here is the reference it is tested against, and what
-calibration runs (it can hold a phrasing out).
+`FeatureIndex.candidates` scores the most promising entries with a handful of
+features; a logistic model (training.py) turns them into a calibrated
+probability. `FeatureIndex.ranked` is the serving path: the same computation
+with its hot loops in C (_scorer.c, via compiled.py) where built; the numpy
+code here is the reference it is tested against, and what calibration runs
+(it can hold a phrasing out). Questions and phrasings are made comparable by
+preparing.py first; the flat postings the scoring sums over are postings.py's.
 """
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
 from rapidfuzz import fuzz, process
 
 from bot.matching.compiled import _scorer
-from bot.matching.lexicon import SynonymRewriter, content_tokens
-from bot.matching.pinyin import PinyinRestorer
-from bot.textnorm import normalize_numbers, normalize_text
+from bot.matching.postings import FlatPostings
+from bot.matching.preparing import Prepared
 
 FEATURES = ("dice", "cover", "bag", "typical", "bigram", "fuzz", "keyword", "lead", "known",
             "foreign")
-_NOT_WORD = re.compile(r"[\W_]+")
-_CJK_GAP = re.compile(r"(?<=[\u4e00-\u9fff]) +(?=[\u4e00-\u9fff])")
 CANDIDATES = 10
 # Where the columns of a feature row come from: those _scorer.candidates (or its numpy
 # reference) returns, in this order, then the two worked out afterwards.
 _SUMMED = [FEATURES.index(f) for f in ("dice", "cover", "bag", "typical", "bigram", "keyword", "foreign", "known")]
 _FUZZ, _LEAD = FEATURES.index("fuzz"), FEATURES.index("lead")
 FUZZY_PER_ENTRY = 4  # rapidfuzz is the costly part: compare with the likeliest phrasings only
-
-
-@dataclass
-class Prepared:
-    """A question after normalisation: the folded text and its content tokens."""
-
-    text: str
-    tokens: list[str]
-    bigrams: list[str]
-
-
-class Preparer:
-    """normalise → restore homophones/pinyin → synonyms → numbers → tokens."""
-
-    def __init__(self, restorer: PinyinRestorer, synonyms: SynonymRewriter, tokenizer):
-        self.restorer = restorer
-        self.synonyms = synonyms
-        self.tokenizer = tokenizer
-
-    def prepare(self, raw: str) -> Prepared:
-        """The comparable form of one question."""
-        text = normalize_text(raw)
-        text = self.restorer.restore(text)
-        if " " in text:
-            text = _CJK_GAP.sub("", text)  # "我想 申请 低保" from typed pinyin
-        text = self.synonyms.rewrite(text)
-        text = normalize_numbers(text)
-        return Prepared(text=text, tokens=content_tokens(self.tokenizer, text), bigrams=char_bigrams(text))
-
-
-def char_bigrams(text: str) -> list[str]:
-    """Distinct character bigrams: robust where jieba splits a typo'd word oddly."""
-    chars = _NOT_WORD.sub("", text)
-    return list(dict.fromkeys(chars[i:i + 2] for i in range(len(chars) - 1)))
 
 
 @dataclass
@@ -328,70 +289,6 @@ class FeatureIndex:
                 raise RuntimeError("an index loaded from the cache carries its flat postings; this one has neither")
             flat = self.__dict__["_flat"] = FlatPostings.build(self)
         return flat
-
-
-@dataclass
-class FlatPostings:
-    """All summed features share one vector: [phrasing overlap | bigram overlap | bag | foreign | typical].
-
-    Each token (and character bigram) owns a slot: the positions its weight
-    lands on in that vector and the weights, stored back to back (CSR style:
-    slot s is index[ptr[s]:ptr[s+1]]). A question is then the list of its
-    slots, summed in one pass.
-    """
-
-    tokens: dict[str, tuple[int, float, float, int, bool]]  # → slot, idf, out-of-scope weight, entries, in a phrasing
-    bigrams: dict[str, tuple[int, float, int]]              # → slot, idf, phrasings containing it
-    ptr: np.ndarray                  # int64, slot boundaries
-    index: np.ndarray                # int64, positions in the score vector
-    weight: np.ndarray               # float64
-    bag: int                         # where each block starts
-    foreign: int
-    typical: int
-    size: int
-    inv_sizes: np.ndarray            # 1 / phrasings per entry
-    members: list[np.ndarray]        # each entry's phrasing indexes
-
-    @property
-    def bounds(self) -> list[int]:
-        """ptr as a Python list (slicing with Python ints is cheaper)."""
-        bounds = self.__dict__.get("_bounds")
-        if bounds is None:
-            bounds = self.__dict__["_bounds"] = self.ptr.tolist()
-        return bounds
-
-    @classmethod
-    def build(cls, index: FeatureIndex) -> FlatPostings:
-        n_ph, n_entries = len(index.ph_entry), len(index.entry_topics)
-        bag_at, foreign_at, typical_at = 2 * n_ph, 2 * n_ph + n_entries, 2 * n_ph + 2 * n_entries
-        positions, weights, tokens, bigrams = [], [], {}, {}
-        for token, entries in index.bag.items():
-            w = index.idf[token]
-            oos = w * index.out_of_scope.get(token, 0.0)
-            post = index.postings.get(token)
-            # the order of the parts is the order numpy's reference path once added them in
-            parts = [] if post is None else [(post, np.full(len(post), w))]
-            parts += [(entries + bag_at, np.full(len(entries), w)), (entries + foreign_at, np.full(len(entries), oos))]
-            if post is not None:
-                t_entries, t_counts = index.typical[token]
-                parts.append((t_entries + typical_at, w * t_counts))
-            tokens[token] = (len(positions), w, oos, len(entries), post is not None)
-            positions.append(np.concatenate([p for p, _ in parts]))
-            weights.append(np.concatenate([v for _, v in parts]))
-        for bg, post in index.bi_postings.items():
-            w = index.bi_idf[bg]
-            bigrams[bg] = (len(positions), w, len(post))
-            positions.append(post + n_ph)
-            weights.append(np.full(len(post), w))
-        ptr = np.zeros(len(positions) + 1, dtype=np.int64)
-        np.cumsum([len(p) for p in positions], out=ptr[1:])
-        ends = np.append(index.entry_starts[1:], n_ph)
-        return cls(tokens=tokens, bigrams=bigrams, ptr=ptr,
-                   index=np.concatenate(positions).astype(np.int64),
-                   weight=np.concatenate(weights).astype(np.float64),
-                   bag=bag_at, foreign=foreign_at, typical=typical_at, size=typical_at + n_entries,
-                   inv_sizes=1 / np.maximum(index.entry_sizes, 1).astype(float),
-                   members=[np.arange(s, e) for s, e in zip(index.entry_starts.tolist(), ends.tolist())])
 
 
 def decision_rows(index: FeatureIndex, top: np.ndarray, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:

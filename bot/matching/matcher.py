@@ -15,13 +15,14 @@ import numpy as np
 
 from bot.config import Matching
 from bot.knowledge import Entry, KnowledgeBase
-from bot.matching import features, lexicon, pickles, pinyin, semantic, training
+from bot.matching import features, lexicon, pickles, pinyin, postings, preparing, semantic, training
 from bot.matching.context import ContextRules
-from bot.matching.features import FeatureIndex, Preparer
+from bot.matching.features import FeatureIndex
+from bot.matching.preparing import Preparer
 from bot.matching.lexicon import Segmenter, SynonymRewriter, cache_dir, load_tokenizer, write_dictionary
 from bot.matching.pinyin import PinyinRestorer
 
-_SOURCES = (features, lexicon, pinyin, training)  # their source keys the cache
+_SOURCES = (features, lexicon, pinyin, postings, preparing, training)  # their source keys the cache
 EXACT_CONFIDENCE = 0.97
 WISH_CONFIDENCE = 0.9  # a wish to apply (context.ApplyWish): a rule, not the model, decides
 

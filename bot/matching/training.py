@@ -14,7 +14,8 @@ from collections import defaultdict
 import numpy as np
 
 from bot.knowledge import KnowledgeBase
-from bot.matching.features import FEATURES, FeatureIndex, Prepared, Preparer, decision_rows
+from bot.matching.features import FEATURES, FeatureIndex, decision_rows
+from bot.matching.preparing import Prepared, Preparer
 
 L2 = 1.0
 

@@ -7,7 +7,9 @@ ID number), else the last one given. A bare '打错了' asks the last one again.
 from __future__ import annotations
 
 from bot.messages import Reply
+from bot.screening.answers import forget_derived_from
 from bot.screening.flow import Slot
+from bot.screening.state import ScreeningState
 
 # Answers whose values cannot be mistaken for another slot's: a parse is enough to tell.
 DISTINCT_KINDS = ("id_number", "phone", "township")
@@ -19,7 +21,7 @@ class Corrections:
     def __init__(self, screener):
         self.s = screener
 
-    def correct(self, state: dict, text: str, ctx, reply: Reply, alias_alone: bool) -> bool:
+    def correct(self, state: ScreeningState, text: str, ctx, reply: Reply, alias_alone: bool) -> bool:
         """Change an earlier answer if the message is a correction; True if it was handled.
 
         `alias_alone`: a message naming an answered slot (收入1500) corrects it even
@@ -36,23 +38,23 @@ class Corrections:
                 rest = rest.replace(word, " ")
         if target is None:
             target = self._meant_slot(state, rest)
-        if target is not None and target.name == state.get("asked"):
+        if target is not None and target.name == state.asked:
             return False  # correcting the question just asked: that is simply its answer
         if target is None:
             return self._ask_last_again(state, rest, ctx, reply)
         parsed = self.s.parse(target, rest)
         if not parsed.ok or target.name == "consent":
-            reply.add(self.s._say("not_corrected", ctx))
+            reply.add(self.s.say("not_corrected", ctx))
             return True
-        self.s._store(state, target, parsed.value, answered=target.name not in state["history"])
-        reply.add(self.s._say("corrected", ctx, label=self.s.texts.label(target.name),
-                              value=self.s._shown(target.name, parsed.value, ctx)))
+        self.s.store(state, target, parsed.value, answered=target.name not in state.history)
+        reply.add(self.s.say("corrected", ctx, label=self.s.texts.label(target.name),
+                             value=self.s.shown(target.name, parsed.value, ctx)))
         return True
 
-    def _meant_slot(self, state: dict, rest: str) -> Slot | None:
+    def _meant_slot(self, state: ScreeningState, rest: str) -> Slot | None:
         """The answered slot a correction without a name is about, latest answers first."""
-        flow, answered = self.s.flow, [n for n in reversed(state["history"]) if n in state["values"]]
-        asked = state.get("asked")
+        flow, answered = self.s.flow, [n for n in reversed(state.history) if n in state.values]
+        asked = state.asked
         for name in [asked, *answered] if asked in flow.by_name else answered:  # 四口人: a value's unit words
             if any(cue in rest for cue in flow.correction_cues.get(name, ())):
                 return flow.slot(name)
@@ -64,39 +66,36 @@ class Corrections:
             return flow.slot(answered[0])
         return None
 
-    def _ask_last_again(self, state: dict, rest: str, ctx, reply: Reply) -> bool:
+    def _ask_last_again(self, state: ScreeningState, rest: str, ctx, reply: Reply) -> bool:
         """'打错了' alone: ask the last answer again; with words we cannot place, say how."""
-        if any(ch.isalnum() for ch in rest) or not state["history"]:
-            reply.add(self.s._say("not_corrected", ctx))
+        if any(ch.isalnum() for ch in rest) or not state.history:
+            reply.add(self.s.say("not_corrected", ctx))
             return True
         self.go_back(state, ctx, reply, said="ask_again")
         return True
 
-    def _named_slot(self, state: dict, text: str) -> tuple[Slot | None, str | None]:
+    def _named_slot(self, state: ScreeningState, text: str) -> tuple[Slot | None, str | None]:
         """The answered slot the message names by an alias, longest alias first."""
         best: tuple[Slot | None, str | None] = (None, None)
         for slot in self.s.flow.slots:
-            if slot.name in ("consent", "confirm") or slot.name not in state["values"]:
+            if slot.name in ("consent", "confirm") or slot.name not in state.values:
                 continue
             for alias in slot.aliases:
                 if alias in text and (best[1] is None or len(alias) > len(best[1])):
                     best = (slot, alias)
         return best
 
-    def go_back(self, state: dict, ctx, reply: Reply, said: str = "went_back") -> Reply:
+    def go_back(self, state: ScreeningState, ctx, reply: Reply, said: str = "went_back") -> Reply:
         """返回: forget the last answer (and what was derived from it) and ask it again."""
         s = self.s
-        if not state["history"]:
-            reply.add(s._say("nothing_to_go_back", ctx))
-            s._reask(state, ctx, reply)
+        if not state.history:
+            reply.add(s.say("nothing_to_go_back", ctx))
+            s.reask(state, ctx, reply)
             return reply.expect_slot(state)
-        previous = state["history"].pop()
-        state["values"].pop(previous, None)
-        for derived in list(state["derived"]):  # values derived from the undone answer go too
-            if s._source_of(derived) == previous:
-                state["values"].pop(derived, None)
-                state["derived"].remove(derived)
-        state["asked"] = previous
-        reply.add(s._say(said, ctx, label=s.texts.label(previous)))
-        s._reask(state, ctx, reply)
+        previous = state.history.pop()
+        state.values.pop(previous, None)
+        forget_derived_from(s.flow, state, previous)  # values derived from the undone answer go too
+        state.asked = previous
+        reply.add(s.say(said, ctx, label=s.texts.label(previous)))
+        s.reask(state, ctx, reply)
         return reply.expect_slot(state)

@@ -7,17 +7,23 @@ its personal data) move to the new conversation.
 """
 from __future__ import annotations
 
-import datetime as dt
-import json
 import secrets
 
 from sqlalchemy import select, update
 
+from bot.dialogue.choices import LINK_OFFER
+from bot.dialogue.state import ConversationState, Expiring
 from bot.phones import legacy_phone_key, mainland_mobile, phone_key, to_e164
+from bot.screening.state import Awaiting, Link, ScreeningState, unseal_screening
 from bot.storage.models import Conversation, utcnow
 
 CODE_MINUTES = 10
 CODE_TRIES = 3
+
+
+def _sealed_screening(row: Conversation | None) -> str | None:
+    """The sealed screening a conversation row keeps, if any."""
+    return ConversationState.from_json(row.state).screening if row is not None else None
 
 
 class ScreeningLinker:
@@ -48,11 +54,11 @@ class ScreeningLinker:
             rows = s.execute(select(Conversation).where(Conversation.phone_key.in_(keys),
                                                         Conversation.channel != channel)).scalars()
             for row in rows:
-                if (row.state or {}).get("screening"):
+                if _sealed_screening(row):
                     return row.id
         return None
 
-    def send_code(self, number: str, conversation_id: int, source_id: int) -> dict:
+    def send_code(self, number: str, conversation_id: int, source_id: int) -> Link:
         """Text a one-time code to the number; returns what the asking conversation must keep."""
         from bot.outbox import enqueue
 
@@ -60,37 +66,29 @@ class ScreeningLinker:
         text = self.runtime.screener.texts.get("link_code_sms", code=code, minutes=CODE_MINUTES)
         enqueue(self.runtime, "sms", to_e164(number), text,
                 idempotency_key=f"link:{conversation_id}:{source_id}:{secrets.token_hex(4)}")
-        expires = utcnow() + dt.timedelta(minutes=CODE_MINUTES)
-        return {"source": source_id, "code": self.protector.blind_index("otp", f"{conversation_id}:{code}"),
-                "expires": expires.isoformat(), "tries": 0}
+        hashed = self.protector.blind_index("otp", f"{conversation_id}:{code}")
+        return Link(source=source_id, code=Expiring.lasting(hashed, CODE_MINUTES))
 
-    def code_matches(self, pending: dict, conversation_id: int, text: str) -> bool:
+    def code_matches(self, link: Link, conversation_id: int, text: str) -> bool:
         """Whether the resident typed the code we sent (and it is still valid)."""
         digits = "".join(c for c in text if c.isdigit())
-        if dt.datetime.fromisoformat(pending["expires"]) < utcnow() or len(digits) != 6:
+        expected = link.code.current() if link.code else None
+        if expected is None or len(digits) != 6:
             return False
-        expected = self.protector.blind_index("otp", f"{conversation_id}:{digits}")
-        return secrets.compare_digest(expected, pending["code"])
+        return secrets.compare_digest(self.protector.blind_index("otp", f"{conversation_id}:{digits}"), expected)
 
     def take_over(self, source_id: int) -> str | None:
         """Move the sealed screening out of the other conversation (it continues here)."""
         with self.db.session() as s:
             row = s.get(Conversation, source_id, with_for_update=True)
-            if row is None or not (row.state or {}).get("screening"):
+            state = ConversationState.from_json(row.state) if row is not None else None
+            if state is None or not state.screening:
                 return None
-            sealed = row.state["screening"]
-            row.state = {k: v for k, v in row.state.items() if k != "screening"}
+            sealed, state.screening = state.screening, None
+            row.state = state.to_json()
             row.phone_key = None
             row.version += 1
             return sealed
-
-
-def sealed_summary(runtime, sealed: str) -> dict | None:
-    """The decrypted screening state (for the label of the step it stopped at)."""
-    try:
-        return json.loads(runtime.protector.unseal(sealed))
-    except ValueError:
-        return None
 
 
 class Handover:
@@ -111,66 +109,67 @@ class Handover:
             return s.execute(select(Conversation.id).where(Conversation.channel == ctx.channel,
                                                            Conversation.user_key == ctx.user_key)).scalar()
 
-    def offer_on_sms(self, sc: dict, ctx, reply) -> bool:
+    def offer_on_sms(self, sc: ScreeningState, ctx, reply) -> bool:
         """On SMS, the sender's number proves it is theirs: offer to continue a WeChat screening."""
         source = self.linker.unfinished_elsewhere(ctx.user_id, ctx.channel)
         if source is None:
             return False
-        sc["awaiting"], sc["link"] = "link_offer", {"source": source}
-        reply.messages[:] = [self.texts.get("link_found_sms", label=self._label_of(source))]
+        sc.awaiting, sc.link = Awaiting.LINK_OFFER, Link(source=source)
+        reply.messages[:] = [self.texts.menu(LINK_OFFER, label=self._label_of(source))]
         reply.expecting = None
         return True
 
-    def offer_code(self, sc: dict, ctx, reply) -> None:
+    def offer_code(self, sc: ScreeningState, ctx, reply) -> None:
         """On WeChat, a phone with an unfinished SMS screening: text a code to prove the number."""
-        phone = sc["values"].get("phone")
+        phone = sc.values.get("phone")
         source = self.linker.unfinished_elsewhere(phone, ctx.channel) if phone else None
         own = self.conversation_id(ctx)
         if source is None or own is None:
             return
         from bot.privacy import mask_phone
 
-        sc["link"] = self.linker.send_code(phone, own, source)
-        sc["awaiting"] = "link_code"
+        sc.link = self.linker.send_code(phone, own, source)
+        sc.awaiting = Awaiting.LINK_CODE
         reply.messages[:] = [self.texts.get("link_found_wechat", label=self._label_of(source),
                                             phone=mask_phone(phone))]
         reply.expecting = None
 
-    def answer(self, sc: dict, text: str, ctx, reply) -> dict:
+    def answer(self, sc: ScreeningState, text: str, ctx, reply) -> ScreeningState:
         """The resident's reply to our offer; returns the screening state to continue with."""
         screener = self.runtime.screener
-        choice = self.runtime.engine.choice_number(text)
-        link = sc.get("link") or {}
-        if sc["awaiting"] == "link_offer":
-            if choice == 1:
-                return self._join(sc, link["source"], ctx, reply)
+        link = sc.link
+        if link is None:  # (a link offer always keeps its link; without one there is nothing to join)
+            return self._decline(sc, ctx, reply, screener)
+        if sc.awaiting is Awaiting.LINK_OFFER:
+            if LINK_OFFER.picked(text) == "join":
+                return self._join(sc, link.source, ctx, reply)
             return self._decline(sc, ctx, reply, screener)
         if "".join(c for c in text if c.isdigit()) == "0":
             return self._decline(sc, ctx, reply, screener)
         own = self.conversation_id(ctx)
         if own is not None and self.linker.code_matches(link, own, text):
-            return self._join(sc, link["source"], ctx, reply)
-        link["tries"] = link.get("tries", 0) + 1
-        if link["tries"] >= CODE_TRIES:
+            return self._join(sc, link.source, ctx, reply)
+        link.tries += 1
+        if link.tries >= CODE_TRIES:
             return self._decline(sc, ctx, reply, screener)
-        reply.add(self.texts.get("link_code_wrong", left=CODE_TRIES - link["tries"]))
+        reply.add(self.texts.get("link_code_wrong", left=CODE_TRIES - link.tries))
         return sc
 
-    def _join(self, sc: dict, source: int, ctx, reply) -> dict:
+    def _join(self, sc: ScreeningState, source: int, ctx, reply) -> ScreeningState:
         sealed = self.linker.take_over(source)
-        other = sealed_summary(self.runtime, sealed) if sealed else None
+        other = unseal_screening(self.runtime.protector, sealed)
         if other is None:
             return self._decline(sc, ctx, reply, self.runtime.screener)
-        other["updated"] = utcnow().isoformat()
+        other.updated = utcnow()
         reply.add(self.texts.get("link_joined"))
         inner = self.runtime.screener.resume(other, ctx)
         reply.messages.extend(inner.messages)
         reply.expecting = inner.expecting
         return other
 
-    def _decline(self, sc: dict, ctx, reply, screener) -> dict:
-        sc["awaiting"] = None
-        sc.pop("link", None)
+    def _decline(self, sc: ScreeningState, ctx, reply, screener) -> ScreeningState:
+        sc.awaiting = None
+        sc.link = None
         reply.add(self.texts.get("link_declined"))
         inner = screener.resume(sc, ctx)
         reply.messages.extend(inner.messages)
@@ -179,7 +178,6 @@ class Handover:
 
     def _label_of(self, source: int) -> str:
         with self.runtime.db.session() as s:
-            row = s.get(Conversation, source)
-            sealed = (row.state or {}).get("screening") if row else None
-        other = sealed_summary(self.runtime, sealed) if sealed else None
-        return self.texts.label(other.get("asked") or "consent") if other else ""
+            sealed = _sealed_screening(s.get(Conversation, source))
+        other = unseal_screening(self.runtime.protector, sealed)
+        return self.texts.label(other.asked or "consent") if other else ""

@@ -38,7 +38,7 @@ import yaml
 from bot.errors import KnowledgeError
 from bot.screening.parsing.disability import DisabilityParsers
 from bot.screening.parsing.doubts import Doubts
-from bot.screening.parsing.identity import IdentityParsers, id_check_digit
+from bot.screening.parsing.identity import IdentityParsers
 from bot.screening.parsing.numbers import NumberParsers
 from bot.screening.parsing.places import PlaceParsers
 from bot.screening.parsing.registry import _PARSERS, Parsed, _fail
@@ -53,7 +53,7 @@ from bot.screening.parsing.yes_no_choice import YesNoChoiceParsers
 from bot.textnorm import normalize_text
 from knowledge import KNOWLEDGE_DIR
 
-__all__ = ["ANSWERS_FILE", "KINDS", "AnswerParsers", "Parsed", "check_vocabulary", "id_check_digit"]
+__all__ = ["KINDS", "AnswerParsers", "Parsed"]
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

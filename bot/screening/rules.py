@@ -212,7 +212,7 @@ class EligibilityRules:
         if blocked:
             extra["program_list"] = self._names(f.program for f in blocked)
             items = dict.fromkeys(item for f in blocked for item in f.blocked)
-            extra["asset_list"] = "，".join(writer.fill(f"assets.{i}") for i in items)
+            extra["asset_list"] = self._doc["asset_separator"].join(writer.fill(f"assets.{i}") for i in items)
         if requested in PROGRAMS:
             extra["program_name"] = self._names([requested])
         conditional = (h.disability in h.t.single_person_conditional_levels
@@ -255,7 +255,7 @@ class EligibilityRules:
         return values
 
     def _names(self, programs) -> str:
-        return "、".join(self._doc["program_names"][p] for p in programs)
+        return self._doc["list_separator"].join(self._doc["program_names"][p] for p in programs)
 
 
 class _Writer:

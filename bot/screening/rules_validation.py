@@ -24,7 +24,8 @@ DOCUMENTS_FILE = "screening/documents.yaml"
 ASSET_ITEMS = ("vehicle", "houses", "savings")
 NOTE_TEXTS = ("no_program", "above_lines", "assets", "missing_income", "requested_not_listed",
               "single_person", "supporter_unknown")   # also the order they are said in
-TOP_TEXTS = ("standards_note_unverified", "residence_assumed", "emergency_default",
+TOP_TEXTS = ("standards_note_unverified", "residence_assumed", "emergency_default", "list_separator",
+             "asset_separator",
              "areas.urban", "areas.rural", *(f"level_names.{n}" for n in range(1, 5)))
 # Placeholders filled per use rather than per household.
 USE_NAMES = frozenset({"household_programs", "program_list", "asset_list", "program_name"})

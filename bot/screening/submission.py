@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.config import Config
+from bot.messages import Reply
 from bot.screening.rules import Assessment
+from bot.screening.state import Ending, ScreeningState
 from bot.screening.texts import ScreeningTexts
 
 SMS_DOCUMENTS = 3   # what to bring, named on SMS before "等材料"
@@ -62,7 +64,7 @@ def submitted_text(config: Config, texts: ScreeningTexts, ref: str, values: dict
         lines.append(say("contact_urgent") if contact.phone else "")
     else:
         lines.append(say(f"contact_{contact.who}"))
-    lines.append(say("documents", documents="、".join(assessment.documents)))
+    lines.append(say("documents", documents=texts.join(assessment.documents)))
     if contact.phone and not contact.urgent:
         lines.append(say("fallback"))
     return "\n".join(line for line in lines if line)
@@ -78,14 +80,15 @@ def _sms(say: _Say, config: Config, assessment: Assessment, contact: Contact,
         contact_part = say(f"contact_{contact.who}")
     parts = [say("head"),
              say("urgent" if contact.township else "urgent_no_township") if contact.urgent else "",
-             say("programs", programs="、".join(names)) if names else say("no_program"),
+             say("programs", programs=say.texts.join(names)) if names else say("no_program"),
              contact_part]
     # What to bring from home (the forms are handed out at the window), the first few.
     documents = [d for d in assessment.documents if d not in forms][:SMS_DOCUMENTS]
     budget = _sms_budget(config)
-    while len(documents) > 1 and _units("".join(parts) + say("documents", documents="、".join(documents))) > budget:
+    while len(documents) > 1 and \
+            _units("".join(parts) + say("documents", documents=say.texts.join(documents))) > budget:
         documents.pop()
-    parts.append(say("documents", documents="、".join(documents)))
+    parts.append(say("documents", documents=say.texts.join(documents)))
     grounds = {g for p in assessment.programs for g in p.grounds}
     extras = [say(g) for g in SMS_GROUNDS if g in grounds][:1]
     if contact.phone and not contact.urgent:
@@ -105,6 +108,30 @@ def confirmation_sms(config: Config, texts: ScreeningTexts, ref: str, values: di
     else:
         key = "township" if contact.township else "county"
     return _Say(config, texts, "confirm_sms", ref=ref, township=contact.township or "")(key)
+
+
+def submit(screener, state: ScreeningState, ctx, reply: Reply) -> Reply:
+    """File the confirmed screening as a lead (once, even when retried), text the applicant on
+    WeChat, and tell them what happens next."""
+    from bot.screening.notify import notify_submitted
+
+    config, texts, leads = screener.config, screener.texts, screener.leads
+    values = screener.applicable(state)
+    assessment = screener.rules.assess(values)
+    consent = {"given": True, "flow_version": screener.flow.version,
+               # screenings begun before consent records were kept: when and where only
+               **(state.consent or {"at": state.started.isoformat(), "channel": ctx.channel})}
+    ref = leads.create(
+        channel=ctx.channel, user_key=ctx.user_key, values=values, programs=lead_programs(assessment),
+        urgency=assessment.urgency, documents=list(assessment.documents), consent=consent,
+        needs_callback=state.callback,
+        # derived from saved state, so a retry after a concurrent update finds the same lead
+        submission_key=leads.protector.blind_index("submission", f"{ctx.user_key}|{state.started.isoformat()}"))
+    state.done, state.ref = Ending.SUBMITTED, ref
+    notify_submitted(screener.runtime, ref, ctx.channel, values,
+                     confirmation_sms(config, texts, ref, values, assessment))
+    reply.application_ref = ref
+    return reply.add(submitted_text(config, texts, ref, values, assessment, ctx.channel, screener.rules.forms))
 
 
 def lead_programs(assessment: Assessment) -> list[dict]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import yaml
 
+from bot.dialogue.choices import MENUS, Menu, numbered_lines
 from bot.errors import KnowledgeError
 from knowledge import KNOWLEDGE_DIR
 
@@ -22,7 +23,8 @@ REQUIRED = ("retention", "reask", "reask_problem", "too_many_tries", "skipped", 
             "confirm_unclear", "leave_confirm", "leave_declined", "readback", "readback_emergency",
             "readback_reply", "readback_no", "help_skip", "slot_help",
             "status_wechat", "contact_sms", "contact_wechat", "reply_sms", "reply_wechat",
-            "handler_township", "handler_county", "progress_handler")
+            "handler_township", "handler_county", "progress_handler", "menu_style", "reply_with_number",
+            "list_separator", "part_separator", "awaiting_lost")
 # The texts after submitting (bot/screening/submission.py), by part.
 SUBMISSION = {
     "wechat": ("head", "urgent", "urgent_no_township", "programs", "program_line", "contact_township",
@@ -50,6 +52,7 @@ class ScreeningTexts:
         missing += [f"submission.{part}.{key}" for part, keys in SUBMISSION.items() for key in keys
                     if not isinstance(submission.get(part), dict) or not submission[part].get(key)]
         missing += [] if submission.get("center_default") else ["submission.center_default"]
+        missing += [problem for menu in MENUS for problem in menu.problems(doc)]
         if missing:
             raise KnowledgeError([f"screening/messages.yaml: missing {k!r}" for k in missing])
         return cls(doc)
@@ -57,6 +60,24 @@ class ScreeningTexts:
     def get(self, key: str, **values: Any) -> str:
         """A sentence with its placeholders filled."""
         return str(self.doc[key]).format(**values)
+
+    def menu(self, menu: Menu, **values: Any) -> str:
+        """One of our numbered questions (prompt and options), with its placeholders filled."""
+        return menu.render(self.doc, **values)
+
+    def numbered(self, labels, kb, sms: bool) -> str:
+        """A question's choices as numbered lines (messages.yaml's choice_line); on SMS, how to reply."""
+        channel = "sms" if sms else "wechat"
+        lines = numbered_lines(labels, lambda n, label: kb.message("choice_line", channel, number=n, title=label))
+        return lines + ("\n" + self.doc["reply_with_number"] if sms else "")
+
+    def join(self, items) -> str:
+        """Items of a list inside a sentence (documents, programmes, townships): 户口簿、身份证."""
+        return self.doc["list_separator"].join(items)
+
+    def join_parts(self, parts) -> str:
+        """Parts of one compact line (the SMS summary): 姓名黄春生，年龄47岁."""
+        return self.doc["part_separator"].join(parts)
 
     def label(self, slot: str) -> str:
         """How a slot is named to the resident (收入, 家庭人口 …)."""

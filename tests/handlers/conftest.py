@@ -15,7 +15,7 @@ from wechatpy.crypto import WeChatCrypto
 
 from bot.config import load_config
 from bot.runtime import Runtime
-from handlers.wechat import sign
+from handlers.wechat_wire import sign
 from web.app import create_app
 from tests.conftest import ROOT
 

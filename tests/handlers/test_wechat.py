@@ -16,7 +16,7 @@ from bot.config import load_config
 from bot.runtime import Runtime
 from bot.errors import ConfigError
 from bot.messages import Reply
-from handlers.wechat import MAX_TEXT_BYTES
+from handlers.wechat_wire import MAX_TEXT_BYTES
 from web.app import create_app
 from tests.conftest import ROOT
 from tests.handlers.conftest import (AES_KEY, APP_ID, APP_SECRET, OPENID, TOKEN, FakeWeChat, make_runtime,
@@ -486,7 +486,7 @@ def test_text_messages_parse_exactly_as_wechatpy_parses_them(content, kind, extr
 
     from wechatpy import parse_message
 
-    from handlers.wechat import _parse
+    from handlers.wechat_wire import parse as _parse
 
     body = f"<![CDATA[{content.replace(']]>', ']]]]><![CDATA[>')}]]>" if cdata else escape(content)
     xml = (f"<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o_1]]></FromUserName>"

@@ -9,17 +9,21 @@ logged with the turn (scrubbed), and stored replies stay encrypted.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 
 import pytest
 from sqlalchemy import select
 from wechatpy.crypto import WeChatCrypto
 
-from bot.messages import IncomingMessage
+from bot.dialogue.state import ConversationMode, ConversationState
 from bot.dialogue.turn_sql import Link, Tx
+from bot.messages import IncomingMessage
 from bot.storage.models import Conversation, ProcessedMessage, UnansweredQuestion
 from web.app import create_app
 from tests.handlers.conftest import AES_KEY, APP_ID, OPENID, TOKEN, FakeWeChat, make_runtime, wechat_environ
+
+LEAVING = ConversationState(mode=ConversationMode.LEAVING_MESSAGE)  # after 留言
 
 
 def server(url: str, shared_runtime, safe: bool = False) -> FakeWeChat:
@@ -49,10 +53,10 @@ def routed(monkeypatch, runtime, calls: list, lock: threading.Lock) -> None:
     monkeypatch.setattr(runtime.engine, "_route", route)
 
 
-def conversation(runtime, openid: str = OPENID) -> tuple[int, dict]:
+def conversation(runtime, openid: str = OPENID) -> tuple[int, ConversationState]:
     """(version, state) of a resident's WeChat conversation."""
     _, version, state = runtime.engine.store.load("wechat", openid)
-    return version, state
+    return version, ConversationState.from_json(state)
 
 
 def test_a_msgid_delivered_to_two_processes_at_once_runs_once(servers, monkeypatch):
@@ -101,8 +105,8 @@ def test_an_answer_that_changes_nothing_writes_no_conversation(servers):
     wechat = servers[0]
     wechat.text("低保标准是多少")                       # first answer: offers the screening (a change)
     version, state = conversation(wechat.runtime)
-    assert state["last_topic"]["topic"] == "dibao.standard"      # … and frames a follow-up
-    assert {k: v for k, v in state.items() if k != "last_topic"} == {"offer_screening": True}
+    assert state.last_topic.value == "dibao.standard"            # … and frames a follow-up
+    assert dataclasses.replace(state, last_topic=None) == ConversationState(offer_screening=True)
     assert "900" in wechat.text("低保标准是多少")       # same answer, same state: no conversation write
     assert conversation(wechat.runtime) == (version, state)
     wechat.text("申请")                                 # a screening starts: written
@@ -230,7 +234,7 @@ def test_a_concurrent_update_is_worked_out_again_and_the_reply_matches(servers, 
     reply = wechat.text("留言", msg_id=7200001)
     assert calls == ["留言", "留言"]                   # worked out again on the fresh state
     assert reply == wechat.text("留言", msg_id=7200001)  # the stored reply is the final one
-    assert conversation(wechat.runtime) == (version + 2, {})  # "留言" while awaiting a message: saved it
+    assert conversation(wechat.runtime) == (version + 2, ConversationState())  # "留言" while awaiting: saved it
     with wechat.runtime.db.session() as s:
         rows = s.execute(select(UnansweredQuestion.outcome)).scalars().all()
     assert rows == ["left_message"]                    # logged once, by the attempt that was kept
@@ -259,7 +263,7 @@ def test_a_retry_of_a_late_answer_gets_nothing_and_nothing_runs_twice(servers, m
 def test_scripted_channels_still_write_state(runtime):
     engine = runtime.engine
     engine.handle(IncomingMessage(channel="terminal", user_id="t-1", text="留言"))
-    assert engine.store.load("terminal", "t-1")[2] == {"mode": "awaiting_message"}
+    assert ConversationState.from_json(engine.store.load("terminal", "t-1")[2]) == LEAVING
     with runtime.db.session() as s:
         assert s.execute(select(Conversation.version).where(Conversation.channel == "terminal")).scalar() == 1
 
@@ -286,6 +290,6 @@ def test_two_deliveries_worked_out_unclaimed_at_once_write_only_the_first(server
     for t in threads:
         t.join(30)
     assert len(replies) == 2 and replies[0] == replies[1] and replies[0]  # the loser replays the winner's
-    assert conversation(one.runtime) == (version + 1, {"mode": "awaiting_message"})  # saved once
+    assert conversation(one.runtime) == (version + 1, LEAVING)  # saved once
     with one.runtime.db.engine.connect() as conn:
         assert len(conn.execute(select(ProcessedMessage.message_id)).all()) == 2  # 你好, 留言: claimed once

@@ -73,7 +73,7 @@ def test_sms_answers_are_short(shared_runtime):
 
 def test_choices_offer_two_or_three_numbered_titles(shared_runtime):
     # find a middle-band question among vague ones rather than pinning one phrasing
-    for q in ("钱", "申请", "补助", "怎么办", "困难", "救助", "低保户"):
+    for q in ("钱", "申请", "补助", "怎么办", "困难", "救助", "低保户", "补贴", "标准", "病了"):
         a = answer(shared_runtime, q)
         if a.outcome == "choices":
             assert 2 <= len(a.choices) <= 3

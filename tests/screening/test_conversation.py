@@ -135,8 +135,7 @@ def test_state_survives_a_restart_and_second_process(talk, runtime, config, shar
     c = talk()
     c.send("申请低保")
     c.send("同意")
-    other = Runtime(config)  # another server process: nothing in memory
-    other.__dict__.update(kb=shared_runtime.kb, matcher=shared_runtime.matcher)
+    other = Runtime(config, kb=shared_runtime.kb, matcher=shared_runtime.matcher)  # another process: nothing in memory
     c.runtime = other
     c.send("黄春生")
     assert c.last.expecting == "id_number"

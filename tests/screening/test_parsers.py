@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from bot.config import load_config
 from bot.errors import KnowledgeError
 from bot.screening.flow import load_flow
-from bot.screening.parsers import KINDS, AnswerParsers, Parsed, check_vocabulary, id_check_digit
+from bot.screening.parsers import KINDS, AnswerParsers, Parsed
+from bot.screening.parsing.identity import id_check_digit
+from bot.screening.parsing.vocabulary import check_vocabulary
 from knowledge import KNOWLEDGE_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
