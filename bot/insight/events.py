@@ -140,16 +140,16 @@ class Insight:
         self.note(QUESTION_CHOSEN, channel, topic)
 
     @staticmethod
-    def before_screening(state: dict | None) -> ScreeningView | None:
+    def before_screening(state) -> ScreeningView | None:
         """What screening() compares with: the screening as a message finds it."""
         return view_of(state)
 
-    def screening(self, before: ScreeningView | dict | None, after: dict | None, channel: str) -> None:
+    def screening(self, before, after, channel: str) -> None:
         """The events of one message in a screening: started, asked, answered, skipped, failed,
         abandoned, submitted (a state None: no screening, before it began or after it ended)."""
         try:
-            if isinstance(before, dict):
-                before = view_of(before)
+            if not isinstance(before, ScreeningView):
+                before = view_of(before)  # a screening state (or its JSON) as the message found it
             for kind, step, context in screening_events(before, view_of(after)):
                 self.note(kind, channel, step, township=context.get("township"),
                           programme=context.get("program"), age=context.get("age"))

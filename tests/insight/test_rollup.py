@@ -110,7 +110,7 @@ def test_the_purge_counts_screenings_left_unfinished_where_they_stopped(rt):
         rt.engine.handle(IncomingMessage(channel="sms", user_id="+8613800000009", text=text))
     with rt.db.unit_of_work() as s:
         s.query(Conversation).update({Conversation.updated_at: utcnow() - dt.timedelta(days=30)})
-    assert purge(rt)[0] == 1
+    assert purge(rt).screenings == 1
     with rt.db.unit_of_work() as s:
         events = s.execute(select(InsightEvent.kind, InsightEvent.subject, InsightEvent.programme)
                            .order_by(InsightEvent.id)).all()
