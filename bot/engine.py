@@ -18,6 +18,8 @@ from bot.answers import compose_answer
 from bot.conversations import ConversationStore
 from bot.dialogue.turns import Outcome, Turn, current_turn
 from bot.domain import PROGRAMS
+from bot.leads import transcript
+from bot.leads.handler import handler_of
 from bot.matching.matcher import Scored
 from bot.messages import IncomingMessage, Reply
 from bot.textnorm import normalize_text
@@ -168,6 +170,7 @@ class Engine:
         sc, start = screener.start(ctx, opening if opening is not None else text)
         if message.channel == "sms":
             self.handover.offer_on_sms(sc, ctx, start)
+        transcript.record(sc, text, start.messages, None)  # kept with the lead, scrubbed (bot/leads/transcript.py)
         state["screening"] = self._seal(sc)
         if sc["values"].get("phone"):  # derived from the SMS sender
             self._index_phone(self.handover.conversation_id(ctx), sc)
@@ -192,6 +195,7 @@ class Engine:
         for lead in leads[:5]:
             lines.append(texts.get("progress_line", ref=lead.ref, date=f"{lead.created_at:%Y-%m-%d}",
                                    status=texts.doc["status"].get(lead.status, lead.status)))
+            lines.append(texts.get("progress_handler", handler=handler_of(self.runtime, lead.township)))
         return reply.add("\n".join(lines))
 
     def subscription(self, text: str, message: IncomingMessage, state: dict, reply: Reply) -> Reply:
@@ -211,7 +215,7 @@ class Engine:
             reply.add(screener.texts.get("expired", days=self.runtime.config.screening_expiry_days))
             return False
         ctx = self._context(IncomingMessage(channel=channel, user_id=user_id))
-        indexed = sc.get("values", {}).get("phone")
+        indexed, asked = sc.get("values", {}).get("phone"), sc.get("asked")
         if sc.get("awaiting") in ("link_offer", "link_code"):
             inner = Reply()
             sc = self.handover.answer(sc, text, ctx, inner)
@@ -219,6 +223,8 @@ class Engine:
             inner = screener.handle(sc, text, ctx)
             if channel != "sms" and not sc.get("done") and sc["values"].get("phone") != indexed:
                 self.handover.offer_code(sc, ctx, inner)
+        transcript.record(sc, text, inner.messages, asked)
+        transcript.attach(self.runtime, sc)  # on submission: sealed into the lead
         if sc.get("done") or sc.get("values", {}).get("phone") != indexed:
             self._index_phone(cid, sc)  # only when it changes: one write less per message
         reply.messages.extend(inner.messages)

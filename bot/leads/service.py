@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from bot.accounts.roles import Actor
 from bot.domain import CLOSING_STATUSES, LEAD_STATUSES, can_move
 from bot.leads import delivery
+from bot.leads.handler import handler_of
 from bot.leads.queue import QueueFilter, QueuePage, queue, scoped
 from bot.privacy import scrub_personal_data
 from bot.screening.leads import MASKS, PERSONAL
@@ -252,9 +253,7 @@ class LeadService:
 
     def _sender(self, lead: Lead) -> str:
         """Who writes: the township's centre, never a person's name."""
-        texts = self._texts()
-        return (texts.get("handler_township", township=lead.township) if lead.township
-                else texts.get("handler_county", bureau=self.runtime.config.county.bureau))
+        return handler_of(self.runtime, lead.township)
 
     def _texts(self):
         return self.runtime.screener.texts
