@@ -111,6 +111,17 @@ def _local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(zoneinfo.ZoneInfo(runtime_of().config.workbench.timezone)).strftime(fmt)
 
 
+@blueprint.app_template_filter("local_iso")
+def _local_iso(value: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An ISO time stored as text (a transcript's turns), in the county's time zone."""
+    import datetime as dt
+
+    try:
+        return _local_time(dt.datetime.fromisoformat(value), fmt) if value else ""
+    except ValueError:
+        return ""
+
+
 @blueprint.app_template_global("status_label")
 def _status_label(status: str) -> str:
     from bot.domain import LEAD_STATUS_LABELS

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from flask import Response, abort, g, request
 
 from bot.leads import LeadService, QueueFilter
+from bot.leads.audit import FIELD_LABELS
 from bot.leads.export import PRESETS, describe_filters, queue_xlsx
 from bot.leads.packet import application_pdf, lead_view
 from bot.leads.queue import queue
@@ -46,7 +47,7 @@ def application(ref: str):
         for field in PERSONAL:
             if personal.get(field):
                 session.add(AuditEvent(actor=g.actor.label, action="reveal", lead_ref=lead.ref, field=field,
-                                       purpose=PRINT_PURPOSE, detail=f"查看{field}（打印）", at=now))
+                                       purpose=PRINT_PURPOSE, detail=f"查看{FIELD_LABELS[field]}（打印）", at=now))
         view = lead_view(lead, personal)
     pdf = application_pdf(view, runtime.config)
     return Response(pdf, mimetype="application/pdf", headers={

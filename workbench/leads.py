@@ -4,16 +4,16 @@ from __future__ import annotations
 from flask import flash, g, redirect, render_template, request, url_for
 
 from bot.accounts import AccountService
-from bot.domain import LEAD_STATUS_LABELS, LEAD_TRANSITIONS, PROGRAMS
+from bot.domain import CLOSING_STATUSES, LEAD_STATUS_LABELS, LEAD_TRANSITIONS, PROGRAMS
 from bot.leads import PURPOSES, LeadService, NotAllowed, QueueFilter
 from bot.leads import delivery
+from bot.leads.audit import FIELD_LABELS
 from bot.leads.explain import why
 from bot.screening.leads import PERSONAL
 from web.extensions import runtime_of
 from workbench.app import blueprint
 from workbench.auth import requires, unit_of_work
 
-FIELD_LABELS = {"name": "姓名", "id_number": "身份证号", "phone": "手机号"}
 works_leads = requires(lambda actor: actor.works_leads)
 
 
@@ -51,14 +51,17 @@ def lead(ref: str):
         context = dict(
             lead=item, masked=service.masked(item), revealed=service.revealed(item), why=why(item, runtime),
             history=service.history(item), who_saw=service.who_saw(item), transcript=service.transcript(item),
-            assignee=service.assignee(item), assignable=assignable, contact_by=plan.label if plan else None,
+            assignee=service.assignee(item), assignable=assignable, contact_by=plan,
+            sender=service.sender(item), duplicates=service.duplicates(item), overdue=service.overdue(item),
             answers=[(texts.label(k), texts.display(k, v)) for k, v in (item.fields or {}).items()],
             moves=sorted(LEAD_TRANSITIONS.get(item.status, ()), key=list(LEAD_STATUS_LABELS).index),
         )
     return render_template("workbench/lead.html", **context, personal=PERSONAL, field_labels=FIELD_LABELS,
                            purposes=PURPOSES, townships=runtime.config.county.townships,
                            program_label=texts.program,
-                           reveal_minutes=runtime.config.workbench.reveal_minutes)
+                           reveal_minutes=runtime.config.workbench.reveal_minutes,
+                           overdue_days=runtime.config.workbench.overdue_days,
+                           wechat_hours=runtime.config.workbench.wechat_window_hours)
 
 
 @blueprint.route("/leads/<ref>/claim", methods=["POST"])
@@ -121,7 +124,8 @@ def status(ref: str):
             return redirect(url_for("workbench.lead", ref=ref))
     return render_template("workbench/status.html", lead=item, target=target, text=text,
                            by=plan.label if plan else None, why=plan.why if plan else "",
-                           closing=target in ("closed", "rejected", "unreachable"))
+                           closing=target in CLOSING_STATUSES,
+                           wechat_hours=runtime_of().config.workbench.wechat_window_hours)
 
 
 @blueprint.route("/leads/<ref>/contact", methods=["POST"])

@@ -37,7 +37,7 @@ def browser():
         service_missing(f"chromium at {CHROMIUM}", FileNotFoundError("run scripts/setup-browser"))
     with sync_playwright() as p:
         # root (CI) cannot use chromium's sandbox
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--lang=zh-CN"], headless=True)
         yield browser
         browser.close()
 
@@ -91,9 +91,10 @@ def test_a_caseworker_works_a_new_lead_from_login_to_closed(runtime, live, brows
     shot(page, "03-lead-claimed")
 
     # reveal the phone for a call-back: shown in full, and listed under who saw what
-    form = page.locator("form.reveal:has(input[name=field][value=phone])")
-    form.locator("select[name=purpose]").select_option(label="电话回访")
-    form.locator("button").click()
+    reveal = page.locator("details.reveal:has(input[name=field][value=phone])")
+    reveal.locator("summary").click()
+    reveal.locator("label:has-text('电话回访') input").check()
+    reveal.locator("button:has-text('查看')").click()
     assert "13970712468" in page.inner_text("section:has(h2:has-text('申请人信息'))")
     assert "电话回访" in page.inner_text("section:has(h2:has-text('谁查看过个人信息'))")
     shot(page, "04-revealed")
@@ -104,7 +105,7 @@ def test_a_caseworker_works_a_new_lead_from_login_to_closed(runtime, live, brows
         if label == "已办结":
             page.fill("textarea[name=note]", "材料齐全，已审核确认纳入低保。")
             shot(page, "05-closing-preview")
-        page.click("button:has-text('确认修改')")
+        page.click(f"button:has-text('确认改为“{label}”')")
         assert f"状态已改为“{label}”" in page.inner_text("body")
     assert "材料齐全，已审核确认纳入低保。" in page.inner_text("section:has(h2:has-text('办理记录'))")
     shot(page, "06-closed")
