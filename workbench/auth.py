@@ -69,7 +69,7 @@ def login():
             with runtime.db.unit_of_work() as s:
                 try:
                     user = AccountService(s, runtime.config.county.townships).authenticate(
-                        username, request.form.get("password", ""))
+                        username, request.form.get("password", ""), where=request.remote_addr or "")
                 except LoginRefused as refused:
                     s.commit()  # the failure count and a lockout are kept
                     raise refused
