@@ -10,7 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.accounts.roles import CASEWORKER, ROLES, SUPERVISOR, ADMIN, Actor
+from bot.accounts.roles import ADMIN, CASEWORKER, ROLE_LABELS, ROLES, SUPERVISOR, Actor
 from bot.errors import JiuzhuError
 from bot.storage.models import AuditEvent, User, UserTownship, utcnow
 
@@ -88,7 +88,7 @@ class AccountService:
         self.session.add(user)
         self.session.flush()
         self.session.add_all(UserTownship(user_id=user.id, township=t) for t in townships)
-        self._audit(actor, "user_add", f"{username} ({role}{': ' + '、'.join(townships) if townships else ''})")
+        self._audit(actor, "user_add", f"{username}（{ROLE_LABELS[role]}{'：' + '、'.join(townships) if townships else ''}）")
         return user
 
     def list(self) -> list[Account]:

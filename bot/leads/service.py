@@ -25,7 +25,7 @@ from bot.storage.models import AuditEvent, Lead, User, utcnow
 
 # Why a personal field is revealed: one of these, or a purpose written out ("other").
 PURPOSES = {"home_visit": "入户核查", "phone_callback": "电话回访", "documents": "材料补正"}
-HISTORY_ACTIONS = ("status", "claim", "assign", "transfer", "contact", "documents")
+HISTORY_ACTIONS = ("status", "claim", "assign", "transfer", "contact", "documents", "reply")
 MAX_NOTE_CHARS = 1000
 MAX_MESSAGE_CHARS = 300
 
