@@ -24,7 +24,7 @@ from bot.screening.leads import PERSONAL
 from bot.storage.models import AuditEvent, utcnow
 from web.extensions import runtime_of
 from workbench.app import blueprint
-from workbench.auth import requires, unit_of_work
+from workbench.auth import one_lead, requires, unit_of_work
 
 PRINT_PURPOSE = "打印申请材料"
 # One export holds at most this many leads (the file says so when the filter matched more):
@@ -36,7 +36,7 @@ works_leads = requires(lambda actor: actor.works_leads)
 
 
 @blueprint.route("/leads/<ref>/application.pdf")
-@works_leads
+@one_lead
 def application(ref: str):
     """The pre-filled application packet (PDF) for the resident to sign at the office; audited."""
     runtime = runtime_of()

@@ -12,7 +12,7 @@ from bot.leads.explain import why
 from bot.screening.leads import PERSONAL
 from web.extensions import runtime_of
 from workbench.app import blueprint
-from workbench.auth import requires, unit_of_work
+from workbench.auth import one_lead, requires, unit_of_work
 
 works_leads = requires(lambda actor: actor.works_leads)
 
@@ -37,7 +37,7 @@ def queue():
 
 
 @blueprint.route("/leads/<ref>")
-@works_leads
+@one_lead
 def lead(ref: str):
     """One lead: why, the answers (masked), the transcript, history, who saw what, the actions."""
     runtime = runtime_of()
@@ -65,21 +65,21 @@ def lead(ref: str):
 
 
 @blueprint.route("/leads/<ref>/claim", methods=["POST"])
-@works_leads
+@one_lead
 def claim(ref: str):
     """Take the lead on."""
     return _act(ref, lambda s: s.claim(ref), "已认领。")
 
 
 @blueprint.route("/leads/<ref>/assign", methods=["POST"])
-@works_leads
+@one_lead
 def assign(ref: str):
     """A supervisor assigns the lead to an account."""
     return _act(ref, lambda s: s.assign(ref, request.form.get("username", "")), "已分派。")
 
 
 @blueprint.route("/leads/<ref>/transfer", methods=["POST"])
-@works_leads
+@one_lead
 def transfer(ref: str):
     """A supervisor moves the lead to another township's queue."""
     target = request.form.get("township", "")
@@ -97,7 +97,7 @@ def transfer(ref: str):
 
 
 @blueprint.route("/leads/<ref>/status", methods=["GET", "POST"])
-@works_leads
+@one_lead
 def status(ref: str):
     """GET: the change with a preview of the resident's message; POST: do it (one unit of work)."""
     target = request.values.get("to", "")
@@ -129,14 +129,14 @@ def status(ref: str):
 
 
 @blueprint.route("/leads/<ref>/contact", methods=["POST"])
-@works_leads
+@one_lead
 def contact(ref: str):
     """Send the applicant a message through the outbox (the number is never shown)."""
     return _act(ref, lambda s: s.contact(ref, request.form.get("message", "")), "消息已排队发送。")
 
 
 @blueprint.route("/leads/<ref>/reveal", methods=["POST"])
-@works_leads
+@one_lead
 def reveal(ref: str):
     """Show one personal field in full for a stated purpose (audited, time-limited)."""
     form = request.form
@@ -145,7 +145,7 @@ def reveal(ref: str):
 
 
 @blueprint.route("/leads/<ref>/documents", methods=["POST"])
-@works_leads
+@one_lead
 def documents(ref: str):
     """Tick the documents the office has received."""
     return _act(ref, lambda s: s.set_documents(ref, request.form.getlist("received")), "已更新材料。")
