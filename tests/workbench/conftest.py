@@ -93,7 +93,7 @@ def csrf_token(client) -> str:
 
 
 def _logged_in(client) -> bool:
-    with client.session_transaction() as session:
+    with client.session_transaction("/workbench/") as session:
         return "uid" in session
 
 
