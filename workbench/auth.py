@@ -81,7 +81,7 @@ def login():
             session.clear()  # a fresh session (and CSRF token) at every login
             session.permanent = True
             session.update(uid=uid, pwd=pwd, seen=time.time())
-            return redirect(safe_next(request.args.get("next")) or url_for("workbench.queue"))
+            return redirect(safe_next(request.args.get("next")) or url_for("workbench.home"))
     return render_template("workbench/login.html", error=error,
                            next=safe_next(request.args.get("next"))), status
 

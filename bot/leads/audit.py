@@ -21,7 +21,7 @@ ACTION_LABELS = {
     "user_townships": "调整乡镇",
 }
 FIELD_LABELS = {"name": "姓名", "id_number": "身份证号", "phone": "手机号"}
-_STATUS_MOVE = re.compile(r"^(\w+) → (\w+)$")
+_STATUS_MOVE = re.compile(r"^(\w+) → (\w+)(.*)$", re.S)
 
 
 def readable(detail: str) -> str:
@@ -29,7 +29,7 @@ def readable(detail: str) -> str:
     as `jiuzhu leads status` writes it) reads 新线索 → 已联系."""
     move = _STATUS_MOVE.match(detail or "")
     if move and move.group(1) in LEAD_STATUS_LABELS and move.group(2) in LEAD_STATUS_LABELS:
-        return f"{LEAD_STATUS_LABELS[move.group(1)]} → {LEAD_STATUS_LABELS[move.group(2)]}"
+        return f"{LEAD_STATUS_LABELS[move.group(1)]} → {LEAD_STATUS_LABELS[move.group(2)]}{move.group(3)}"
     return detail or ""
 
 

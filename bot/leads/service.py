@@ -205,6 +205,7 @@ class LeadService:
             delivery.send(self.runtime, self.session, plan, self._status_text(lead, status, plan.channel),
                           key=f"status:{lead.ref}:{event.id}")
             sent_by = plan.channel
+            event.detail += f"（已通过{plan.label}告知申请人）"
         return Outcome(lead, sent_by)
 
     def contact(self, ref: str, message: str) -> Outcome:

@@ -208,6 +208,9 @@ def test_an_sms_applicant_is_told_in_plain_words_with_the_township_never_a_perso
     [(channel, recipient, body)] = outbox(runtime)
     assert (channel, recipient) == ("sms", "+8613970712468") and body == text
     assert ref in body and "工作人员已联系您" in body and "cw" not in body
+    with desk("cw") as service:
+        [entry] = service.history(service.get(ref))
+    assert entry["detail"] == "新线索 → 已联系（已通过短信告知申请人）"
 
 
 def _wechat_conversation(runtime, user_key, openid, hours_ago):

@@ -123,7 +123,7 @@ def test_a_status_change_previews_the_message_and_needs_a_note_to_close(wb):
     assert [body for _, _, body in wb.outbox()] == [
         f"【救助通】您的救助申请{ref}：工作人员已联系您，正在核实。有疑问请拨12349。回复TD退订"]
     page = text_of(client.get(f"/workbench/leads/{ref}"))
-    assert "已受理 → 已办结" in page and "纳入低保" in page and "不能再改状态" in page
+    assert "已受理 → 已办结" in page and "纳入低保" in page and "状态为“已办结”，不能再改" in page
 
 
 def test_a_move_the_workflow_forbids_is_refused_with_a_reason(wb):

@@ -243,7 +243,7 @@ def test_login_follows_next_within_the_site_and_ignores_it_elsewhere(wb):
     ok = login_form(wb.client(), "cw", next_=f"/workbench/leads/{ref}")
     assert ok.headers["Location"].endswith(f"/workbench/leads/{ref}")
     away = login_form(wb.client(), "cw", next_="https://evil.example/")
-    assert away.headers["Location"].endswith("/workbench/leads")
+    assert away.headers["Location"].endswith("/workbench/")
     assert "evil" not in away.headers["Location"]
 
 
@@ -299,3 +299,10 @@ def test_outside_development_the_cookie_is_secure_and_a_secret_key_is_required(s
     client = app.test_client()
     cookie = client.get("/workbench/login").headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_after_logging_in_each_role_lands_on_its_own_first_page(wb):
+    for who, first in (("cw", "/workbench/leads"), ("county", "/workbench/leads"), ("root", "/workbench/accounts")):
+        client = wb.client()
+        landed = client.get(login_form(client, who).headers["Location"], follow_redirects=True)
+        assert landed.status_code == 200 and landed.request.path == first, who
