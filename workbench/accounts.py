@@ -6,7 +6,7 @@ sessions, a disabled account is out at its next request (workbench/auth.py).
 """
 from __future__ import annotations
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from bot.accounts import ROLES, AccountService
 from bot.accounts.roles import CASEWORKER, ROLE_LABELS
@@ -43,25 +43,20 @@ def add_account():
                                    actor=g.actor.label), f"已新增账号 {username}。")
 
 
-@blueprint.route("/accounts/<username>/disable", methods=["POST"])
+# One-click changes of an account: the service's method and what the page says after it.
+SWITCHES = {"disable": ("disable", "已停用 {}。"),      # stop it logging in (its sessions end too)
+            "enable": ("enable", "已启用 {}。"),        # let a disabled account log in again
+            "unlock": ("unlock", "已解除 {} 的锁定。")}  # lift a lockout after failed logins
+
+
+@blueprint.route("/accounts/<username>/<switch>", methods=["POST"])
 @admin_only
-def disable_account(username: str):
-    """Stop the account from logging in (its open sessions end too)."""
-    return _change(lambda s: s.disable(username, actor=g.actor.label), f"已停用 {username}。")
-
-
-@blueprint.route("/accounts/<username>/enable", methods=["POST"])
-@admin_only
-def enable_account(username: str):
-    """Let a disabled account log in again."""
-    return _change(lambda s: s.enable(username, actor=g.actor.label), f"已启用 {username}。")
-
-
-@blueprint.route("/accounts/<username>/unlock", methods=["POST"])
-@admin_only
-def unlock_account(username: str):
-    """Lift a lockout after failed logins."""
-    return _change(lambda s: s.unlock(username, actor=g.actor.label), f"已解除 {username} 的锁定。")
+def switch_account(username: str, switch: str):
+    """Disable, enable or unlock the account."""
+    if switch not in SWITCHES:
+        abort(404)
+    method, done = SWITCHES[switch]
+    return _change(lambda s: getattr(s, method)(username, actor=g.actor.label), done.format(username))
 
 
 @blueprint.route("/accounts/<username>/townships", methods=["POST"])

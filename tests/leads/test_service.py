@@ -19,13 +19,7 @@ from tests.workbench.documents_support import PASSWORD, add_lead
 OURS, THEIRS = "江背镇", "高兴镇"
 
 
-@pytest.fixture(autouse=True)
-def quick_hashes(monkeypatch):
-    from argon2 import PasswordHasher
-
-    import bot.accounts.service as service
-
-    monkeypatch.setattr(service, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+pytestmark = pytest.mark.usefixtures("quick_hashes")
 
 
 def accounts(runtime):

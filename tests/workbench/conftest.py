@@ -14,14 +14,8 @@ OURS, THEIRS = "江背镇", "高兴镇"      # cw's township, and one it does no
 
 
 @pytest.fixture(autouse=True)
-def quick_hashes(monkeypatch):
-    """argon2id with its cheapest parameters: a test logs in many times on a shared 2-core machine
-    (tests/workbench/test_security.py checks the real parameters)."""
-    from argon2 import PasswordHasher
-
-    import bot.accounts.service as service
-
-    monkeypatch.setattr(service, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def _quick_hashes(quick_hashes):
+    """Every workbench test hashes passwords the quick way (tests/conftest.py)."""
 
 
 @pytest.fixture
