@@ -96,3 +96,47 @@ def test_demo_refuses_outside_development(cli):
     result = cli("demo", env={"JIUZHU_MODE": "production", "JIUZHU_DATA_KEY": Fernet.generate_key().decode(),
                               "JIUZHU_SECRET_KEY": "a-secret"}, check=False)
     assert result.returncode != 0 and "only in development mode" in result.stderr
+
+
+def test_serve_demo_says_where_to_log_in_and_the_demo_account_logs_in(sqlite_url, tmp_path):
+    """What `scripts/dev` runs (the README's first command): `jiuzhu serve --demo`."""
+    import os
+    import re
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.parse
+    import urllib.request
+    from http.cookiejar import CookieJar
+    from pathlib import Path
+
+    from tests.conftest import ROOT
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    exe = Path(sys.executable).with_name("jiuzhu")
+    server = subprocess.Popen([str(exe), "serve", "--demo", "--port", str(port)], cwd=ROOT, text=True,
+                              env={**os.environ, "JIUZHU_DATABASE_URL": sqlite_url},
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        said, deadline = "", time.monotonic() + 90
+        while "same password" not in said and time.monotonic() < deadline:
+            said += server.stdout.readline()
+        assert f"http://127.0.0.1:{port}/workbench/login" in said and "demo-jiuzhu" in said
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+        for _ in range(50):
+            try:
+                form = opener.open(f"http://127.0.0.1:{port}/workbench/login", timeout=5).read().decode()
+                break
+            except OSError:
+                time.sleep(0.2)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        data = urllib.parse.urlencode({"username": "demo", "password": "demo-jiuzhu", "csrf_token": token})
+        queue = opener.open(f"http://127.0.0.1:{port}/workbench/login", data=data.encode(), timeout=10).read().decode()
+        assert "线索队列" in queue and queue.count("JZ") >= 6
+    finally:
+        server.terminate()
+        server.wait(10)
+        server.stdout.close()
