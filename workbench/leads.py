@@ -132,7 +132,8 @@ def status(ref: str):
 @one_lead
 def contact(ref: str):
     """Send the applicant a message through the outbox (the number is never shown)."""
-    return _act(ref, lambda s: s.contact(ref, request.form.get("message", "")), "消息已排队发送。")
+    return _act(ref, lambda s: s.contact(ref, request.form.get("message", "")),
+                lambda outcome: f"已通过{delivery.CHANNEL_LABELS[outcome.sent_by]}发给申请人（稍后送达）。")
 
 
 @blueprint.route("/leads/<ref>/reveal", methods=["POST"])
@@ -151,17 +152,18 @@ def documents(ref: str):
     return _act(ref, lambda s: s.set_documents(ref, request.form.getlist("received")), "已更新材料。")
 
 
-def _act(ref: str, action, done: str | None):
-    """Run one action in the request's unit of work; a refusal is told on the lead page."""
+def _act(ref: str, action, done):
+    """Run one action in the request's unit of work; a refusal is told on the lead page.
+    `done`: what the page says after it, or a function of the action's result saying it."""
     with unit_of_work() as session:
         service = _service(session)
         service.get(ref)  # outside the scope: 404 before anything else is looked at
         try:
-            action(service)
+            result = action(service)
         except NotAllowed as refused:
             session.rollback()
             flash(str(refused), "error")
             return redirect(url_for("workbench.lead", ref=ref))
     if done:
-        flash(done, "ok")
+        flash(done(result) if callable(done) else done, "ok")
     return redirect(url_for("workbench.lead", ref=ref))

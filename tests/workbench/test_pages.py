@@ -138,7 +138,7 @@ def test_contact_without_the_number_and_the_message_in_the_history(wb):
     page = text_of(client.get(f"/workbench/leads/{ref}"))
     assert "通过 短信 发送" in page
     done = text_of(wb.post(client, f"/workbench/leads/{ref}/contact", {"message": "请周五来办理"}, follow=True))
-    assert "消息已排队发送" in done and "请周五来办理" in done and "13970712468" not in done
+    assert "已通过短信发给申请人" in done and "请周五来办理" in done and "13970712468" not in done
     [(channel, recipient, body)] = wb.outbox()
     assert channel == "sms" and recipient == PHONE and "江背镇便民服务中心" in body
 
