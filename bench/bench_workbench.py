@@ -36,6 +36,7 @@ from bot.accounts import AccountService  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.domain import PROGRAMS  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
+from bot.screening.leads import listed_name  # noqa: E402
 from bot.storage.models import AuditEvent, Lead  # noqa: E402
 
 POSTGRES_URL = os.environ.get("JIUZHU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -114,6 +115,7 @@ def fill(runtime, count: int) -> dict[str, list[str]]:
                 documents=["身份证", "户口簿", "承诺书"], fields={"village": f"第{number % 40}村", "household_size": 3,
                                                               "household_monthly_income": 1200},
                 personal=protector.encrypt(json.dumps(personal, ensure_ascii=False)), id_index=None,
+                name_masked=listed_name(name),
                 consent={"given": True}, needs_callback=False, created_at=created, updated_at=created,
                 documents_received=[]))
             audits += [dict(actor="bench-cw", action="status", lead_ref=ref, detail="new → contacted", at=created),

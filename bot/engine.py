@@ -24,6 +24,8 @@ from bot.dialogue.commands import command_of
 from bot.dialogue.state import ConversationMode, ConversationState, Expiring
 from bot.dialogue.turns import Outcome, Turn, current_turn
 from bot.domain import PROGRAMS
+from bot.leads import transcript
+from bot.leads.handler import handler_of
 from bot.messages import IncomingMessage, Reply
 from bot.screening.session import Context
 from bot.screening.state import Awaiting, Ending, ScreeningState, seal_screening, unseal_screening
@@ -215,6 +217,7 @@ class Engine:
         self.runtime.insight.screening(None, sc, m.channel)
         if m.channel == "sms":
             self.handover.offer_on_sms(sc, ctx, start)
+        transcript.record(sc, m.text.raw, start.messages, None)  # kept with the lead, scrubbed (bot/leads/transcript.py)
         m.state.screening = seal_screening(self.runtime.protector, sc)
         if sc.values.get("phone"):  # derived from the SMS sender
             self._index_phone(self.handover.conversation_id(ctx), sc)
@@ -237,7 +240,7 @@ class Engine:
             reply.add(screener.texts.get("expired", days=self.runtime.config.screening_expiry_days))
             return None
         ctx = self._context(m.message)
-        indexed = sc.values.get("phone")
+        indexed, asked = sc.values.get("phone"), sc.asked
         seen = self.runtime.insight.before_screening(sc)
         if sc.awaiting in LINK_AWAITING:
             inner = Reply()
@@ -247,6 +250,8 @@ class Engine:
             if m.channel != "sms" and not sc.done and sc.values.get("phone") != indexed:
                 self.handover.offer_code(sc, ctx, inner)
         self.runtime.insight.screening(seen, sc, m.channel)
+        transcript.record(sc, m.text.raw, inner.messages, asked)
+        transcript.attach(self.runtime, sc)  # on submission: sealed into the lead
         if sc.done or sc.values.get("phone") != indexed:
             self._index_phone(m.cid, sc)  # only when it changes: one write less per message
         reply.messages.extend(inner.messages)
@@ -279,6 +284,7 @@ class Engine:
         for lead in leads[:5]:
             lines.append(texts.get("progress_line", ref=lead.ref, date=f"{lead.created_at:%Y-%m-%d}",
                                    status=texts.doc["status"].get(lead.status, lead.status)))
+            lines.append(texts.get("progress_handler", handler=handler_of(self.runtime, lead.township)))
         return m.reply.add("\n".join(lines))
 
     def subscription(self, m: Inbound) -> Reply:

@@ -36,6 +36,17 @@ def require_tools(*names: str) -> None:
 
 
 @pytest.fixture
+def quick_hashes(monkeypatch):
+    """argon2id with its cheapest parameters: workbench tests log in many times on a shared 2-core
+    machine (tests/workbench/test_security.py checks the real parameters)."""
+    from argon2 import PasswordHasher
+
+    import bot.accounts.service as service
+
+    monkeypatch.setattr(service, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture
 def sqlite_url(tmp_path) -> str:
     """A fresh SQLite database file for one test."""
     return f"sqlite:///{tmp_path / 'jiuzhu.sqlite3'}"

@@ -1,4 +1,4 @@
-"""Admin pages: the accounts list and the audit log with filters."""
+"""Admin pages: the audit log with filters (the accounts are in workbench/accounts.py)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,24 +6,12 @@ import zoneinfo
 
 from flask import render_template, request
 
-from bot.accounts import AccountService
-from bot.accounts.roles import ROLE_LABELS
-from bot.leads.audit import PAGE, AuditFilter, actions, audit_page
+from bot.leads.audit import ACTION_LABELS, FIELD_LABELS, PAGE, AuditFilter, actions, audit_page, readable
 from web.extensions import runtime_of
 from workbench.app import blueprint
 from workbench.auth import requires, unit_of_work
 
 admin_only = requires(lambda actor: actor.administers)
-
-
-@blueprint.route("/accounts")
-@admin_only
-def accounts():
-    """Every account with its role, townships and state."""
-    runtime = runtime_of()
-    with unit_of_work() as session:
-        rows = AccountService(session, runtime.config.county.townships).list()
-    return render_template("workbench/accounts.html", accounts=rows, role_labels=ROLE_LABELS)
 
 
 @blueprint.route("/audit")
@@ -38,13 +26,15 @@ def audit():
     except ValueError:
         page = 1
     flt = AuditFilter(actor=(args.get("actor") or "").strip(), action=(args.get("action") or "").strip(),
-                      lead_ref=(args.get("lead") or "").strip(), since=since,
+                      lead_ref=(args.get("lead") or "").strip(),
+                      field=args.get("field") if args.get("field") in FIELD_LABELS else "", since=since,
                       until=until + dt.timedelta(days=1) if until else None, page=page)
     with unit_of_work() as session:
         rows, total = audit_page(session, flt)
         known = actions(session)
     return render_template("workbench/audit.html", rows=rows, total=total, flt=flt, actions=known,
-                           args=args, page=page, pages=max(1, -(-total // PAGE)))
+                           args=args, page=page, pages=max(1, -(-total // PAGE)), action_labels=ACTION_LABELS,
+                           field_labels=FIELD_LABELS, readable=readable)
 
 
 def _day(value, zone) -> dt.datetime | None:

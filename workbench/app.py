@@ -43,7 +43,7 @@ def init_app(app: Flask, runtime) -> None:
         PERMANENT_SESSION_LIFETIME=config.workbench.idle_minutes * 60,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session (itself idle-limited)
     )
-    from workbench import admin, auth, documents, leads, messages  # noqa: F401 — their routes join the blueprint
+    from workbench import accounts, admin, auth, documents, leads, messages  # noqa: F401 — their routes join the blueprint
 
     app.register_blueprint(blueprint)
     app.after_request(_headers)
@@ -109,6 +109,17 @@ def _local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return ""
     value = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
     return value.astimezone(zoneinfo.ZoneInfo(runtime_of().config.workbench.timezone)).strftime(fmt)
+
+
+@blueprint.app_template_filter("local_iso")
+def _local_iso(value: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An ISO time stored as text (a transcript's turns), in the county's time zone."""
+    import datetime as dt
+
+    try:
+        return _local_time(dt.datetime.fromisoformat(value), fmt) if value else ""
+    except ValueError:
+        return ""
 
 
 @blueprint.app_template_global("status_label")

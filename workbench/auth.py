@@ -69,7 +69,7 @@ def login():
             with runtime.db.unit_of_work() as s:
                 try:
                     user = AccountService(s, runtime.config.county.townships).authenticate(
-                        username, request.form.get("password", ""))
+                        username, request.form.get("password", ""), where=request.remote_addr or "")
                 except LoginRefused as refused:
                     s.commit()  # the failure count and a lockout are kept
                     raise refused
@@ -81,7 +81,7 @@ def login():
             session.clear()  # a fresh session (and CSRF token) at every login
             session.permanent = True
             session.update(uid=uid, pwd=pwd, seen=time.time())
-            return redirect(safe_next(request.args.get("next")) or url_for("workbench.queue"))
+            return redirect(safe_next(request.args.get("next")) or url_for("workbench.home"))
     return render_template("workbench/login.html", error=error,
                            next=safe_next(request.args.get("next"))), status
 
@@ -104,16 +104,21 @@ def unit_of_work():
     return runtime_of().db.unit_of_work()
 
 
-def requires(check):
-    """A view decorator: 403 unless `check(actor)` holds (role test, e.g. lambda a: a.administers)."""
+def requires(check, refused: int = 403):
+    """A view decorator: `refused` (403) unless `check(actor)` holds (e.g. lambda a: a.administers)."""
     def wrap(view):
         @functools.wraps(view)
         def inner(*args, **kwargs):
             if not check(g.actor):
-                abort(403)
+                abort(refused)
             return view(*args, **kwargs)
         return inner
     return wrap
+
+
+# The pages of one lead: for an account that works no leads (an admin) every lead is outside
+# its scope, so 404 as if it did not exist (contract §5), like a lead of another township.
+one_lead = requires(lambda actor: actor.works_leads, refused=404)
 
 
 def _stamp(value: dt.datetime | None) -> str:
@@ -123,4 +128,4 @@ def _stamp(value: dt.datetime | None) -> str:
     return value.astimezone(dt.timezone.utc).isoformat()
 
 
-__all__ = ["requires", "safe_next", "unit_of_work", "utcnow"]
+__all__ = ["one_lead", "requires", "safe_next", "unit_of_work", "utcnow"]

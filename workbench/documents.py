@@ -16,6 +16,7 @@ from urllib.parse import quote
 from flask import Response, abort, g, request
 
 from bot.leads import LeadService, QueueFilter
+from bot.leads.audit import FIELD_LABELS
 from bot.leads.export import PRESETS, describe_filters, queue_xlsx
 from bot.leads.packet import application_pdf, lead_view
 from bot.leads.queue import queue
@@ -23,7 +24,7 @@ from bot.screening.leads import PERSONAL
 from bot.storage.models import AuditEvent, utcnow
 from web.extensions import runtime_of
 from workbench.app import blueprint
-from workbench.auth import requires, unit_of_work
+from workbench.auth import one_lead, requires, unit_of_work
 
 PRINT_PURPOSE = "打印申请材料"
 # One export holds at most this many leads (the file says so when the filter matched more):
@@ -35,7 +36,7 @@ works_leads = requires(lambda actor: actor.works_leads)
 
 
 @blueprint.route("/leads/<ref>/application.pdf")
-@works_leads
+@one_lead
 def application(ref: str):
     """The pre-filled application packet (PDF) for the resident to sign at the office; audited."""
     runtime = runtime_of()
@@ -46,7 +47,7 @@ def application(ref: str):
         for field in PERSONAL:
             if personal.get(field):
                 session.add(AuditEvent(actor=g.actor.label, action="reveal", lead_ref=lead.ref, field=field,
-                                       purpose=PRINT_PURPOSE, detail=f"查看{field}（打印）", at=now))
+                                       purpose=PRINT_PURPOSE, detail=f"查看{FIELD_LABELS[field]}（打印）", at=now))
         view = lead_view(lead, personal)
     pdf = application_pdf(view, runtime.config)
     return Response(pdf, mimetype="application/pdf", headers={

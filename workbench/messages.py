@@ -19,7 +19,8 @@ def messages():
         waiting = service.list()
         channels = {m.id: service.channel_for(m.id) for m in waiting}
         answered = service.list(answered=True, limit=20)
-    return render_template("workbench/messages.html", waiting=waiting, answered=answered, channels=channels)
+    return render_template("workbench/messages.html", waiting=waiting, answered=answered, channels=channels,
+                           wechat_hours=runtime_of().config.workbench.wechat_window_hours)
 
 
 @blueprint.route("/messages/<int:question_id>/answer", methods=["POST"])

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.accounts.roles import CASEWORKER, ROLES, SUPERVISOR, ADMIN, Actor
+from bot.accounts.roles import ADMIN, CASEWORKER, ROLE_LABELS, ROLES, SUPERVISOR, Actor
 from bot.errors import JiuzhuError
 from bot.storage.models import AuditEvent, User, UserTownship, utcnow
 
@@ -25,7 +25,12 @@ _DUMMY_HASH = _HASHER.hash("not a password of anyone")
 
 
 class AccountError(JiuzhuError):
-    """A request about accounts that cannot be done (the text says why)."""
+    """A request about accounts that cannot be done: the text says why (English for the CLI),
+    `chinese` says it to an administrator on the workbench."""
+
+    def __init__(self, message: str, chinese: str | None = None):
+        super().__init__(message)
+        self.chinese = chinese or message
 
 
 class LoginRefused(Exception):
@@ -48,6 +53,10 @@ class Account:
     last_login_at: dt.datetime | None
     created_at: dt.datetime
 
+    def locked(self, now: dt.datetime | None = None) -> bool:
+        """Locked out after failed logins right now."""
+        return self.locked_until is not None and _aware(self.locked_until) > (now or utcnow())
+
     def as_dict(self) -> dict:
         """JSON of `jiuzhu users list --json`."""
         iso = (lambda v: _aware(v).isoformat() if v else None)
@@ -68,25 +77,18 @@ class AccountService:
         """A new account; a caseworker needs at least one township, other roles take none."""
         username = username.strip()
         if not username or len(username) > 64 or any(c.isspace() for c in username):
-            raise AccountError("a username is 1–64 characters without spaces")
+            raise AccountError("a username is 1–64 characters without spaces", "用户名为1到64个字符，不能有空格")
         if role not in ROLES:
-            raise AccountError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
-        townships = list(dict.fromkeys(townships))
-        unknown = [t for t in townships if t not in self.known_townships]
-        if unknown:
-            raise AccountError(f"unknown township {', '.join(unknown)} (config.toml [county].townships)")
-        if role == CASEWORKER and not townships:
-            raise AccountError("a caseworker needs at least one --township")
-        if role != CASEWORKER and townships:
-            raise AccountError(f"a {role} sees every township or none: no --township")
+            raise AccountError(f"unknown role {role!r}; one of {', '.join(ROLES)}", "没有这个角色")
+        townships = self._townships(role, townships)
         if self._find(username) is not None:
-            raise AccountError(f"user {username} exists already")
+            raise AccountError(f"user {username} exists already", f"用户名 {username} 已经存在")
         user = User(username=username, role=role, password_hash=hash_password(password),
                     password_changed_at=utcnow(), created_at=utcnow(), disabled=False, failed_logins=0)
         self.session.add(user)
         self.session.flush()
         self.session.add_all(UserTownship(user_id=user.id, township=t) for t in townships)
-        self._audit(actor, "user_add", f"{username} ({role}{': ' + '、'.join(townships) if townships else ''})")
+        self._audit(actor, "user_add", f"{username}（{ROLE_LABELS[role]}{'：' + '、'.join(townships) if townships else ''}）")
         return user
 
     def list(self) -> list[Account]:
@@ -99,16 +101,36 @@ class AccountService:
                         u.last_login_at, u.created_at) for u in users]
 
     def disable(self, username: str, actor: str = "cli") -> None:
-        """Disable an account: it cannot log in, and its open sessions end at their next request."""
+        """Disable an account: it cannot log in, and its open sessions end at their next request.
+        The last active admin is kept (else nobody could manage accounts on the workbench)."""
         user = self._require(username)
+        if user.role == ADMIN and not user.disabled and self._active_admins() <= 1:
+            raise AccountError("the last active admin cannot be disabled (add another admin first)",
+                               "这是最后一个可用的管理员账号，不能停用（请先新增一个管理员）")
         user.disabled = True
         self._audit(actor, "user_disable", username)
 
     def enable(self, username: str, actor: str = "cli") -> None:
-        """Enable a disabled account again."""
+        """Enable a disabled account again (a lockout is lifted too)."""
         user = self._require(username)
         user.disabled, user.failed_logins, user.locked_until = False, 0, None
         self._audit(actor, "user_enable", username)
+
+    def unlock(self, username: str, actor: str = "cli") -> None:
+        """Lift a lockout after failed logins before its 15 minutes are over."""
+        user = self._require(username)
+        user.failed_logins, user.locked_until = 0, None
+        self._audit(actor, "user_unlock", username)
+
+    def set_townships(self, username: str, townships: list[str] | tuple[str, ...], actor: str = "cli") -> None:
+        """A caseworker's townships (at least one); their pages change at the next request."""
+        user = self._require(username)
+        if user.role != CASEWORKER:
+            raise AccountError(f"a {user.role} sees every township or none", "只有乡镇经办人按乡镇分配")
+        townships = self._townships(CASEWORKER, townships)
+        self.session.query(UserTownship).filter(UserTownship.user_id == user.id).delete()
+        self.session.add_all(UserTownship(user_id=user.id, township=t) for t in townships)
+        self._audit(actor, "user_townships", f"{username}：{'、'.join(townships)}")
 
     def reset_password(self, username: str, password: str, actor: str = "cli") -> None:
         """Set a new password; it unlocks the account and ends its sessions."""
@@ -117,26 +139,34 @@ class AccountService:
         user.password_changed_at, user.failed_logins, user.locked_until = utcnow(), 0, None
         self._audit(actor, "user_reset_password", username)
 
-    def authenticate(self, username: str, password: str, now: dt.datetime | None = None) -> User:
+    def authenticate(self, username: str, password: str, now: dt.datetime | None = None,
+                     where: str = "") -> User:
         """The user for a right password; LoginRefused otherwise. The 5th failure in a row locks the
-        account for 15 minutes, during which even the right password is refused."""
+        account for 15 minutes, during which even the right password is refused. Logins and failed
+        attempts on an existing account are audited (`where`: the client's address); a name that is
+        no account is not (it may be a password typed in the wrong box)."""
         now = now or utcnow()
         user = self._find(username.strip())
         if user is None or user.disabled:
             _verify(_DUMMY_HASH, password)
             raise LoginRefused()
+        suffix = f"（{where}）" if where else ""
         if user.locked_until is not None and _aware(user.locked_until) > now:
+            self._audit(user.username, "login_failed", f"账号锁定中{suffix}")
             raise LoginRefused(locked=True)
         if not _verify(user.password_hash, password):
             user.failed_logins = (user.failed_logins or 0) + 1
+            self._audit(user.username, "login_failed", f"密码错误，第{user.failed_logins}次{suffix}")
             if user.failed_logins >= MAX_FAILURES:
                 user.locked_until, user.failed_logins = now + LOCKOUT, 0
-                self._audit(user.username, "user_locked", f"{MAX_FAILURES} failed logins")
+                self._audit(user.username, "user_locked",
+                            f"连续{MAX_FAILURES}次密码错误，锁定{LOCKOUT.seconds // 60}分钟{suffix}")
                 raise LoginRefused(locked=True)
             raise LoginRefused()
         if _HASHER.check_needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
         user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+        self._audit(user.username, "login", f"登录{suffix}")
         return user
 
     def actor(self, user: User) -> Actor:
@@ -162,13 +192,31 @@ class AccountService:
             .order_by(User.username).distinct()).scalars()
         return list(rows)
 
+    def _townships(self, role: str, townships) -> list[str]:
+        """The townships an account of `role` is given, checked against config.toml."""
+        townships = list(dict.fromkeys(townships))
+        unknown = [t for t in townships if t not in self.known_townships]
+        if unknown:
+            raise AccountError(f"unknown township {', '.join(unknown)} (config.toml [county].townships)",
+                               f"没有这个乡镇：{'、'.join(unknown)}")
+        if role == CASEWORKER and not townships:
+            raise AccountError("a caseworker needs at least one --township", "乡镇经办人至少要分配一个乡镇")
+        if role != CASEWORKER and townships:
+            raise AccountError(f"a {role} sees every township or none: no --township",
+                               "县级督导看全县、管理员不看线索：不分配乡镇")
+        return townships
+
+    def _active_admins(self) -> int:
+        return self.session.execute(select(func.count()).select_from(User).where(
+            User.role == ADMIN, User.disabled.is_(False))).scalar_one()
+
     def _find(self, username: str) -> User | None:
         return self.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
 
     def _require(self, username: str) -> User:
         user = self._find(username)
         if user is None:
-            raise AccountError(f"no user {username}")
+            raise AccountError(f"no user {username}", f"没有用户 {username}")
         return user
 
     def _audit(self, actor: str, action: str, detail: str) -> None:
@@ -178,7 +226,8 @@ class AccountService:
 def hash_password(password: str) -> str:
     """An argon2id hash; a password shorter than 8 characters is refused."""
     if len(password) < MIN_PASSWORD_CHARS:
-        raise AccountError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
+        raise AccountError(f"a password needs at least {MIN_PASSWORD_CHARS} characters",
+                           f"密码至少{MIN_PASSWORD_CHARS}个字符")
     return _HASHER.hash(password)
 
 

@@ -18,24 +18,30 @@ def register(sub, common) -> None:
     check.set_defaults(func=run_check)
 
 
-def _database(runtime):
+def _database(args, runtime: Runtime | None = None):
     from bot.storage.db import Database
 
+    runtime = runtime or Runtime.from_path(args.config)
     return Database(runtime.config.database_url, wait_seconds=UPGRADE_WAIT_SECONDS)
 
 
 def run_upgrade(args) -> int:
-    """Migrate to the head revision (a no-op at the head) and say what changed."""
+    """Migrate to the head revision (a no-op at the head), fill in what a migration cannot compute
+    without the data key, and say what changed."""
+    from bot.leads.backfill import backfill_masked_names
     from bot.storage import schema
 
     runtime = Runtime.from_path(args.config)
-    db = _database(runtime)
+    db = _database(args, runtime)
     try:
         before, after = schema.upgrade(db.engine, protector=_protector(runtime))
+        filled = backfill_masked_names(db, runtime.protector)
     finally:
         db.dispose()
     print(f"database schema: {before or 'empty'} → {after}" if before != after
           else f"database schema: {after} (the newest; nothing to do)")
+    if filled:
+        print(f"masked names filled in for {filled} older lead(s)")
     return 0
 
 
@@ -54,7 +60,7 @@ def run_check(args) -> int:
     """Print the revision; 1 when it is not the head (what server start-ups would refuse)."""
     from bot.storage import schema
 
-    db = _database(Runtime.from_path(args.config))
+    db = _database(args)
     try:
         found = db.current_revision()
     finally:

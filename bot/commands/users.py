@@ -1,4 +1,4 @@
-"""`jiuzhu users add/list/disable/enable/reset-password`: workbench accounts (contract §5)."""
+"""`jiuzhu users add/list/disable/enable/unlock/townships/reset-password`: workbench accounts (contract §5)."""
 from __future__ import annotations
 
 import getpass
@@ -25,10 +25,16 @@ def register(sub, common) -> None:
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=run_list)
     for name, func, what in (("disable", run_disable, "stop an account from logging in"),
-                             ("enable", run_enable, "let a disabled account log in again")):
+                             ("enable", run_enable, "let a disabled account log in again (lifts a lockout)"),
+                             ("unlock", run_unlock, "lift a lockout after failed logins")):
         cmd = users_sub.add_parser(name, parents=[common], help=what)
         cmd.add_argument("username")
         cmd.set_defaults(func=func)
+    towns = users_sub.add_parser("townships", parents=[common], help="set a caseworker's townships")
+    towns.add_argument("username")
+    towns.add_argument("--township", action="append", default=[], required=True,
+                       help="a township of config.toml [county].townships (repeat for more)")
+    towns.set_defaults(func=run_townships)
     reset = users_sub.add_parser("reset-password", parents=[common],
                                  help="a new password (unlocks the account, ends its sessions)")
     reset.add_argument("username")
@@ -71,7 +77,7 @@ def run_list(args) -> int:
         if args.json:
             print_json(account.as_dict())
         else:
-            state = "disabled" if account.disabled else ("locked" if account.locked_until else "active")
+            state = "disabled" if account.disabled else ("locked" if account.locked() else "active")
             print(f"{account.username:16s} {account.role:10s} {state:8s} {'、'.join(account.townships) or '-'}")
     return 0
 
@@ -87,6 +93,20 @@ def run_enable(args) -> int:
     """Enable the account."""
     _accounts(args, lambda s: s.enable(args.username, actor=_who()))
     print(f"{args.username}: enabled")
+    return 0
+
+
+def run_unlock(args) -> int:
+    """Lift the lockout."""
+    _accounts(args, lambda s: s.unlock(args.username, actor=_who()))
+    print(f"{args.username}: unlocked")
+    return 0
+
+
+def run_townships(args) -> int:
+    """Set the caseworker's townships."""
+    _accounts(args, lambda s: s.set_townships(args.username, args.township, actor=_who()))
+    print(f"{args.username}: {'、'.join(dict.fromkeys(args.township))}")
     return 0
 
 

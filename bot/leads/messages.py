@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.accounts.roles import Actor
 from bot.leads import delivery
+from bot.leads.queue import scoped
 from bot.leads.service import MAX_MESSAGE_CHARS, NotAllowed
 from bot.storage.models import AuditEvent, Conversation, Lead, MessageReply, UnansweredQuestion, utcnow
 
@@ -34,6 +35,7 @@ class LeftMessage:
     channel: str
     at: dt.datetime
     township: str | None
+    lead_ref: str | None          # the resident's latest lead within the actor's scope
     answered_at: dt.datetime | None
     answered_by: str | None
     answer: str | None
@@ -88,7 +90,7 @@ class MessageService:
         self.session.add(reply)
         self.session.flush()
         reply.outbox_id = delivery.send(self.runtime, self.session, plan, body, key=f"reply:{question.id}:{reply.id}")
-        self.session.add(AuditEvent(actor=self.actor.label, action="reply", lead_ref=None,
+        self.session.add(AuditEvent(actor=self.actor.label, action="reply", lead_ref=self._latest(question)[0],
                                     detail=f"答复留言 #{question.id}（{plan.label}）", at=utcnow()))
         return plan.label
 
@@ -118,13 +120,19 @@ class MessageService:
         return self.session.execute(select(MessageReply).where(MessageReply.question_id == question_id)
                                     .limit(1)).scalar_one_or_none()
 
+    def _latest(self, q: UnansweredQuestion) -> tuple[str | None, str | None]:
+        """(reference, township) of the resident's latest lead the actor may open, or (None, None)."""
+        row = self.session.execute(scoped(
+            select(Lead.ref, Lead.township).join(Conversation, (Conversation.user_key == Lead.user_key)
+                                                 & (Conversation.channel == Lead.channel))
+            .where(Conversation.id == q.conversation_id), self.actor)
+            .order_by(Lead.created_at.desc()).limit(1)).first()
+        return (row.ref, row.township) if row else (None, None)
+
     def _item(self, q: UnansweredQuestion) -> LeftMessage:
-        township = self.session.execute(
-            select(Lead.township).join(Conversation, (Conversation.user_key == Lead.user_key)
-                                       & (Conversation.channel == Lead.channel))
-            .where(Conversation.id == q.conversation_id).order_by(Lead.created_at.desc()).limit(1)).scalar()
+        ref, township = self._latest(q)
         reply = self._reply_of(q.id)
-        return LeftMessage(q.id, q.text, q.channel, _aware(q.created_at), township,
+        return LeftMessage(q.id, q.text, q.channel, _aware(q.created_at), township, ref,
                            _aware(reply.at) if reply else None, reply.actor if reply else None,
                            self.runtime.protector.decrypt(reply.body) if reply else None)
 

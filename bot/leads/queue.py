@@ -1,8 +1,9 @@
 """The lead queue: filters, the township scope, counts by status, overdue leads, paging.
 
-One query for the page (only its columns, one join for the assignee's name), one for the
-total and one for the counts by status; only the page's names are decrypted, and only to
-show them masked.
+One query for the page (only its columns, one join for the assignee's name) and one for
+the counts by status (the total is their sum). Nothing is decrypted: the masked name the
+list shows is kept in a column of its own (migration 0015); only a lead stored before it
+and not yet filled in by `jiuzhu db upgrade` has its name masked from the sealed data.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.accounts.roles import Actor
 from bot.domain import LEAD_STATUSES, PROGRAMS
-from bot.privacy import mask_name
+from bot.screening.leads import listed_name
 from bot.storage.models import Lead, User, utcnow
 
 URGENCIES = ("high", "normal")
@@ -116,19 +117,25 @@ def queue(session: Session, runtime, actor: Actor, flt: QueueFilter, page_size: 
     page = min(flt.page, pages)
 
     columns = select(Lead.ref, Lead.created_at, Lead.status, Lead.urgency, Lead.township, Lead.fields,
-                     Lead.programs, Lead.personal, Lead.needs_callback, User.username)
+                     Lead.programs, Lead.name_masked, Lead.needs_callback, User.username)
     query = (scoped(columns.outerjoin(User, User.id == Lead.assigned_to).where(*conditions, *status_cond), actor)
              .order_by(Lead.urgency, Lead.created_at, Lead.id)  # "high" sorts before "normal"
              .limit(page_size).offset((page - 1) * page_size))
     rows = []
     for r in session.execute(query):
-        name = json.loads(runtime.protector.decrypt(r.personal)).get("name")
         created = _aware(r.created_at)
+        name = r.name_masked if r.name_masked is not None else _older_name(session, runtime, r.ref)
         rows.append(QueueRow(r.ref, created, r.status, r.urgency, r.township, (r.fields or {}).get("village"),
                              tuple(p.get("program", "") for p in r.programs or ()),
-                             mask_name(name) if name else "", r.username, bool(r.needs_callback),
+                             name, r.username, bool(r.needs_callback),
                              r.status == "new" and created < overdue_before))
     return QueuePage(rows, total, counts, page, pages, replace(flt, page=page))
+
+
+def _older_name(session: Session, runtime, ref: str) -> str:
+    """The masked name of a lead stored before migration 0015 (until `jiuzhu db upgrade` fills it)."""
+    sealed = session.execute(select(Lead.personal).where(Lead.ref == ref)).scalar_one()
+    return listed_name(json.loads(runtime.protector.decrypt(sealed)).get("name"))
 
 
 def _conditions(flt: QueueFilter, actor: Actor, zone: dt.tzinfo) -> list:

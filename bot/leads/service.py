@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from bot.accounts.roles import Actor
 from bot.domain import CLOSING_STATUSES, LEAD_STATUSES, can_move
 from bot.leads import delivery
+from bot.leads.audit import FIELD_LABELS, readable
+from bot.leads.handler import handler_of
 from bot.leads.queue import QueueFilter, QueuePage, queue, scoped
 from bot.privacy import scrub_personal_data
 from bot.screening.leads import MASKS, PERSONAL
@@ -23,7 +25,7 @@ from bot.storage.models import AuditEvent, Lead, User, utcnow
 
 # Why a personal field is revealed: one of these, or a purpose written out ("other").
 PURPOSES = {"home_visit": "入户核查", "phone_callback": "电话回访", "documents": "材料补正"}
-HISTORY_ACTIONS = ("status", "claim", "assign", "transfer", "contact", "documents")
+HISTORY_ACTIONS = ("status", "claim", "assign", "transfer", "contact", "documents", "reply")
 MAX_NOTE_CHARS = 1000
 MAX_MESSAGE_CHARS = 300
 
@@ -103,7 +105,7 @@ class LeadService:
         rows = self.session.execute(select(AuditEvent).where(
             AuditEvent.lead_ref == lead.ref, AuditEvent.action.in_(HISTORY_ACTIONS))
             .order_by(AuditEvent.at, AuditEvent.id)).scalars()
-        return [{"at": _aware(r.at), "actor": r.actor, "action": r.action, "detail": r.detail,
+        return [{"at": _aware(r.at), "actor": r.actor, "action": r.action, "detail": readable(r.detail),
                  "note": self.protector.decrypt(r.note) if r.note else ""} for r in rows]
 
     def who_saw(self, lead: Lead) -> list[dict]:
@@ -116,6 +118,23 @@ class LeadService:
     def assignee(self, lead: Lead) -> str | None:
         """The username working the lead."""
         return self.session.get(User, lead.assigned_to).username if lead.assigned_to else None
+
+    def duplicates(self, lead: Lead) -> list[str]:
+        """Other leads with the same ID number (keyed hash), within the actor's scope only."""
+        if not lead.id_index:
+            return []
+        return list(self.session.execute(scoped(
+            select(Lead.ref).where(Lead.id_index == lead.id_index, Lead.id != lead.id), self.actor)
+            .order_by(Lead.created_at)).scalars())
+
+    def overdue(self, lead: Lead, now: dt.datetime | None = None) -> bool:
+        """A new lead nobody contacted within `[workbench] overdue_days` (the queue's highlight)."""
+        days = dt.timedelta(days=self.runtime.config.workbench.overdue_days)
+        return lead.status == "new" and _aware(lead.created_at) < (now or utcnow()) - days
+
+    def sender(self, lead: Lead) -> str:
+        """The office a message to the applicant is signed with (never a person's name)."""
+        return handler_of(self.runtime, lead.township)
 
     def transcript(self, lead: Lead) -> list[dict]:
         """The screening conversation, scrubbed when it was stored ([] for leads before it was kept)."""
@@ -186,6 +205,7 @@ class LeadService:
             delivery.send(self.runtime, self.session, plan, self._status_text(lead, status, plan.channel),
                           key=f"status:{lead.ref}:{event.id}")
             sent_by = plan.channel
+            event.detail += f"（已通过{plan.label}告知申请人）"
         return Outcome(lead, sent_by)
 
     def contact(self, ref: str, message: str) -> Outcome:
@@ -201,7 +221,7 @@ class LeadService:
             raise NotAllowed("没有可用的联系方式（没有手机号，微信已超过48小时未互动）")
         event = self._audit("contact", lead, f"发送{plan.label}", message)
         body = self._texts().get(f"contact_{plan.channel}", ref=lead.ref, message=message,
-                                 sender=self._sender(lead))
+                                 sender=self.sender(lead))
         delivery.send(self.runtime, self.session, plan, body, key=f"contact:{lead.ref}:{event.id}")
         return Outcome(lead, plan.channel)
 
@@ -220,7 +240,7 @@ class LeadService:
         if not value:
             raise NotAllowed("申请人没有填写这一项")
         event = AuditEvent(actor=self.actor.label, action="reveal", lead_ref=lead.ref, field=field,
-                           purpose=why, detail=f"查看{field}", at=utcnow())
+                           purpose=why, detail=f"查看{FIELD_LABELS[field]}", at=utcnow())
         self.session.add(event)
         minutes = dt.timedelta(minutes=self.runtime.config.workbench.reveal_minutes)
         return Revealed(field, str(value), event.at + minutes)
@@ -248,13 +268,7 @@ class LeadService:
         if channel == "sms":
             return texts.get("status_sms", ref=lead.ref, status=words, assistance_hotline=hotline)
         return texts.get("status_wechat", ref=lead.ref, status=words, assistance_hotline=hotline,
-                         sender=self._sender(lead))
-
-    def _sender(self, lead: Lead) -> str:
-        """Who writes: the township's centre, never a person's name."""
-        texts = self._texts()
-        return (texts.get("handler_township", township=lead.township) if lead.township
-                else texts.get("handler_county", bureau=self.runtime.config.county.bureau))
+                         sender=self.sender(lead))
 
     def _texts(self):
         return self.runtime.screener.texts

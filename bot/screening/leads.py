@@ -44,6 +44,7 @@ class LeadStore:
                                township=values.get("township"), urgency=urgency, programs=programs,
                                documents=documents, fields=fields, id_index=id_index, consent=consent,
                                personal=self.protector.encrypt(json.dumps(personal, ensure_ascii=False)),
+                               name_masked=listed_name(personal.get("name")),
                                needs_callback=needs_callback, submission_key=submission_key))
                 return ref
             except IntegrityError:
@@ -127,6 +128,11 @@ class LeadStore:
             with self.db.unit_of_work() as own:
                 return self.audit(actor, action, ref, detail, own)
         session.add(AuditEvent(actor=actor, action=action, lead_ref=ref, detail=detail))
+
+
+def listed_name(name: str | None) -> str:
+    """The name as lists show it (黄**), kept beside the sealed data so a list decrypts nothing."""
+    return mask_name(name)[:16] if name else ""
 
 
 def new_ref(today: dt.date | None = None) -> str:

@@ -104,6 +104,7 @@ class ScreeningState:
     done: Ending | None = None
     ref: str | None = None                                   # the lead filed
     link: Link | None = None
+    transcript: list[dict] = field(default_factory=list)     # the turns, raw: scrubbed into the lead (bot/leads/transcript.py)
     # Not stored: set when a stored waiting could not be read and was dropped (the screener says so).
     lost_awaiting: bool = field(default=False, compare=False)
 
@@ -129,7 +130,8 @@ class ScreeningState:
                     "readback": vars(self.readback) if self.readback else None,
                     "volunteered": self.volunteered or None, "consent": self.consent,
                     "done": self.done.value if self.done else None, "ref": self.ref,
-                    "link": self.link.to_json() if self.link else None}
+                    "link": self.link.to_json() if self.link else None,
+                    "transcript": self.transcript or None}
         return data | {k: v for k, v in optional.items() if v is not None}
 
     @classmethod
@@ -157,7 +159,8 @@ class ScreeningState:
                 volunteered=list(data.get("volunteered") or []),
                 consent=dict(data["consent"]) if data.get("consent") else None,
                 done=Ending(data["done"]) if data.get("done") else None, ref=data.get("ref"),
-                link=Link.from_json(data["link"]) if data.get("link") else None)
+                link=Link.from_json(data["link"]) if data.get("link") else None,
+                transcript=[dict(t) for t in data.get("transcript") or []])
         except StateError:
             raise
         except (KeyError, TypeError, ValueError) as error:

@@ -97,6 +97,8 @@ class Lead(Base):
     first_contacted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     documents_received: Mapped[list] = mapped_column(JSON, default=list)
     transcript: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed JSON, scrubbed of numbers
+    # 刘**: what the queue and the exports show, so listing leads decrypts nothing (0015)
+    name_masked: Mapped[str | None] = mapped_column(String(16))
 
 
 class AuditEvent(Base):

@@ -37,7 +37,7 @@ def browser():
         service_missing(f"chromium at {CHROMIUM}", FileNotFoundError("run scripts/setup-browser"))
     with sync_playwright() as p:
         # root (CI) cannot use chromium's sandbox
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--lang=zh-CN"], headless=True)
         yield browser
         browser.close()
 
@@ -91,9 +91,10 @@ def test_a_caseworker_works_a_new_lead_from_login_to_closed(runtime, live, brows
     shot(page, "03-lead-claimed")
 
     # reveal the phone for a call-back: shown in full, and listed under who saw what
-    form = page.locator("form.reveal:has(input[name=field][value=phone])")
-    form.locator("select[name=purpose]").select_option(label="电话回访")
-    form.locator("button").click()
+    reveal = page.locator("details.reveal:has(input[name=field][value=phone])")
+    reveal.locator("summary").click()
+    reveal.locator("label:has-text('电话回访') input").check()
+    reveal.locator("button:has-text('查看')").click()
     assert "13970712468" in page.inner_text("section:has(h2:has-text('申请人信息'))")
     assert "电话回访" in page.inner_text("section:has(h2:has-text('谁查看过个人信息'))")
     shot(page, "04-revealed")
@@ -104,7 +105,7 @@ def test_a_caseworker_works_a_new_lead_from_login_to_closed(runtime, live, brows
         if label == "已办结":
             page.fill("textarea[name=note]", "材料齐全，已审核确认纳入低保。")
             shot(page, "05-closing-preview")
-        page.click("button:has-text('确认修改')")
+        page.click(f"button:has-text('确认改为“{label}”')")
         assert f"状态已改为“{label}”" in page.inner_text("body")
     assert "材料齐全，已审核确认纳入低保。" in page.inner_text("section:has(h2:has-text('办理记录'))")
     shot(page, "06-closed")
@@ -133,3 +134,36 @@ def test_a_caseworker_works_a_new_lead_from_login_to_closed(runtime, live, brows
     assert any(r[:2] == ["黄**", "太平村"] and "低保" in r[2] and r[3] == "已办结" for r in public)
     assert ref not in "\n".join(str(c) for r in public for c in r if c)
     context.close()
+
+
+def test_a_caseworker_answers_a_left_message_and_an_admin_reads_the_audit_log(runtime, live, browser):
+    ensure_demo(runtime)   # the demo resident of 江背镇 has left a 留言
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    log_in(page, live, "demo-jiangbei")
+    page.click("nav a:has-text('群众留言')")
+    message = page.locator("article.message").first
+    assert "钱是每个月几号打到卡上" in message.inner_text()
+    message.locator("textarea[name=message]").fill("批准后每月10日前发放到社会保障卡，可到村委会查询。")
+    shot(page, "08-messages")
+    message.locator("button:has-text('发送答复')").click()
+    assert "答复已通过短信排队发送" in page.inner_text("body")
+    assert "没有待答复的留言" in page.inner_text("body")
+    page.click("button:has-text('退出')")
+
+    log_in(page, live, "demo-admin")
+    assert "/workbench/accounts" in page.url
+    shot(page, "09-accounts")
+    page.click("nav a:has-text('审计日志')")
+    page.select_option("select[name=action]", label="答复留言")
+    page.click("button:has-text('筛选')")
+    assert "demo-jiangbei" in page.inner_text("table") and "共 1 条" in page.inner_text("body")
+    shot(page, "10-audit")
+    context.close()
+
+
+def log_in(page, live: str, username: str) -> None:
+    page.goto(f"{live}/workbench/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("button:has-text('登录')")
