@@ -1,4 +1,5 @@
-"""`jiuzhu worker`: send what the outbox holds, with retries; also the hourly purge.
+"""`jiuzhu worker`: send what the outbox holds, with retries; also the hourly purge and the
+insight fold every ten minutes.
 
 Several workers may run at once (each message goes to exactly one of them).
 SIGTERM or Ctrl-C lets the message being sent finish, then the worker exits;
@@ -22,6 +23,8 @@ from bot.runtime import Runtime
 log = logging.getLogger(__name__)
 
 PURGE_LEASE = "lease:purge"   # api_tokens row: when any worker may purge next
+FOLD_LEASE = "lease:insight-fold"         # … and fold the insight events into insight_daily
+FOLD_EVERY = dt.timedelta(minutes=10)     # the dashboard reads the events since the last fold raw
 HOUSEKEEPING_SECONDS = 60     # stuck rows and the purge lease are checked this often
 
 
@@ -95,6 +98,7 @@ def run_worker(runtime, senders: dict, refusal, once: bool = False,
     `refusal(channel, recipient)` says why a recipient must not be written to (bot.subscriptions).
     """
     from bot.housekeeping import purge
+    from bot.insight.rollup import fold
     from bot.outbox import Policy, deliver_due, fail_stuck
     from bot.storage.models import utcnow
 
@@ -116,6 +120,8 @@ def run_worker(runtime, senders: dict, refusal, once: bool = False,
                 housekeeping_due = time.monotonic() + HOUSEKEEPING_SECONDS
                 if claim_lease(runtime.db, PURGE_LEASE, purge_every):
                     purge(runtime)
+                if claim_lease(runtime.db, FOLD_LEASE, FOLD_EVERY):
+                    fold(runtime.db, runtime.insight.zone)
                 fail_stuck(runtime, dt.timedelta(minutes=policy.stuck_minutes))
             outcomes = deliver_due(runtime, senders, refusal, policy, stop=stop,
                                    now=started if once else None)

@@ -1,18 +1,18 @@
-"""insight_daily: the events of each closed day counted once, and the counts the dashboard reads.
+"""insight_daily: the events of each day counted, and the counts the dashboard reads.
 
-Why a fold of closed days rather than an upsert with every event: every turn would
-update the same few hot rows (today, question.answered, the popular topics), and on
-PostgreSQL concurrent turns would queue on those row locks. Events are only ever
-dated on the day they are written, so once the county's day is over (plus a few
-minutes for turns still committing) its count cannot change: `fold()` recomputes each
-closed day in one transaction — delete its rows, insert its grouped counts, mark it
-folded — which is idempotent and needs no per-event bookkeeping. The last folded day
-is folded once more each time, for a turn that committed after it was folded.
+Why a fold rather than an upsert with every event: every turn would update the same
+few hot rows (today, question.answered, the popular topics), and on PostgreSQL
+concurrent turns would queue on those row locks. Instead `fold()` (every few minutes,
+from `jiuzhu worker`) recounts each day that can still change — the last day folded and
+every day since, up to today — up to a watermark: the highest event id when the fold began. A day's recount replaces its rows
+in one transaction, so folding is idempotent and needs no per-event bookkeeping.
 
-`counts()` reads insight_daily up to the last folded day and groups the raw events of
-the days after it (today, usually), through the index on insight_events.day: with
-ten million events a dashboard query reads a few thousand rollup rows and one day's
-events (bench figures: bench/README.md).
+`counts()` reads insight_daily up to the last folded day and adds the events above the
+last watermark (those written since that fold, through the primary key), so a count is
+always current: an event is in the rollup or above the watermark, never both. One
+written below the watermark that committed only after the fold is missed until the next
+fold recounts its day. With ten million events a dashboard query reads rollup rows and
+a few minutes of events (bench figures: bench/README.md).
 """
 from __future__ import annotations
 
@@ -31,33 +31,43 @@ _FOLD_LOCK = 736043               # PostgreSQL advisory lock: one folding transa
 
 
 def fold(db, zone, now: dt.datetime | None = None) -> list[dt.date]:
-    """Fold every closed day with events not folded yet, and the last folded day again; the days folded."""
-    closed_before = ((now or utcnow()) - SETTLE).astimezone(zone).date()
+    """Recount the days that can still change into insight_daily; the days folded.
+
+    That is the last day folded and every day after it, up to today — where "today" is still
+    yesterday for a few minutes after midnight, so yesterday's last recount comes after the
+    turns that noted an event just before midnight have committed.
+    """
+    today = ((now or utcnow()) - SETTLE).astimezone(zone).date()
     with db.unit_of_work() as s:
         last = s.scalar(select(func.max(InsightFold.day)))
+        through = s.scalar(select(func.max(InsightEvent.id)))
+        if through is None:
+            return []
+        start = dt.date.min if last is None else min(last, today)
         days = s.scalars(select(InsightEvent.day).distinct()
-                         .where(InsightEvent.day >= (last or dt.date.min), InsightEvent.day < closed_before)
+                         .where(InsightEvent.day >= start, InsightEvent.day <= today)
                          .order_by(InsightEvent.day)).all()
     for day in days:
         with db.unit_of_work() as s:
-            fold_day(s, day)
+            fold_day(s, day, through)
     return list(days)
 
 
-def fold_day(session: Session, day: dt.date) -> int:
-    """Recount one day into insight_daily (replacing what was there); the number of events."""
+def fold_day(session: Session, day: dt.date, through: int) -> int:
+    """Recount one day's events up to id `through` into insight_daily (replacing its rows); how many."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FOLD_LOCK})
     # (on SQLite the DELETE takes the write lock first: a second folder waits for this one)
     session.execute(delete(InsightDaily).where(InsightDaily.day == day))
     dims = [func.coalesce(getattr(InsightEvent, name), "") for name in DIMENSIONS]
     grouped = (select(InsightEvent.day, InsightEvent.kind, *dims, func.count())
-               .where(InsightEvent.day == day).group_by(InsightEvent.day, InsightEvent.kind, *dims))
+               .where(InsightEvent.day == day, InsightEvent.id <= through)
+               .group_by(InsightEvent.day, InsightEvent.kind, *dims))
     session.execute(insert(InsightDaily).from_select([*GROUPS, "count"], grouped))
     events = session.scalar(select(func.coalesce(func.sum(InsightDaily.count), 0))
                             .where(InsightDaily.day == day))
     session.execute(delete(InsightFold).where(InsightFold.day == day))
-    session.add(InsightFold(day=day, events=events, folded_at=utcnow()))
+    session.add(InsightFold(day=day, events=events, through_id=through, folded_at=utcnow()))
     return events
 
 
@@ -73,18 +83,19 @@ def counts(session: Session, since: dt.date, until: dt.date, by: Iterable[str] =
     if unknown:
         raise ValueError(f"unknown insight columns {unknown}")
     kinds = list(kinds) if kinds is not None else None
-    last = session.scalar(select(func.max(InsightFold.day)))
+    last = session.execute(select(InsightFold.day, InsightFold.through_id)
+                           .order_by(InsightFold.day.desc()).limit(1)).first()
     totals: dict[tuple, int] = {}
-    if last is not None and since <= last:
-        _add(totals, session, InsightDaily, False, since, min(until, last), by, kinds, equal)
-    live_from = since if last is None else max(since, last + dt.timedelta(days=1))
-    if live_from <= until:
-        _add(totals, session, InsightEvent, True, live_from, until, by, kinds, equal)
+    if last is not None and since <= last.day:
+        _add(totals, session, InsightDaily, None, since, min(until, last.day), by, kinds, equal)
+    _add(totals, session, InsightEvent, last.through_id if last else 0, since, until, by, kinds, equal)
     return totals
 
 
-def _add(totals: dict, session: Session, table, raw: bool, since: dt.date, until: dt.date,
+def _add(totals: dict, session: Session, table, above: int | None, since: dt.date, until: dt.date,
          by: tuple[str, ...], kinds, equal: dict) -> None:
+    """Add the counts of insight_daily (`above` None) or of the events with ids above `above`."""
+    raw = above is not None
     def column(name):
         col = getattr(table, name)
         return func.coalesce(col, "") if raw and name in DIMENSIONS else col
@@ -92,6 +103,8 @@ def _add(totals: dict, session: Session, table, raw: bool, since: dt.date, until
     keys = [column(name) for name in by]
     measure = func.count() if raw else func.sum(table.count)
     query = select(*keys, measure).where(table.day >= since, table.day <= until)
+    if raw and above:
+        query = query.where(table.id > above)
     if kinds is not None:
         query = query.where(table.kind.in_(kinds))
     for name, value in equal.items():

@@ -36,33 +36,44 @@ def add(rt, day: dt.date, kind: str, subject=None, n: int = 1, channel: str = "w
             rt.insight.record(s, kind, channel, subject, day=day)
 
 
-def test_closed_days_are_folded_once_and_today_is_read_live(rt):
+def test_days_are_folded_and_counts_add_the_events_written_since(rt):
     for back, n in ((3, 4), (1, 2), (0, 5)):
         add(rt, TODAY - dt.timedelta(days=back), "question.answered", "dibao.standard", n)
     add(rt, TODAY - dt.timedelta(days=1), "question.answered", "tekun.support", 1, channel="sms")
     zone = rt.insight.zone
-    assert fold(rt.db, zone, now=NOON) == [TODAY - dt.timedelta(days=3), TODAY - dt.timedelta(days=1)]
-    assert fold(rt.db, zone, now=NOON) == [TODAY - dt.timedelta(days=1)]  # the last day again, nothing new
+    assert fold(rt.db, zone, now=NOON) == [TODAY - dt.timedelta(days=d) for d in (3, 1, 0)]
+    assert fold(rt.db, zone, now=NOON) == [TODAY]  # only the last day folded can still change
+    add(rt, TODAY, "question.answered", "dibao.standard", 2)  # since the fold: read from the events
     with rt.db.unit_of_work() as s:
-        assert s.scalar(select(func.sum(InsightDaily.count))) == 7          # today is not folded
-        assert s.scalars(select(InsightFold.events).order_by(InsightFold.day)).all() == [4, 3]
+        assert s.scalar(select(func.sum(InsightDaily.count))) == 12
+        assert s.scalars(select(InsightFold.events).order_by(InsightFold.day)).all() == [4, 3, 5]
         by_topic = counts(s, TODAY - dt.timedelta(days=6), TODAY, by=("subject",))
         by_day = counts(s, TODAY - dt.timedelta(days=6), TODAY, by=("day", "channel"))
         sms_only = counts(s, TODAY - dt.timedelta(days=6), TODAY, by=("subject",), channel="sms")
-    assert by_topic == {("dibao.standard",): 11, ("tekun.support",): 1}          # folded + live
-    assert by_day[(TODAY, "wechat")] == 5 and by_day[(TODAY - dt.timedelta(days=1), "sms")] == 1
+        this_day = counts(s, TODAY, TODAY)
+    assert by_topic == {("dibao.standard",): 13, ("tekun.support",): 1}   # folded + written since
+    assert by_day[(TODAY, "wechat")] == 7 and by_day[(TODAY - dt.timedelta(days=1), "sms")] == 1
     assert sms_only == {("tekun.support",): 1}
+    assert this_day == {("question.answered",): 7}
+    fold(rt.db, zone, now=NOON)
+    with rt.db.unit_of_work() as s:  # folded now: the same counts, from the rollup
+        assert counts(s, TODAY, TODAY) == this_day
+        assert s.scalar(select(func.sum(InsightDaily.count))) == 14
 
 
-def test_a_straggler_committed_after_its_day_was_folded_is_counted_at_the_next_fold(rt):
+def test_yesterday_is_recounted_once_more_a_few_minutes_after_midnight(rt):
     yesterday = TODAY - dt.timedelta(days=1)
+    midnight = dt.datetime(2026, 12, 2, 16, 0, tzinfo=dt.timezone.utc)  # 00:00 on the 3rd in 兴国县
     add(rt, yesterday, "screening.started", n=2)
-    fold(rt.db, rt.insight.zone, now=NOON)
-    add(rt, yesterday, "screening.started")  # a turn noted at 23:59:59 that committed late
-    fold(rt.db, rt.insight.zone, now=NOON + dt.timedelta(hours=1))
+    assert fold(rt.db, rt.insight.zone, now=midnight - dt.timedelta(minutes=10)) == [yesterday]
+    add(rt, yesterday, "screening.started")  # a turn noted at 23:59:59 that committed after that fold
+    assert fold(rt.db, rt.insight.zone, now=midnight + dt.timedelta(minutes=2)) == [yesterday]
+    add(rt, TODAY, "screening.started")
+    assert fold(rt.db, rt.insight.zone, now=midnight + dt.timedelta(minutes=10)) == [yesterday, TODAY]
+    assert fold(rt.db, rt.insight.zone, now=midnight + dt.timedelta(minutes=20)) == [TODAY]
     with rt.db.unit_of_work() as s:
         assert counts(s, yesterday, yesterday) == {("screening.started",): 3}
-        assert s.scalar(select(InsightDaily.count)) == 3  # replaced, not added to
+        assert s.scalar(select(InsightDaily.count).where(InsightDaily.day == yesterday)) == 3  # replaced
 
 
 def test_unknown_values_are_dropped_never_stored(rt):

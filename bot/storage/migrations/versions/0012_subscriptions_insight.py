@@ -88,11 +88,14 @@ def upgrade() -> None:
         sa.Column("count", sa.BigInteger, nullable=False),
     )
     op.create_index("uq_insight_daily", "insight_daily", ["kind", "day", "subject", "channel", "township",
-                                                          "programme", "age_band", "campaign"], unique=True)
+                                                          "programme", "age_band", "campaign"], unique=True,
+                    postgresql_include=["count"])  # index-only scans for the dashboard
+    op.create_index("ix_insight_daily_day", "insight_daily", ["day"])
     op.create_table(
         "insight_folds",
         sa.Column("day", sa.Date, primary_key=True),
         sa.Column("events", sa.BigInteger, nullable=False),
+        sa.Column("through_id", sa.BigInteger, nullable=False),
         sa.Column("folded_at", sa.DateTime(timezone=True), nullable=False),
     )
     with op.batch_alter_table("outbox") as batch:
