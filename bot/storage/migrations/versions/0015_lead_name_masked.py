@@ -7,13 +7,13 @@ Leads stored before this revision have none: the queue masks their name from
 `personal` (bot/leads/queue.py) until `jiuzhu leads backfill-names` fills it in.
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0012
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
