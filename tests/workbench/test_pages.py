@@ -65,14 +65,19 @@ def test_the_transcript_is_kept_with_the_lead_scrubbed_and_shown_on_its_page(wb)
         assert clear not in page
 
 
-def test_a_name_corrected_during_the_screening_is_hidden_in_the_transcript_too(runtime):
-    from bot.leads.transcript import scrubbed
+def test_a_name_corrected_during_the_screening_is_hidden_in_the_transcript_too():
+    import datetime as dt
 
-    sc = {"values": {"name": "黄春生", "phone": "13970712468"}, "transcript": [
+    from bot.leads.transcript import scrubbed
+    from bot.screening.state import ScreeningState
+
+    sc = ScreeningState.new("screening", 1, dt.datetime.now(dt.timezone.utc))
+    sc.values = {"name": "黄春生", "phone": "13970712468"}
+    sc.transcript = [
         {"asked": "name", "resident": "黄春森", "bot": ["您是说黄春森吗？"]},
         {"asked": "phone", "resident": "139 7071 2468", "bot": ["好的"]},
         {"asked": "confirm", "resident": "名字错了，是黄春生", "bot": ["· 姓名：黄春生"]},
-    ]}
+    ]
     text = str(scrubbed(sc))
     for clear in ("黄春森", "黄春生", "7071", "13970712468"):
         assert clear not in text
