@@ -65,14 +65,15 @@ def test_the_transcript_is_kept_with_the_lead_scrubbed_and_shown_on_its_page(wb)
         assert clear not in page
 
 
-def test_a_name_corrected_during_the_screening_is_hidden_in_the_transcript_too(runtime):
+def test_a_name_corrected_during_the_screening_is_hidden_in_the_transcript_too():
     import datetime as dt
 
     from bot.leads.transcript import scrubbed
     from bot.screening.state import ScreeningState
 
-    sc = ScreeningState.new("default", 1, dt.datetime.now(dt.timezone.utc))
-    sc.values, sc.transcript = {"name": "黄春生", "phone": "13970712468"}, [
+    sc = ScreeningState.new("screening", 1, dt.datetime.now(dt.timezone.utc))
+    sc.values = {"name": "黄春生", "phone": "13970712468"}
+    sc.transcript = [
         {"asked": "name", "resident": "黄春森", "bot": ["您是说黄春森吗？"]},
         {"asked": "phone", "resident": "139 7071 2468", "bot": ["好的"]},
         {"asked": "confirm", "resident": "名字错了，是黄春生", "bot": ["· 姓名：黄春生"]},

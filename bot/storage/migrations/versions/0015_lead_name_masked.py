@@ -7,7 +7,7 @@ Leads stored before this revision have none: the queue masks their name from
 `personal` (bot/leads/queue.py) until `jiuzhu leads backfill-names` fills it in.
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0012
 """
 import sqlalchemy as sa
 from alembic import op
