@@ -28,9 +28,11 @@ def run_upgrade(args) -> int:
     """Migrate to the head revision (a no-op at the head) and say what changed."""
     from bot.storage import schema
 
+    runtime = Runtime.from_path(args.config)
     db = _database(args)
     try:
-        before, after = schema.upgrade(db.engine)
+        # data migrations seal existing rows under the deployment's key (built only if needed)
+        before, after = schema.upgrade(db.engine, protector=lambda: runtime.protector)
     finally:
         db.dispose()
     print(f"database schema: {before or 'empty'} → {after}" if before != after

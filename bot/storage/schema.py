@@ -68,16 +68,30 @@ def check(engine: Engine, create_if_empty: bool) -> None:
                       "run `jiuzhu db upgrade` (at deploy time, before starting the new version)")
 
 
-def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
-    """Run the migrations up to `revision` (once, even if several run at once): (before, after)."""
+def upgrade(engine: Engine, revision: str = "head", protector=None) -> tuple[str | None, str | None]:
+    """Run the migrations up to `revision` (once, even if several run at once): (before, after).
+
+    `protector` (a DataProtector, or a function building it) is for data migrations that
+    seal existing rows (0013); an empty database never needs it.
+    """
     with _migration_lock(engine):
         before = current_revision(engine)
         if before != head_revision() or revision != "head":
-            _alembic_upgrade(engine, revision)
+            _alembic_upgrade(engine, revision, protector)
         return before, current_revision(engine)
 
 
-def _alembic_upgrade(engine: Engine, revision: str = "head") -> None:
+def downgrade(engine: Engine, revision: str, protector=None) -> None:
+    """Step back to `revision` (tests of a data migration's way back)."""
+    with _migration_lock(engine):
+        _alembic("downgrade", engine, revision, protector)
+
+
+def _alembic_upgrade(engine: Engine, revision: str = "head", protector=None) -> None:
+    _alembic("upgrade", engine, revision, protector)
+
+
+def _alembic(action: str, engine: Engine, revision: str, protector) -> None:
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
@@ -85,7 +99,8 @@ def _alembic_upgrade(engine: Engine, revision: str = "head") -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        cfg.attributes["protector"] = protector
+        getattr(command, action)(cfg, revision)
 
 
 @contextlib.contextmanager
