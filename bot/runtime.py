@@ -29,6 +29,8 @@ class Runtime:
         for name, piece in given.items():
             if piece is not None:
                 setattr(self, name, piece)  # a cached_property is not built once its value is set
+        if db is not None:
+            self._seal_with_protector(db)
 
     @classmethod
     def from_path(cls, path: str | None = None, **overrides) -> Runtime:
@@ -64,7 +66,15 @@ class Runtime:
         except BaseException:
             database.dispose()  # (refused: no connection left open behind the error)
             raise
+        self._seal_with_protector(database)
         return database
+
+    def _seal_with_protector(self, database) -> None:
+        """The database's sealed columns (a lead's answers) use this runtime's protector, built on
+        first use: a command that never reads them never needs the key."""
+        from bot.storage.sealing import bind
+
+        bind(database, lambda: self.protector)
 
     @cached_property
     def protector(self):

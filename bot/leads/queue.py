@@ -117,7 +117,7 @@ def queue(session: Session, runtime, actor: Actor, flt: QueueFilter, page_size: 
     page = min(flt.page, pages)
 
     columns = select(Lead.ref, Lead.created_at, Lead.status, Lead.urgency, Lead.township, Lead.fields,
-                     Lead.programs, Lead.name_masked, Lead.needs_callback, User.username)
+                     Lead.program_ids, Lead.name_masked, Lead.needs_callback, User.username)
     query = (scoped(columns.outerjoin(User, User.id == Lead.assigned_to).where(*conditions, *status_cond), actor)
              .order_by(Lead.urgency, Lead.created_at, Lead.id)  # "high" sorts before "normal"
              .limit(page_size).offset((page - 1) * page_size))
@@ -126,7 +126,7 @@ def queue(session: Session, runtime, actor: Actor, flt: QueueFilter, page_size: 
         created = _aware(r.created_at)
         name = r.name_masked if r.name_masked is not None else _older_name(session, runtime, r.ref)
         rows.append(QueueRow(r.ref, created, r.status, r.urgency, r.township, (r.fields or {}).get("village"),
-                             tuple(p.get("program", "") for p in r.programs or ()),
+                             tuple(p.get("program", "") for p in r.program_ids or ()),
                              name, r.username, bool(r.needs_callback),
                              r.status == "new" and created < overdue_before))
     return QueuePage(rows, total, counts, page, pages, replace(flt, page=page))
@@ -149,7 +149,7 @@ def _conditions(flt: QueueFilter, actor: Actor, zone: dt.tzinfo) -> list:
         # The pattern is written into the SQL (a whitelisted programme id, never free text): with a
         # bound parameter PostgreSQL's prepared generic plan cannot match migration 0011's partial
         # index for the programme, and reads every lead.
-        out.append(cast(Lead.programs, String).like(
+        out.append(cast(Lead.program_ids, String).like(  # the clear ids (the reasons are sealed)
             bindparam("program_pattern", f'%"program": "{flt.program}"%', literal_execute=True)))
     if flt.since:
         out.append(Lead.created_at >= _start_of(flt.since, zone))

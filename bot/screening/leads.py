@@ -1,4 +1,9 @@
-"""Draft applications: create with encrypted personal data, list masked, reveal audited."""
+"""Draft applications: create with encrypted personal data, list masked, reveal audited.
+
+Name, ID number and phone are encrypted in `personal` (revealed one by one, audited); the
+other answers, the programmes' reasons and the documents checklist are sealed columns
+(bot/storage/sealing.py), read as plain values; only what the queue filters on is clear.
+"""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,7 +17,8 @@ from sqlalchemy.orm import Session
 from bot.domain import LEAD_STATUSES, can_move
 from bot.privacy import DataProtector, mask_id_number, mask_name, mask_phone
 from bot.storage.db import Database
-from bot.storage.models import AuditEvent, Lead, utcnow
+from bot.storage.models import AuditEvent, Lead, program_ids, utcnow
+from bot.storage.sealing import bind
 
 PERSONAL = ("name", "id_number", "phone")
 MASKS = {"name": mask_name, "id_number": mask_id_number, "phone": mask_phone}
@@ -25,6 +31,7 @@ class LeadStore:
     def __init__(self, db: Database, protector: DataProtector):
         self.db = db
         self.protector = protector
+        bind(db, protector)  # the sealed columns (answers, reasons, documents) under the same key
 
     def create(self, *, channel: str, user_key: str, values: dict, programs: list[dict], urgency: str,
                documents: list[str], consent: dict, needs_callback: bool = False,
@@ -42,6 +49,7 @@ class LeadStore:
                 with self.db.session() as s:
                     s.add(Lead(ref=ref, status="new", channel=channel, user_key=user_key,
                                township=values.get("township"), urgency=urgency, programs=programs,
+                               program_ids=program_ids(programs),
                                documents=documents, fields=fields, id_index=id_index, consent=consent,
                                personal=self.protector.encrypt(json.dumps(personal, ensure_ascii=False)),
                                name_masked=listed_name(personal.get("name")),

@@ -12,6 +12,8 @@ from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, Float, Foreig
                         String, Text, UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bot.storage.sealing import SealedJSON
+
 
 def utcnow() -> dt.datetime:
     """Timezone-aware now, the only clock the models use."""
@@ -60,11 +62,22 @@ class UnansweredQuestion(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
+def program_ids(programs) -> list[dict]:
+    """[{"program": id}, …] of likely programmes (their reasons stay sealed)."""
+    return [{"program": p.get("program")} for p in programs or () if isinstance(p, dict) and p.get("program")]
+
+
+def _program_ids_of_row(context) -> list[dict]:
+    """The insert default of `program_ids`: derived from the row's programmes (bulk inserts too)."""
+    return program_ids(context.get_current_parameters().get("programs"))
+
+
 class Lead(Base):
     """A draft application from the pre-screening, for a caseworker to pick up.
 
-    Personal values (name, ID number, phone) live only in `personal`, encrypted;
-    `id_index` is a keyed hash of the ID number so duplicates are found without
+    Personal values (name, ID number, phone) live only in `personal`, encrypted; every
+    other answer is sealed too (below); in the clear only what the queue and the
+    dashboard filter on: township, programme ids, urgency, status, dates. `id_index` is a keyed hash of the ID number so duplicates are found without
     decrypting. `user_key` ties the lead to the resident's channel identity for
     progress look-ups.
     """
@@ -83,9 +96,17 @@ class Lead(Base):
     user_key: Mapped[str] = mapped_column(String(64), index=True)
     township: Mapped[str | None] = mapped_column(String(32), index=True)
     urgency: Mapped[str] = mapped_column(String(8), default="normal")
-    programs: Mapped[list] = mapped_column(JSON, default=list)
-    documents: Mapped[list] = mapped_column(JSON, default=list)
-    fields: Mapped[dict] = mapped_column(JSON, default=dict)      # non-personal slot values
+    # Sealed at rest (bot/storage/sealing.py): read and written as plain values, stored encrypted
+    # (each column's key is the attribute's name, so Core inserts of attribute-named rows work too).
+    # The likely programmes with their reasons (which quote the income) and sources:
+    programs: Mapped[list] = mapped_column("sealed_programs", SealedJSON, key="programs", default=list)
+    # only their ids in the clear, for the queue's filter and migration 0011's partial indexes
+    # (column "programs", shaped [{"program": id}, …]); derived from `programs` when not given
+    program_ids: Mapped[list] = mapped_column("programs", JSON, key="program_ids", default=_program_ids_of_row)
+    documents: Mapped[list] = mapped_column("sealed_documents", SealedJSON, key="documents",
+                                            default=list)  # the checklist: 残疾证 says why
+    fields: Mapped[dict] = mapped_column("sealed_fields", SealedJSON, key="fields",
+                                         default=dict)  # every other answer: village, income, illness…
     personal: Mapped[bytes] = mapped_column(LargeBinary)           # encrypted JSON: name, id_number, phone
     id_index: Mapped[str | None] = mapped_column(String(64), index=True)
     consent: Mapped[dict] = mapped_column(JSON, default=dict)
@@ -95,7 +116,8 @@ class Lead(Base):
     # the workbench: who works the lead, when the applicant was first reached, papers received
     assigned_to: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     first_contacted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    documents_received: Mapped[list] = mapped_column(JSON, default=list)
+    documents_received: Mapped[list] = mapped_column("sealed_documents_received", SealedJSON,
+                                                     key="documents_received", default=list)
     transcript: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed JSON, scrubbed of numbers
     # 刘**: what the queue and the exports show, so listing leads decrypts nothing (0015)
     name_masked: Mapped[str | None] = mapped_column(String(16))

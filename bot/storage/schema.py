@@ -71,8 +71,9 @@ def check(engine: Engine, create_if_empty: bool) -> None:
 def upgrade(engine: Engine, revision: str = "head", protector=None) -> tuple[str | None, str | None]:
     """Run the migrations up to `revision` (once, even if several run at once): (before, after).
 
-    `protector`: the deployment's DataProtector, for a migration that moves data only the
-    data key can read (0012: keyed hashes of encrypted phone numbers).
+    `protector` (a DataProtector, or a function building it) is for data migrations that move
+    or seal data only the data key reads (0012: keyed hashes of encrypted phone numbers; 0013:
+    sealed lead answers); an empty database never needs it.
     """
     with _migration_lock(engine):
         before = current_revision(engine)
@@ -81,7 +82,17 @@ def upgrade(engine: Engine, revision: str = "head", protector=None) -> tuple[str
         return before, current_revision(engine)
 
 
+def downgrade(engine: Engine, revision: str, protector=None) -> None:
+    """Step back to `revision` (tests of a data migration's way back)."""
+    with _migration_lock(engine):
+        _alembic("downgrade", engine, revision, protector)
+
+
 def _alembic_upgrade(engine: Engine, revision: str = "head", protector=None) -> None:
+    _alembic("upgrade", engine, revision, protector)
+
+
+def _alembic(action: str, engine: Engine, revision: str, protector) -> None:
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
@@ -90,7 +101,7 @@ def _alembic_upgrade(engine: Engine, revision: str = "head", protector=None) -> 
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         cfg.attributes["protector"] = protector
-        command.upgrade(cfg, revision)
+        getattr(command, action)(cfg, revision)
 
 
 @contextlib.contextmanager

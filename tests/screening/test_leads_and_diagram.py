@@ -49,11 +49,17 @@ def test_leads_list_and_show_mask_and_reveal_with_audit(cli, sqlite_url):
     engine = create_engine(sqlite_url)
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT action, lead_ref, actor FROM audit_log")).all()
-        stored = conn.execute(text("SELECT personal, fields FROM leads")).one()
+        stored = conn.execute(text("SELECT * FROM leads")).mappings().one()
     engine.dispose()
     assert [(r.action, r.lead_ref) for r in rows] == [("reveal", ref)]
     assert rows[0].actor.startswith("cli:")
-    assert "黄春生" not in str(stored.fields) and b"360732197909152130" not in bytes(stored.personal)
+    assert revealed["fields"]["village"] == "太平村" and revealed["fields"]["household_monthly_income"] == 1800
+    assert revealed["fields"]["disability_level"] == 4
+    # at rest: no name, ID number, village, income, disability or reason in any column
+    everything = " ".join(str(value) for value in stored.values())
+    for said in ("黄春生", "360732197909152130", "太平村", "1800", "disability", "残疾", "收入"):
+        assert said not in everything, said
+    assert '{"program": "dibao"}' in stored["programs"]  # the programme ids stay clear, for the queue
 
 
 def test_unknown_lead_is_a_clear_error(cli):
