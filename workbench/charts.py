@@ -8,7 +8,7 @@ from __future__ import annotations
 from markupsafe import Markup, escape
 
 PALETTE = ("#1d4e89", "#e0a526", "#c0392b", "#7f8c8d", "#2e8b57", "#6c3483")
-ROW, LABEL_W, BAR_W, VALUE_W = 26, 170, 520, 90
+ROW, LABEL_W, BAR_W, VALUE_W = 26, 180, 620, 100   # viewBox units; CSS scales the whole to the column
 
 
 def _number(value) -> float:
@@ -24,14 +24,14 @@ def stacked_bars(title: str, rows: list[tuple[str, list]], series: list[str], un
     width = LABEL_W + BAR_W + VALUE_W
     biggest = max((sum(_number(v) for v in values) for _, values in rows), default=0) or 1
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
-           f'width="{width}" height="{height}" font-size="14" font-family="sans-serif">',
+           f'preserveAspectRatio="xMinYMin meet" font-size="14" font-family="sans-serif">',
            f"<title>{escape(title)}</title>"]
     if len(series) > 1:
         x = LABEL_W
         for i, name in enumerate(series):
             out.append(f'<rect x="{x}" y="6" width="14" height="14" fill="{PALETTE[i % len(PALETTE)]}"/>'
                        f'<text x="{x + 18}" y="18" fill="#222">{escape(name)}</text>')
-            x += 26 + 15 * len(name)
+            x += 30 + sum(15 if ord(ch) > 0x2000 else 8 for ch in name)
     if not rows:
         out.append(f'<text x="{LABEL_W}" y="{legend_h + 18}" fill="#555">（这段时间没有数据）</text>')
     for r, (label, values) in enumerate(rows):
@@ -47,7 +47,8 @@ def stacked_bars(title: str, rows: list[tuple[str, list]], series: list[str], un
                            f"{escape(value)}{escape(unit)}</title></rect>")
                 x += w
         total = _total(values)
-        out.append(f'<text x="{x + 6:.1f}" y="{y + 17}" fill="#222">{escape(total)}{escape(unit)}</text>')
+        suffix = unit if isinstance(total, (int, float)) else ""
+        out.append(f'<text x="{x + 6:.1f}" y="{y + 17}" fill="#222">{escape(total)}{escape(suffix)}</text>')
     out.append("</svg>")
     return Markup("".join(out))
 
@@ -60,6 +61,8 @@ def bars(title: str, rows: list[tuple[str, object]], unit: str = "") -> Markup:
 def _total(values: list):
     """The figure at a bar's end: the sum when every part is shown, else "<5" if it is all there is."""
     shown = [v for v in values if v is not None]
+    if not shown:
+        return "—"
     if len(shown) == 1:
         return shown[0]
     if any(isinstance(v, str) for v in shown):

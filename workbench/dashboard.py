@@ -25,6 +25,8 @@ DEFAULT_WEEKS = 8
 CHANNEL_NAMES = {"sms": "短信", "wechat": "微信"}
 OUTCOME_NAMES = {"answered": "已解答", "offered": "给出选项", "unanswered": "答不上", "declined": "超出范围"}
 UNKNOWN = "未知"
+SHORT = {"topics": "主题", "townships": "乡镇", "weeks": "每周", "funnel": "预审完成率", "steps": "在哪一步放弃",
+         "leads": "线索状态", "contact": "首次联系", "caseworkers": "经办人"}
 
 
 def _period(args) -> tuple[int, dt.date, dt.date]:
@@ -59,8 +61,9 @@ def tables(session, scope: figures.Scope, since: dt.date, until: dt.date) -> dic
     label = runtime.screener.texts.label
     out: dict[str, dict] = {}
 
-    def add(key, title, header, rows, chart=None, note=""):
-        out[key] = {"key": key, "title": title, "header": header, "rows": rows, "chart": chart, "note": note}
+    def add(key, title, header, rows, chart, caption, note=""):
+        out[key] = {"key": key, "title": title, "short": SHORT[key], "header": header, "rows": rows,
+                    "chart": chart, "caption": caption, "note": note}
 
     outcome_header = [OUTCOME_NAMES[o] for o in figures.OUTCOMES]
     rate_header = ["解答率%", "给选项率%", "答不上率%"]
@@ -70,7 +73,7 @@ def tables(session, scope: figures.Scope, since: dt.date, until: dt.date) -> dic
         cells = [[name(r["key"]), r["total"], *(r[o] for o in figures.OUTCOMES),
                   r["answered_rate"], r["offered_rate"], r["unanswered_rate"]] for r in rows]
         chart = stacked_bars(title, [(c[0], c[2:6]) for c in cells[:15]], outcome_header)
-        add(key, title, ["", "问题数", *outcome_header, *rate_header], cells, chart, note)
+        add(key, title, ["", "问题数", *outcome_header, *rate_header], cells, chart, "图：问题数，按结果分段", note)
 
     question_table("topics", "各主题的问题", "subject",
                    lambda t: topics[t].title if t in topics else (t or "未归类"))
@@ -86,12 +89,13 @@ def tables(session, scope: figures.Scope, since: dt.date, until: dt.date) -> dic
          for r in funnel["cohorts"]],
         bars("完成率", [(f'{CHANNEL_NAMES.get(r["channel"], r["channel"])} {r["age_band"] or UNKNOWN}',
                          r["completion"]) for r in funnel["cohorts"]], "%"),
-        "年龄段在说出年龄（或身份证号）后才知道：那之前放弃的计入“未知”。")
+        "图：完成率（提交÷开始）", "年龄段在说出年龄（或身份证号）后才知道：那之前放弃的计入“未知”。")
     add("steps", "申请预审：每一步问了多少、在这一步放弃多少",
         ["步骤", "问到", "答了", "在此放弃", "多次没听懂", "放弃率%"],
         [[label(r["step"]), r["asked"], r["answered"], r["abandoned"], r["failed"], r["dropout"]]
          for r in funnel["steps"]],
-        bars("在此放弃", [(label(r["step"]), r["abandoned"]) for r in funnel["steps"][:15]]))
+        bars("在此放弃", [(label(r["step"]), r["abandoned"]) for r in funnel["steps"][:15]]),
+        "图：在这一步放弃的人数（最多的15步）")
     out["steps"]["worst"] = label(funnel["worst"]) if funnel["worst"] else None
 
     now = dt.datetime.now(dt.timezone.utc)
@@ -100,17 +104,18 @@ def tables(session, scope: figures.Scope, since: dt.date, until: dt.date) -> dic
     add("leads", "线索：按状态和已过天数", ["状态", "合计", *buckets],
         [[LEAD_STATUS_LABELS.get(r["status"], r["status"]), r["total"], *r["buckets"]] for r in status_rows],
         stacked_bars("线索", [(LEAD_STATUS_LABELS.get(r["status"], r["status"]), r["buckets"])
-                              for r in status_rows], buckets))
+                              for r in status_rows if r["n"]], buckets),
+        "图：各状态的线索数，按进来后已过天数分段")
     start = dt.datetime.combine(since, dt.time(), dt.timezone.utc)
     contact = figures.first_contact(session, scope, start)
     add("contact", "首次联系：从线索进来到第一次联系的天数（中位数）", ["乡镇", "已联系", "尚未联系", "中位天数"],
         [[r["township"] or "未标明乡镇", r["contacted"], r["waiting"], r["median_days"]] for r in contact],
         bars("中位天数", [(r["township"] or "未标明乡镇", r["median_days"]) for r in contact], "天"),
-        "本时段内进来的线索。")
+        "图：首次联系的中位天数", "本时段内进来的线索。")
     load = figures.open_per_caseworker(session, scope)
     add("caseworkers", "各经办人手上未办结的线索", ["账号", "未办结"],
         [[r["username"] or "（未分派）", r["open"]] for r in load],
-        bars("未办结", [(r["username"] or "（未分派）", r["open"]) for r in load]))
+        bars("未办结", [(r["username"] or "（未分派）", r["open"]) for r in load]), "图：未办结线索数")
     return out
 
 
