@@ -30,12 +30,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands; each module registers its own."""
-    from bot.commands import backup, conversation, db, demo, faq, kb, screening, serving, users, wechat, worker
+    from bot.commands import (backup, conversation, db, demo, faq, insight, kb, screening, serving, users, wechat,
+                              worker)
 
     parser = argparse.ArgumentParser(prog="jiuzhu", description="救助通 — social-assistance assistant")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="config file (default: ./config.toml, else the packaged one)")
     sub = parser.add_subparsers(metavar="COMMAND")
-    for module in (faq, kb, conversation, screening, serving, wechat, worker, db, backup, users, demo):
+    for module in (faq, kb, conversation, screening, serving, wechat, worker, db, backup, users, demo, insight):
         module.register(sub, common)
     return parser
