@@ -18,7 +18,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from bot.domain import LEAD_STATUSES
@@ -169,15 +169,16 @@ def _band_order(band: str) -> int:
 
 # ---- leads ----------------------------------------------------------------------------------
 def leads_by_status_and_age(session: Session, scope: Scope, now: dt.datetime) -> list[dict]:
-    """Per status, the leads by how many days since they came in."""
-    query = (select(Lead.status, Lead.created_at).select_from(Lead))
+    """Per status, the leads by how many days since they came in (counted in the database)."""
+    bucket = case(*[(Lead.created_at > now - dt.timedelta(days=high + 1), i)
+                    for i, (_, high, _) in enumerate(AGE_BUCKETS) if high is not None],
+                  else_=len(AGE_BUCKETS) - 1)
+    query = select(Lead.status, bucket, func.count()).group_by(Lead.status, bucket)
     if not scope.county:
         query = query.where(Lead.township.in_(sorted(scope.townships)))
     grid: dict = {s: [0] * len(AGE_BUCKETS) for s in LEAD_STATUSES}
-    for status, created in session.execute(query):
-        days = (now - _aware(created)).days
-        index = next(i for i, (low, high, _) in enumerate(AGE_BUCKETS) if high is None or days <= high)
-        grid.setdefault(status, [0] * len(AGE_BUCKETS))[index] += 1
+    for status, index, n in session.execute(query):
+        grid.setdefault(status, [0] * len(AGE_BUCKETS))[int(index)] += n
     rows = []
     for status, cells in grid.items():
         total = sum(cells)
@@ -188,6 +189,8 @@ def leads_by_status_and_age(session: Session, scope: Scope, now: dt.datetime) ->
 
 def first_contact(session: Session, scope: Scope, since: dt.datetime) -> list[dict]:
     """Per township, the median days from a lead coming in to the first contact (leads since `since`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _first_contact_in_postgres(session, scope, since)
     query = (select(Lead.township, Lead.created_at, Lead.first_contacted_at)
              .where(Lead.created_at >= since))
     if not scope.county:
@@ -206,6 +209,23 @@ def first_contact(session: Session, scope: Scope, since: dt.datetime) -> list[di
                      "waiting": shown(waiting.get(township, 0)),
                      "median_days": round(statistics.median(days), 1) if len(days) >= MINIMUM else
                      (SUPPRESSED if days else None)})
+    return rows
+
+
+def _first_contact_in_postgres(session: Session, scope: Scope, since: dt.datetime) -> list[dict]:
+    """As first_contact(), the median taken by PostgreSQL (a year of leads is not fetched row by row)."""
+    wait = func.extract("epoch", Lead.first_contacted_at - Lead.created_at) / 86400
+    query = (select(Lead.township, func.count(Lead.first_contacted_at),
+                    func.count().filter(Lead.first_contacted_at.is_(None)),
+                    func.percentile_cont(0.5).within_group(wait))
+             .where(Lead.created_at >= since).group_by(Lead.township))
+    if not scope.county:
+        query = query.where(Lead.township.in_(sorted(scope.townships)))
+    rows = []
+    for township, contacted, waiting, median in sorted(session.execute(query), key=lambda r: r[0] or ""):
+        rows.append({"township": township or "", "n": contacted, "contacted": shown(contacted), "waiting": shown(waiting),
+                     "median_days": round(float(median), 1) if contacted >= MINIMUM else
+                     (SUPPRESSED if contacted else None)})
     return rows
 
 

@@ -124,3 +124,28 @@ def test_lead_figures_are_scoped_and_small_counts_hidden(runtime):
 ])
 def test_protect(row, total, expected):
     assert figures.protect(row, total) == expected
+
+
+def test_first_contact_medians_agree_on_postgresql(postgres_url, shared_runtime):
+    from bot.config import load_config
+    from bot.runtime import Runtime
+    from bot.storage.models import Lead
+    from tests.conftest import ROOT
+
+    runtime = Runtime(load_config(ROOT / "config.toml", environ={"JIUZHU_DATABASE_URL": postgres_url}),
+                      kb=shared_runtime.kb, matcher=shared_runtime.matcher)
+    runtime.db.ensure_schema()
+    try:
+        for i in range(7):
+            add_lead(runtime, "梅窖镇", name=f"户{i}", id_number=f"3607321979091521{i:02d}")
+        with runtime.db.unit_of_work() as s:
+            for days, lead in zip((1, 1, 2, 3, 5, 8), s.query(Lead).order_by(Lead.id)):
+                lead.first_contacted_at = lead.created_at + dt.timedelta(days=days)
+        since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=30)
+        with runtime.db.unit_of_work() as s:
+            rows = figures.first_contact(s, Scope(frozenset({"梅窖镇"})), since)
+            county = figures.first_contact(s, Scope(None), since)
+        assert rows == county == [{"township": "梅窖镇", "n": 6, "contacted": 6, "waiting": SUPPRESSED,
+                                   "median_days": 2.5}]
+    finally:
+        runtime.db.dispose()
