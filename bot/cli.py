@@ -30,13 +30,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands; each module registers its own."""
-    from bot.commands import (backup, conversation, db, demo, faq, insight, kb, screening, serving, users,
+    from bot.commands import (backup, brief, conversation, db, demo, faq, insight, kb, screening, serving, users,
                               wechat, worker)
 
     parser = argparse.ArgumentParser(prog="jiuzhu", description="救助通 — social-assistance assistant")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="config file (default: ./config.toml, else the packaged one)")
     sub = parser.add_subparsers(metavar="COMMAND")
-    for module in (faq, kb, conversation, screening, serving, wechat, worker, db, backup, users, insight, demo):
+    for module in (faq, kb, conversation, screening, serving, wechat, worker, db, backup, users, insight, brief,
+                   demo):
         module.register(sub, common)
     return parser

@@ -1,0 +1,206 @@
+"""Benchmark the dashboard on 10 million insight events (and 100,000 leads) in PostgreSQL.
+
+A private schema in the test database (127.0.0.1:5432, `test`) gets the newest schema,
+a caseworker and a supervisor, N insight events spread over a year written by one
+INSERT … SELECT FROM generate_series (every value from the events' closed lists), and
+leads written the same way; then `rollup.fold()` counts the closed days into
+insight_daily as the worker's housekeeping does, and the real app is driven through
+Flask's test client (logged in through the form): the whole dashboard page and one CSV,
+as the county and as a caseworker of two townships, each request timed whole. Today's
+events stay unfolded, as in production, so each page also reads one raw day.
+
+    .venv/bin/python bench/bench_dashboard.py [--events 10000000] [--leads 100000] [--requests 20] [--json]
+
+Target (issue 14): the dashboard renders in < 1 s (p95) with 10 million events.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import time
+import uuid
+import zoneinfo
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from bot.accounts import AccountService  # noqa: E402
+from bot.config import load_config  # noqa: E402
+from bot.insight.rollup import fold  # noqa: E402
+from bot.runtime import Runtime  # noqa: E402
+
+POSTGRES_URL = os.environ.get("JIUZHU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+RESULTS = ROOT / "bench/results/dashboard.json"
+PASSWORD = "bench-password-not-secret"
+TARGET_MS = 1000.0
+CASEWORKER_TOWNSHIPS = ("江背镇", "崇贤乡")
+KINDS = ("question.answered", "question.answered", "question.answered", "question.offered", "question.unanswered",
+         "question.chosen", "question.declined", "screening.started", "screening.asked", "screening.asked",
+         "screening.answered", "screening.abandoned", "screening.submitted", "outbox.sent")
+STEPS = ("consent", "program", "age", "township", "household_size", "household_monthly_income", "savings", "confirm")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--leads", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=20, help="timed requests per scenario")
+    parser.add_argument("--json", action="store_true", help=f"also write {RESULTS.relative_to(ROOT)}")
+    parser.add_argument("--keep", action="store_true", help="keep the schema (its name is printed)")
+    args = parser.parse_args(argv)
+
+    schema = f"bench_dash_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}options=-csearch_path%3D{schema}"
+    try:
+        runtime = Runtime(load_config(ROOT / "config.toml", environ={"JIUZHU_DATABASE_URL": url}))
+        runtime.db.ensure_schema()
+        started = time.perf_counter()
+        fill(runtime, args.events, args.leads)
+        fill_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        days = fold(runtime.db, zoneinfo.ZoneInfo(runtime.config.workbench.timezone))
+        fold_seconds = time.perf_counter() - started
+        with runtime.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE insight_daily"))
+            daily_rows = conn.execute(text("SELECT count(*) FROM insight_daily")).scalar()
+        results = measure(runtime, args.requests)
+    finally:
+        if not args.keep:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+    summary = {"events": args.events, "leads": args.leads, "fill_seconds": round(fill_seconds, 1),
+               "fold_seconds": round(fold_seconds, 1), "days_folded": len(days), "daily_rows": daily_rows,
+               "scenarios": results}
+    report(summary, schema if args.keep else None)
+    if args.json:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    ok = all(r["p95_ms"] < TARGET_MS for r in results)
+    print("PASS" if ok else "FAIL", "— target: dashboard p95 < 1 s")
+    return 0 if ok else 1
+
+
+def _array(values) -> str:
+    return "ARRAY[" + ",".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+def fill(runtime, events: int, leads: int) -> None:
+    """Accounts; `events` events over the last 365 days (today included) and `leads` leads, in SQL."""
+    with runtime.db.unit_of_work() as session:
+        accounts = AccountService(session, runtime.config.county.townships)
+        accounts.add("bench-cw", "caseworker", PASSWORD, CASEWORKER_TOWNSHIPS, actor="bench")
+        accounts.add("bench-county", "supervisor", PASSWORD, (), actor="bench")
+    topics = sorted(runtime.kb.topics)
+    townships = runtime.config.county.townships
+    # (i * prime) % n spreads each dimension independently enough for realistic group sizes;
+    # a fifth of the events carry no township, as questions asked outside a screening do.
+    events_sql = f"""
+        INSERT INTO insight_events (day, kind, subject, channel, township, programme, age_band, campaign)
+        SELECT current_date - (i % 365),
+               k.kind,
+               CASE WHEN k.kind LIKE 'question.%' THEN (:topics)[1 + (i * 7) % :n_topics]
+                    WHEN k.kind LIKE 'screening.%' THEN (:steps)[1 + (i * 11) % :n_steps]
+                    ELSE 'status' END,
+               CASE WHEN i % 3 = 0 THEN 'sms' ELSE 'wechat' END,
+               CASE WHEN i % 5 = 0 THEN NULL ELSE (:townships)[1 + (i * 13) % :n_towns] END,
+               NULL,
+               CASE WHEN k.kind LIKE 'screening.%' THEN (ARRAY['<60','60-79','80+'])[1 + (i * 17) % 3] END,
+               NULL
+        FROM generate_series(0, :events - 1) AS i,
+             LATERAL (SELECT (:kinds)[1 + (i * 31) % :n_kinds] AS kind) AS k
+    """
+    leads_sql = """
+        INSERT INTO leads (ref, status, channel, user_key, township, urgency, programs, documents, fields, personal,
+                           consent, needs_callback, created_at, updated_at, first_contacted_at, documents_received)
+        SELECT 'BD' || lpad(i::text, 9, '0'),
+               (ARRAY['new','contacted','submitted','closed','closed','closed','rejected','unreachable'])[1 + i % 8],
+               'sms', md5(i::text), (:townships)[1 + (i * 13) % :n_towns], 'normal', '[]', '[]', '{}',
+               '\\x00'::bytea, '{"given": true}', false,
+               now() - make_interval(mins => (i * 7919) % 525600), now(),
+               CASE WHEN i % 8 = 0 THEN NULL
+                    ELSE now() - make_interval(mins => (i * 7919) % 525600) + make_interval(hours => (i % 120)) END,
+               '[]'
+        FROM generate_series(1, :leads) AS i
+    """
+    sql = {"topics": _array(topics), "steps": _array(STEPS), "townships": _array(townships), "kinds": _array(KINDS)}
+    for name, value in sql.items():
+        events_sql = events_sql.replace(f"(:{name})", f"({value})")
+        leads_sql = leads_sql.replace(f"(:{name})", f"({value})")
+    with runtime.db.engine.begin() as conn:
+        conn.execute(text(events_sql), {"events": events, "n_topics": len(topics), "n_steps": len(STEPS),
+                                        "n_towns": len(townships), "n_kinds": len(KINDS)})
+        conn.execute(text(leads_sql), {"leads": leads, "n_towns": len(townships)})
+    with runtime.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE insight_events"))
+        conn.execute(text("VACUUM ANALYZE leads"))
+
+
+def measure(runtime, requests: int) -> list[dict]:
+    """Time each scenario through the real app."""
+    from web.app import create_app
+
+    app = create_app(runtime)
+    caseworker, county = app.test_client(), app.test_client()
+    log_in(caseworker, "bench-cw")
+    log_in(county, "bench-county")
+    scenarios = [
+        ("county: dashboard, last 8 weeks", county, "/workbench/dashboard"),
+        ("county: dashboard, last 52 weeks", county, "/workbench/dashboard?weeks=52"),
+        ("county: one township, 52 weeks", county, "/workbench/dashboard?weeks=52&township=梅窖镇"),
+        ("caseworker: dashboard, last 8 weeks", caseworker, "/workbench/dashboard"),
+        ("caseworker: dashboard, last 52 weeks", caseworker, "/workbench/dashboard?weeks=52"),
+        ("county: topics CSV, 52 weeks", county, "/workbench/dashboard/topics.csv?weeks=52"),
+    ]
+    results = []
+    for name, client, path in scenarios:
+        for _ in range(2):   # warm-up: connections, template compilation
+            check(client.get(path), path)
+        times = []
+        for _ in range(requests):
+            started = time.perf_counter()
+            check(client.get(path), path)
+            times.append((time.perf_counter() - started) * 1000)
+        times.sort()
+        results.append({"scenario": name, "requests": requests, "p50_ms": round(statistics.median(times), 1),
+                        "p95_ms": round(times[max(0, int(len(times) * 0.95) - 1)], 1),
+                        "max_ms": round(times[-1], 1)})
+    return results
+
+
+def log_in(client, username: str) -> None:
+    """Through the login form, as a browser does."""
+    page = client.get("/workbench/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = client.post("/workbench/login", data={"username": username, "password": PASSWORD,
+                                                     "csrf_token": token})
+    if response.status_code != 302:
+        raise SystemExit(f"bench: cannot log in as {username}: {response.status_code}")
+
+
+def check(response, path: str) -> None:
+    if response.status_code != 200:
+        raise SystemExit(f"bench: {path} answered {response.status_code}")
+
+
+def report(summary: dict, kept: str | None) -> None:
+    print(f"{summary['events']:,} insight events and {summary['leads']:,} leads in PostgreSQL, written in "
+          f"{summary['fill_seconds']:.0f} s; {summary['days_folded']} days folded in {summary['fold_seconds']:.0f} s "
+          f"into {summary['daily_rows']:,} rollup rows" + (f" (schema {kept} kept)" if kept else ""))
+    print(f"{'scenario':44} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    for r in summary["scenarios"]:
+        print(f"{r['scenario']:44} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['max_ms']:8.1f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
