@@ -20,6 +20,7 @@ from bot.dialogue.turns import Outcome, Turn, current_turn
 from bot.domain import PROGRAMS
 from bot.matching.matcher import Scored
 from bot.messages import IncomingMessage, Reply
+from bot.publicity import subscribe
 from bot.subscriptions import set_notices
 from bot.textnorm import normalize_text
 from bot.unanswered import record_unanswered
@@ -106,6 +107,8 @@ class Engine:
         if command == "leave_message":
             state["mode"] = "awaiting_message"
             return reply.add(self.kb.message("leave_message_prompt", channel))
+        if subscribe.route(self.runtime, message, state, reply):  # 订阅 / 我的订阅 / 退订 (bot/publicity)
+            return reply
 
         if _REF.search(normalize_text(text).upper()):
             return self.show_progress(text, message, state, reply)  # a bare reference number: 查进度
@@ -201,6 +204,8 @@ class Engine:
     def subscription(self, text: str, message: IncomingMessage, state: dict, reply: Reply) -> Reply:
         """订阅 / 退订 policy notices, in the subscriptions table (SMS STOP/START: handlers/sms.py)."""
         stop = any(w in normalize_text(text) for w in self.kb.commands.get("unsubscribe", ()))
+        if not stop and message.channel == "sms":  # an SMS opt-in is confirmed: the topic flow asks
+            return subscribe.start(self.runtime, message, state, reply)
         set_notices(self.runtime, message.channel, message.user_id, not stop, wording=text)
         reply.topic = "service.subscribe"
         return reply.add(self.kb.message("notices_off" if stop else "notices_on", message.channel))
