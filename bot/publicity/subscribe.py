@@ -43,6 +43,7 @@ class Words:
     topics: tuple[tuple[str, str], ...]       # (id, name) in menu order
     words: dict[str, frozenset[str]]
     texts: dict[str, dict[str, str]]           # key → channel → text
+    broadcast: dict[str, str]                  # channel → how a broadcast reads (bot/publicity/broadcast.py)
 
     def name_of(self, topic: str) -> str:
         return dict(self.topics).get(topic, topic)
@@ -53,7 +54,8 @@ def load_words(path: Path = KNOWLEDGE_DIR / "publicity.yaml") -> Words:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     texts = {key: (value if isinstance(value, dict) else {"wechat": value}) for key, value in doc["texts"].items()}
     return Words(topics=tuple((t["id"], t["name"]) for t in doc["topics"]),
-                 words={k: frozenset(_word(w) for w in v) for k, v in doc["words"].items()}, texts=texts)
+                 words={k: frozenset(_word(w) for w in v) for k, v in doc["words"].items()}, texts=texts,
+                 broadcast=dict(doc["broadcast"]))
 
 
 def topic_ids() -> tuple[str, ...]:
