@@ -27,6 +27,7 @@ from bot.domain import PROGRAMS
 from bot.leads import transcript
 from bot.leads.handler import handler_of
 from bot.messages import IncomingMessage, Reply
+from bot.publicity import subscribe
 from bot.screening.session import Context
 from bot.screening.state import Awaiting, Ending, ScreeningState, seal_screening, unseal_screening
 from bot.subscriptions import set_notices
@@ -137,6 +138,11 @@ class Engine:
             return m.reply.add(self.kb.message("leave_message_cancelled", m.channel))
         self._unanswered(m.text, m.channel, "left_message", conversation_id=m.cid)
         return m.reply.add(self.kb.message("leave_message_saved", m.channel))
+
+    # ---- subscriptions -------------------------------------------------------------------
+    def subscriptions_flow(self, m: Inbound) -> Reply | None:
+        """订阅 / 我的订阅 / 退订 and the numbered steps after them (bot/publicity); None: not about that."""
+        return m.reply if subscribe.route(self.runtime, m.message, m.state, m.reply) else None
 
     # ---- questions and offered choices -------------------------------------------------
     def offered(self, m: Inbound) -> tuple[str, ...] | None:
@@ -290,6 +296,8 @@ class Engine:
     def subscription(self, m: Inbound) -> Reply:
         """订阅 / 退订 policy notices, in the subscriptions table (SMS STOP/START: handlers/sms.py)."""
         stop = any(w in m.text.clean for w in self.kb.commands.get("unsubscribe", ()))
+        if not stop and m.channel == "sms":  # an SMS opt-in is confirmed: the topic flow asks
+            return subscribe.start(self.runtime, m.message, m.state, m.reply)
         set_notices(self.runtime, m.channel, m.message.user_id, not stop, wording=m.text.raw)
         m.reply.topic = "service.subscribe"
         return m.reply.add(self.kb.message("notices_off" if stop else "notices_on", m.channel))
@@ -352,6 +360,8 @@ ROUTES: tuple[Route, ...] = (
     Route("the question left after 留言",
           lambda e, m: m.state.mode is ConversationMode.LEAVING_MESSAGE, Engine.take_message),
     Route("留言", lambda e, m: m.command == "leave_message", Engine.ask_for_message),
+    Route("订阅 / 我的订阅 / 退订, or a step of that flow (passes otherwise)", lambda e, m: True,
+          Engine.subscriptions_flow),
     Route("an application's reference number (查进度)", lambda e, m: has_reference(m.text), Engine.show_progress),
     Route("a number picking an offered choice",
           lambda e, m: choice_number(m.text) is not None and e.offered(m) is not None, Engine.pick_offered),

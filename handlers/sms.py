@@ -29,6 +29,7 @@ from bot.outbox import enqueue, record_status
 from bot.phones import to_e164
 from bot.privacy import mask_phone
 from bot import subscriptions
+from bot.publicity import subscribe
 from handlers.sms_text import STATUS_PATH, paginate, segments
 from web.extensions import runtime_of
 
@@ -162,7 +163,7 @@ def respond(runtime, turn: Turn, body: str, num_media: int = 0) -> list[str]:
                                                         source="sms_keyword")
         state.sms_pages = None
         return [kb.message("sms_stop_confirm", CHANNEL)] if stopped_now else []  # confirmed once
-    if word in kb.commands.get("sms_start", ()):
+    if word in kb.commands.get("sms_start", ()) and not _asks_for_topics(runtime, number, word):
         with runtime.db.unit_of_work() as session:  # the resident's own word: back, with policy notices
             for topic in (subscriptions.ALL, subscriptions.NOTICES):
                 subscriptions.change(session, runtime, CHANNEL, number, topic, subscriptions.SUBSCRIBED,
@@ -183,6 +184,12 @@ def respond(runtime, turn: Turn, body: str, num_media: int = 0) -> list[str]:
         reply = runtime.engine.route_limited(turn)
         text = "\n".join(m.strip() for m in reply.messages if m.strip())
     return [_first_page(runtime, state, text)] if text else []
+
+
+def _asks_for_topics(runtime, number: str, word: str) -> bool:
+    """订阅 from a number that never opted out starts the topic subscription, confirmed before it
+    counts (bot/publicity/subscribe.py); after STOP it is the resident's word to come back."""
+    return subscribe.is_subscribe_word(word) and not subscriptions.is_stopped(runtime, CHANNEL, number)
 
 
 def keyword_of(body: str) -> str:

@@ -114,6 +114,7 @@ class ConversationState:
     last_topic: Expiring[str] | None = None         # the programme just answered frames a follow-up
     offer_screening: bool = False                   # the last reply offered the screening: 好 / 继续 starts it
     sms_pages: str | None = None                    # the rest of a long SMS reply, sealed, for 'M'
+    subscribe: dict | None = None                   # where 订阅 / 我的订阅 is (bot/publicity/subscribe.py)
 
     def to_json(self) -> dict:
         """The JSON stored in the conversation row: fields at their default are left out, and a
@@ -131,6 +132,8 @@ class ConversationState:
             data["offer_screening"] = True
         if self.sms_pages is not None:
             data["sms_pages"] = self.sms_pages
+        if self.subscribe is not None:
+            data["subscribe"] = self.subscribe
         return {"state_version": STATE_VERSION, **data} if data else {}
 
     @classmethod
@@ -183,6 +186,12 @@ def _read_mode(state: ConversationState, value: Any) -> None:
             raise StateError(f"{value!r} is no mode this version knows") from None
 
 
+def _read_subscribe(state: ConversationState, value: Any) -> None:
+    if not isinstance(value, Mapping):
+        raise StateError("subscribe must be an object")
+    state.subscribe = dict(value)
+
+
 def _read_offer(state: ConversationState, value: Any) -> None:
     state.offer = Expiring.from_json(value, "entries", _entry_ids)
 
@@ -198,4 +207,5 @@ _READERS: dict[str, Callable[[ConversationState, Any], None]] = {
     "last_topic": _read_last_topic,
     "offer_screening": _read_bool("offer_screening"),
     "sms_pages": _read_str("sms_pages"),
+    "subscribe": _read_subscribe,
 }

@@ -349,3 +349,51 @@ class InsightFold(Base):
     events: Mapped[int] = mapped_column(BigInteger)
     through_id: Mapped[int] = mapped_column(BigInteger)
     folded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Broadcast(Base):
+    """A policy notice to subscribers (bot/publicity/broadcast.py): drafted, approved by a second
+    account, then planned into broadcast_recipients and queued in the outbox under `campaign_id`.
+
+    `body` is the bureau's text with config.toml {placeholders}, filled when it is planned, so a
+    notice quotes the standard in force on the day it goes out. No resident's data is here.
+    """
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(80))
+    body: Mapped[str] = mapped_column(Text)
+    topic: Mapped[str] = mapped_column(String(64))
+    township: Mapped[str | None] = mapped_column(String(32))
+    channels: Mapped[str] = mapped_column(String(32))          # "wechat,sms", "wechat" or "sms"
+    status: Mapped[str] = mapped_column(String(16))            # draft, approved, cancelled
+    author: Mapped[str] = mapped_column(String(64))
+    approver: Mapped[str | None] = mapped_column(String(64))
+    send_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BroadcastRecipient(Base):
+    """One recipient of one broadcast, by the cheapest legal route; unique, so never queued twice.
+
+    route: wechat_cs (customer-service message, within 48 h of the resident's last message),
+    wechat_mass (群发, at most 4 a month per follower), sms. The delivery state is the outbox row's.
+    """
+
+    __tablename__ = "broadcast_recipients"
+    __table_args__ = (UniqueConstraint("broadcast_id", "channel", "recipient_key",
+                                       name="uq_broadcast_recipients_once"),
+                      Index("ix_broadcast_recipients_key_route", "recipient_key", "route", "planned_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    route: Mapped[str] = mapped_column(String(16))
+    recipient_key: Mapped[str] = mapped_column(String(64))
+    township: Mapped[str | None] = mapped_column(String(32))
+    outbox_id: Mapped[int | None] = mapped_column(Integer)
+    planned_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

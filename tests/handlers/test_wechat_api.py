@@ -93,7 +93,7 @@ def test_api_base_is_https_or_local(base, ok):
 def test_menu_of_the_project_config(config):
     menu, texts = menu_of(config.wechat.menu)
     assert texts == {"DIBAO": "低保是什么", "TEKUN": "特困是什么", "LINSHI": "临时救助是什么",
-                     "YILIAO": "医疗救助是什么", "APPLY": "申请", "PROGRESS": "查进度"}
+                     "YILIAO": "医疗救助是什么", "SUBSCRIBE": "订阅", "APPLY": "申请", "PROGRESS": "查进度"}
     assert len(menu["button"]) == 3
 
 

@@ -1,0 +1,1 @@
+"""Policy publicity: residents' topic subscriptions (subscribe.py) and the bureau's broadcasts."""
