@@ -116,7 +116,7 @@ class Matcher:
         if not scored or not any(ch.isalpha() for ch in text):  # "1", "123": a number is no question
             return MatchResult("unknown", None, (), text)
         if self.semantic is not None and self.semantic.unsure(scored):
-            scored = self.semantic.rescore(text, scored)  # not sure: ask for a second opinion
+            scored = self._second_opinion(text, scored)
         best = scored[0]
         in_scope = _distinct_topics([s for s in scored if s.entry.kind != "decline"])
         top_in = in_scope[0] if in_scope else None
@@ -135,6 +135,21 @@ class Matcher:
             # closest to an out-of-scope subject, but not surely which: decline in general terms
             return MatchResult("decline", None, (), text)
         return MatchResult("unknown", None, tuple(in_scope[:3]), text)
+
+    def _second_opinion(self, text: str, scored: list[Scored]) -> list[Scored]:
+        """The semantic layer's rescoring of an unsure match.
+
+        Declining stays the plain matcher's call: the encoder reads 10086怎么转人工 as close
+        to our own 转人工 and 兴国哪里有招保安的 as close to 临时救助. After a decline the
+        plain matcher is sure of, it may raise a doubt (an offer of choices), never
+        answer a policy instead.
+        """
+        rescored = self.semantic.rescore(text, scored)
+        first = scored[0]
+        if first.entry.kind != "decline" or first.confidence < self.bands.answer:
+            return rescored
+        below = float(np.nextafter(self.bands.answer, 0.0))
+        return [s if s.entry.kind == "decline" else Scored(s.entry, min(s.confidence, below)) for s in rescored]
 
     def match_after(self, question: str, topic: str | None) -> MatchResult:
         """match, for a message right after an answer on `topic`: a short follow-up naming no
@@ -227,6 +242,10 @@ def _policy_vocabulary(kb: KnowledgeBase) -> dict[str, int]:
         words.setdefault(canonical, 3000)
         words.setdefault(variant, 2000)
     for entry in kb.entries:
+        if entry.kind == "decline":
+            # 办残疾证 as one word would keep 残疾证在哪里办 from sharing it: an out-of-scope
+            # subject's keywords are found in the text (FeatureIndex._keyword_hits), not segmented
+            continue
         for kw in entry.keywords:
             if 2 <= len(kw) <= 8 and not any(c.isspace() for c in kw):
                 words.setdefault(kw, 1500)
