@@ -202,3 +202,14 @@ def test_other_subjects_near_a_policy_are_declined_with_where_to_go(shared_runti
 ])
 def test_the_policy_side_of_those_subjects_is_still_answered(shared_runtime, q, topic):
     assert shared_runtime.answer(q).topic == topic
+
+
+@pytest.mark.parametrize("q, topic", [
+    ("电话多少", "service.hotline"),              # not the emergency numbers
+    ("有没有电话", "service.hotline"),
+    ("不想收到你们的短信了", "service.subscribe"),  # not other companies' spam
+    ("短信怎么退订", "service.subscribe"),
+    ("别再给我发短信了", "service.subscribe"),
+])
+def test_our_own_hotline_and_unsubscribing_stay_ours(shared_runtime, q, topic):
+    assert shared_runtime.answer(q).topic == topic
