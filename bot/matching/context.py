@@ -221,9 +221,13 @@ class FollowUp:
         program = self.program(topic)
         if program is None or not any("\u4e00" <= ch <= "\u9fff" for ch in prepared):
             return None  # a bare number or mark is no follow-up question (1 answers an offer, or nothing)
-        if len(_NOT_WORD.sub("", prepared)) > self.max_chars or self._names.within(prepared):
+        if len(_NOT_WORD.sub("", prepared)) > self.max_chars or self.names_subject(prepared):
             return None
         return self.programs[program] + prepared
+
+    def names_subject(self, prepared: str) -> bool:
+        """Whether the text names a subject of its own (a programme, 残疾, 敬老院, 医保 …)."""
+        return self._names.within(prepared)
 
     def prefer(self, plain, framed, topic: str) -> bool:
         """Whether the framed reading wins: it answers within the programme, and the question on

@@ -18,13 +18,14 @@ from bot.knowledge import Entry, KnowledgeBase
 from bot.matching import features, lexicon, pickles, pinyin, postings, preparing, semantic, training
 from bot.matching.context import ContextRules
 from bot.matching.features import FeatureIndex
-from bot.matching.preparing import Preparer
+from bot.matching.preparing import Prepared, Preparer
 from bot.matching.lexicon import Segmenter, SynonymRewriter, cache_dir, load_tokenizer, write_dictionary
 from bot.matching.pinyin import PinyinRestorer
 
 _SOURCES = (features, lexicon, pinyin, postings, preparing, training)  # their source keys the cache
 EXACT_CONFIDENCE = 0.97
 WISH_CONFIDENCE = 0.9  # a wish to apply (context.ApplyWish): a rule, not the model, decides
+VAGUE_SHARE = 0.1  # a lone word in this share of the entries or more names no subject of its own
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,10 @@ class Matcher:
     def scored(self, question: str) -> tuple[str, list[Scored]]:
         """Every candidate entry with its confidence, best first (greetings and thanks around
         the question left out)."""
+        prepared, scored = self._scored(question)
+        return prepared.text, scored
+
+    def _scored(self, question: str) -> tuple[Prepared, list[Scored]]:
         prepared = self.preparer.prepare(self.context.wrappers.unwrap(question))
         top, conf = self.model.index.ranked(prepared, self.model.weights, self.model.decision)
         entries = self.kb.entries
@@ -107,17 +112,21 @@ class Matcher:
             entry = entries[self._wish_entry]
             scored = [Scored(entry, max(WISH_CONFIDENCE, scored[0].confidence))] + \
                 [s for s in scored if s.entry.id != entry.id]
-        return prepared.text, scored
+        return prepared, scored
 
     def match(self, question: str) -> MatchResult:
         """Decide: answer, offer choices, decline (out of scope) or admit not knowing."""
-        text, scored = self.scored(question)
+        prepared, scored = self._scored(question)
+        text = prepared.text
         if not text:
             return MatchResult("empty", None, (), text)
         if not scored or not any(ch.isalpha() for ch in text):  # "1", "123": a number is no question
             return MatchResult("unknown", None, (), text)
         if self.semantic is not None and self.semantic.unsure(scored):
-            scored = self.semantic.rescore(text, scored)  # not sure: ask for a second opinion
+            scored = self._second_opinion(text, scored)
+        if self._names_no_subject(prepared):
+            # 钱, 补助, 困难: choices at most, never one guess — nor an out-of-scope subject
+            scored = _below([s for s in scored if s.entry.kind != "decline"] or scored, self.bands.answer)
         best = scored[0]
         in_scope = _distinct_topics([s for s in scored if s.entry.kind != "decline"])
         top_in = in_scope[0] if in_scope else None
@@ -137,6 +146,33 @@ class Matcher:
             return MatchResult("decline", None, (), text)
         return MatchResult("unknown", None, tuple(in_scope[:3]), text)
 
+    def _second_opinion(self, text: str, scored: list[Scored]) -> list[Scored]:
+        """The semantic layer's rescoring of an unsure match.
+
+        Declining stays the plain matcher's call: the encoder reads 10086怎么转人工 as close
+        to our own 转人工 and 兴国哪里有招保安的 as close to 临时救助. After a decline the
+        plain matcher is sure of, it may raise a doubt (an offer of choices), never
+        answer a policy instead.
+        """
+        rescored = self.semantic.rescore(text, scored)
+        first = scored[0]
+        if first.entry.kind != "decline" or first.confidence < self.bands.answer:
+            return rescored
+        return _below(rescored, self.bands.answer, keep_declines=True)
+
+    def _names_no_subject(self, prepared: Prepared) -> bool:
+        """Whether the question is one everyday word (钱, 补助, 困难) that many entries use and
+        that names no subject (programme words like 低保, 特困 do): no entry is its answer.
+
+        The calibration holds out knowledge-base phrasings, which always say more than that,
+        so it never learnt how little one such word tells; a KB phrasing of it still answers.
+        """
+        if len(prepared.tokens) != 1 or prepared.text in self.model.exact:
+            return False
+        found = self.model.index.flat().tokens.get(prepared.tokens[0])
+        return found is not None and found[3] >= VAGUE_SHARE * len(self.kb.entries) \
+            and not self.context.follow_up.names_subject(prepared.text)
+
     def match_after(self, question: str, topic: str | None) -> MatchResult:
         """match, for a message right after an answer on `topic`: a short follow-up naming no
         subject of its own (那要怎么申请啊？) is read in that topic's programme."""
@@ -146,6 +182,14 @@ class Matcher:
             return plain
         inside = self.match(framed)
         return inside if self.context.follow_up.prefer(plain, inside, topic) else plain
+
+
+def _below(scored: list[Scored], band: float, keep_declines: bool = False) -> list[Scored]:
+    """The candidates with their confidence kept just under `band` (out-of-scope ones as they
+    are if keep_declines)."""
+    under = float(np.nextafter(band, 0.0))
+    return [s if keep_declines and s.entry.kind == "decline" else Scored(s.entry, min(s.confidence, under))
+            for s in scored]
 
 
 def _distinct_topics(scored: list[Scored]) -> list[Scored]:
@@ -228,6 +272,10 @@ def _policy_vocabulary(kb: KnowledgeBase) -> dict[str, int]:
         words.setdefault(canonical, 3000)
         words.setdefault(variant, 2000)
     for entry in kb.entries:
+        if entry.kind == "decline":
+            # 办残疾证 as one word would keep 残疾证在哪里办 from sharing it: an out-of-scope
+            # subject's keywords are found in the text (FeatureIndex._keyword_hits), not segmented
+            continue
         for kw in entry.keywords:
             if 2 <= len(kw) <= 8 and not any(c.isspace() for c in kw):
                 words.setdefault(kw, 1500)

