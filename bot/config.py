@@ -141,6 +141,13 @@ class WorkbenchSettings:
 
 
 @dataclass(frozen=True)
+class CurationSettings:
+    """`[curation]`: how the knowledge changes published in the workbench reach every process."""
+
+    refresh_seconds: int = field(default=15, metadata=AT_LEAST_1)  # each process checks the version
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration."""
 
@@ -162,6 +169,7 @@ class Config:
     sms: SmsSettings = field(default_factory=SmsSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     workbench: WorkbenchSettings = field(default_factory=WorkbenchSettings)
+    curation: CurationSettings = field(default_factory=CurationSettings)
 
 
 def resolve_config_path(path: str | os.PathLike | None = None) -> Path:
@@ -218,6 +226,7 @@ def _load(cfg_path: Path, overrides: dict | None, environ: dict[str, str] | None
         sms=_api_base_checked(_read_section(raw, "sms", SmsSettings), "sms"),
         worker=_read_section(raw, "worker", WorkerSettings),
         workbench=_read_section(raw, "workbench", WorkbenchSettings),
+        curation=_read_section(raw, "curation", CurationSettings),
     )
 
 
