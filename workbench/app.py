@@ -43,7 +43,8 @@ def init_app(app: Flask, runtime) -> None:
         PERMANENT_SESSION_LIFETIME=config.workbench.idle_minutes * 60,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session (itself idle-limited)
     )
-    from workbench import admin, auth, documents, leads, messages  # noqa: F401 — their routes join the blueprint
+    from workbench import (admin, auth, curation, curation_changes, documents, leads,  # noqa: F401 — their
+                           messages)  # routes join the blueprint
 
     app.register_blueprint(blueprint)
     app.after_request(_headers)

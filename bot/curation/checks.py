@@ -133,7 +133,12 @@ def compare(runtime, live: Loaded, change: Change, group_texts: list[str], sets:
         was, now = answered_topic(live.kb, before_matcher, q, limit), answered_topic(after_kb, after_matcher, q, limit)
         group.append({"q": q, "before": list(was), "after": list(now)})
     changed.sort(key=lambda c: ({"worse": 0, "other": 1, "better": 2}[c["verdict"]], c["set"]))
+    preview = None
+    if change.kind == ENTRY and after_kb.has_entry(change.payload["id"]):
+        entry = after_kb.entry(change.payload["id"])
+        preview = {"wechat": entry.answer_for("wechat"), "sms": entry.answer_for("sms")}
     return {**base, "valid": True, "problems": [], "warnings": warnings, "fingerprint": after_kb.fingerprint,
+            "preview": preview,
             "sets": summaries, "changed": changed[:MAX_LISTED], "changed_total": len(changed),
             "lowers": any(s["after_correct"] < s["before_correct"] for s in summaries), "group": group}
 
