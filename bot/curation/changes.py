@@ -176,7 +176,7 @@ class ChangeService:
         query = (select(KnowledgeVersion, KnowledgeChange).join(KnowledgeChange,
                                                                 KnowledgeChange.id == KnowledgeVersion.change_id)
                  .order_by(KnowledgeVersion.id.desc()).limit(limit))
-        return list(self.session.execute(query).tuples())
+        return [(v, c) for v, c in self.session.execute(query)]
 
     def _one_publisher(self) -> None:
         """Publishes and reverts one at a time, so a check's "knowledge as it is now" stays true

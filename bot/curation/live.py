@@ -204,7 +204,7 @@ class KnowledgeWatcher:
     def refresh_now(self) -> bool:
         """Read the version; when it moved, rebuild and swap in. True when the knowledge changed."""
         with self._refreshing:
-            db = self.runtime.db
+            db, _ = self.runtime.db, self.runtime.kb  # (the start-up load sets the version it is at)
             with db.unit_of_work() as session:
                 if not self._figures_recorded:
                     self._record_figures(session)
