@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from bot.curation import figures, groups
-from bot.curation.changes import STATUS_WORDS, ChangeService, may_draft, may_review
+from bot.curation.changes import STATUS_WORDS, ChangeService, county_today, may_draft, may_review
 from bot.curation.overlay import KIND_LABELS
 from bot.errors import JiuzhuError
 from web.extensions import runtime_of
@@ -96,7 +96,8 @@ def curation_entry_form():
                 abort(404)
     kb = runtime.kb
     topics = [t for t in kb.topics.values() if t.kind != "intent"]
-    return render_template("workbench/curation_entry.html", group=group, topics=topics, form=request.args)
+    form = {"checked": county_today(runtime).isoformat(), **request.args.to_dict()}
+    return render_template("workbench/curation_entry.html", group=group, topics=topics, form=form)
 
 
 @blueprint.route("/curation/figures/<entry_id>/reviewed", methods=["POST"])

@@ -84,7 +84,7 @@ class ChangeService:
             raise ChangeRefused("您的账号不能编写知识库改动。")
         if group_id is not None and self.session.get(QuestionGroup, group_id) is None:
             group_id = None
-        payload = payload_of(kind, form, self.runtime.kb, _today(self.runtime))
+        payload = payload_of(kind, form, self.runtime.kb, county_today(self.runtime))
         row = KnowledgeChange(kind=kind, payload=payload, status="pending", group_id=group_id,
                               author=self.actor.label, author_id=self.actor.user_id, created_at=utcnow())
         self.session.add(row)
@@ -215,7 +215,8 @@ class ChangeService:
         self.session.add(AuditEvent(actor=self.actor.label, action=action, lead_ref=None, detail=detail))
 
 
-def _today(runtime) -> dt.date:
+def county_today(runtime) -> dt.date:
+    """Today in the county's time zone ([workbench] timezone)."""
     import zoneinfo
 
     return dt.datetime.now(zoneinfo.ZoneInfo(runtime.config.workbench.timezone)).date()

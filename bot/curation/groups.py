@@ -51,7 +51,7 @@ class GroupDetail:
     """One group with its questions."""
 
     row: GroupRow
-    questions: tuple[tuple[str, str, dt.datetime], ...]  # (text, channel, when), newest first
+    questions: tuple[tuple[str, int, tuple[str, ...], dt.datetime], ...]  # (text, times, channels, last), newest first
     channels: dict[str, int]
     best_topics: tuple[tuple[str, int], ...]             # the matcher's nearest topics, most frequent first
 
@@ -109,8 +109,13 @@ def detail(session: Session, group_id: int, limit: int = 100) -> GroupDetail:
     row = _row(session, group, count, questions[0].created_at if questions else None)
     channels = Counter(q.channel for q in questions)
     topics = Counter(q.best_topic for q in questions if q.best_topic)
-    return GroupDetail(row, tuple((scrub_personal_data(q.text), q.channel, q.created_at) for q in questions[:limit]),
-                       dict(channels), tuple(topics.most_common(5)))
+    distinct: dict[str, list] = {}
+    for q in questions:  # newest first: the first time a text is met is its last time asked
+        seen = distinct.setdefault(scrub_personal_data(q.text), [0, set(), q.created_at])
+        seen[0] += 1
+        seen[1].add(q.channel)
+    shown = tuple((text, n, tuple(sorted(chs)), last) for text, (n, chs, last) in list(distinct.items())[:limit])
+    return GroupDetail(row, shown, dict(channels), tuple(topics.most_common(5)))
 
 
 def texts_of(session: Session, group_id: int, limit: int = 30) -> list[str]:
