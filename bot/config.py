@@ -149,6 +149,13 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class CurationSettings:
+    """`[curation]`: how the knowledge changes published in the workbench reach every process."""
+
+    refresh_seconds: int = field(default=15, metadata=AT_LEAST_1)  # each process checks the version
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration."""
 
@@ -171,6 +178,7 @@ class Config:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     workbench: WorkbenchSettings = field(default_factory=WorkbenchSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    curation: CurationSettings = field(default_factory=CurationSettings)
 
 
 def resolve_config_path(path: str | os.PathLike | None = None) -> Path:
@@ -228,6 +236,7 @@ def _load(cfg_path: Path, overrides: dict | None, environ: dict[str, str] | None
         worker=_read_section(raw, "worker", WorkerSettings),
         workbench=_read_section(raw, "workbench", WorkbenchSettings),
         retention=_read_section(raw, "retention", RetentionSettings),
+        curation=_read_section(raw, "curation", CurationSettings),
     )
 
 

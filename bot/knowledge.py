@@ -62,6 +62,7 @@ class Entry:
     source: str = ""
     checked: dt.date | None = None
     file: str = ""
+    quotes: frozenset[str] = frozenset()  # the placeholders its answer and sms use (config figures)
 
     def answer_for(self, channel: str) -> str:
         """The reply text as the given channel sends it."""
@@ -98,13 +99,19 @@ class KnowledgeBase:
         object.__setattr__(self, "_by_id", {e.id: e for e in self.entries})
 
 
-def load_knowledge(config: Config, directory: Path | None = None) -> KnowledgeBase:
-    """Read every file of the knowledge base, validate it and fill in config values."""
+def load_knowledge(config: Config, directory: Path | None = None, overlay=None) -> KnowledgeBase:
+    """Read every file of the knowledge base, validate it and fill in config values.
+
+    `overlay` (bot.curation.overlay.Overlay): the reviewed changes published in the workbench,
+    applied to the files' documents as they are read, then validated with them.
+    """
     directory = Path(directory or KNOWLEDGE_DIR)
     problems: list[str] = []
     digest = hashlib.sha256()
     base = base_values(config)
     digest.update(repr(sorted(base.items())).encode())
+    if overlay is not None:
+        digest.update(overlay.digest())
     digest.update(repr(config.county.standards.verified).encode())
     digest.update(repr(config.county.hotlines.bureau_verified).encode())
 
@@ -117,7 +124,8 @@ def load_knowledge(config: Config, directory: Path | None = None) -> KnowledgeBa
             return None
         digest.update(rel.encode() + b"\0" + data)
         try:
-            return yaml.load(data, Loader=_Loader)
+            doc = yaml.load(data, Loader=_Loader)
+            return overlay.patch(rel, doc) if overlay is not None else doc
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark else ""
@@ -134,9 +142,10 @@ def load_knowledge(config: Config, directory: Path | None = None) -> KnowledgeBa
 
     entries: list[Entry] = []
     seen: dict[str, str] = {}
-    for path in sorted((directory / "faq").glob("*.yaml")):
-        rel = f"faq/{path.name}"
-        doc = read(rel)
+    documents = ((f"faq/{path.name}", read(f"faq/{path.name}"))
+                 for path in sorted((directory / "faq").glob("*.yaml")))
+    curated = overlay.documents() if overlay is not None else ()
+    for rel, doc in (*documents, *curated):
         if doc is None:
             continue
         if not isinstance(doc, dict) or not isinstance(doc.get("entries"), list):
@@ -291,7 +300,7 @@ def _read_entry(raw: Any, rel: str, index: int, topics: dict[str, Topic],
     if len(problems) > before:
         return None
 
-    answers = {}
+    answers, quotes = {}, _placeholders(raw["answer"]) | _placeholders(raw["sms"])
     for channel in CHANNELS:
         template = raw["sms"] if channel == "sms" else raw["answer"]
         _check_figures_noted(template, f"{where}: {'sms' if channel == 'sms' else 'answer'}", problems)
@@ -309,7 +318,7 @@ def _read_entry(raw: Any, rel: str, index: int, topics: dict[str, Topic],
         return None
     return Entry(id=raw["id"], topic=topic_id, kind=kind, title=raw["title"].strip(),
                  questions=questions, keywords=keywords, answers=answers, sms=answers["sms"],
-                 source=str(raw.get("source") or ""), checked=checked, file=rel)
+                 source=str(raw.get("source") or ""), checked=checked, file=rel, quotes=frozenset(quotes))
 
 
 def _string_list(value: Any, where: str, problems: list[str], minimum: int) -> tuple[str, ...]:
@@ -322,8 +331,16 @@ def _string_list(value: Any, where: str, problems: list[str], minimum: int) -> t
     return items
 
 
+def _placeholders(template: str) -> set[str]:
+    """The {names} a text uses (none for bad braces: _fill reports those)."""
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    except ValueError:
+        return set()
+
+
 def _check_figures_noted(template: str, where: str, problems: list[str]) -> None:
-    names = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+    names = _placeholders(template)
     if names & COUNTY_FIGURES and "standards_note" not in names:
         problems.append(f"{where}: quotes a county figure without {{standards_note}}")
 

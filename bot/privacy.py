@@ -112,10 +112,14 @@ def mask_name(value: str) -> str:
 _ID_LIKE = re.compile(r"\d{6}[\d\s-]{8,}[\dxX]")
 _PHONE_LIKE = re.compile(r"(?<!\d)1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?!\d)")
 _LONG_DIGITS = re.compile(r"\d{7,}")
+# A name the resident gives about themselves or someone: 我叫刘桂英, 名字是黄春生, 姓名：钟秀兰.
+_NAME_GIVEN = re.compile(r"(我叫|我的名字[是叫]|名字[是叫]|姓名[是为：:]?\s*)[\u4e00-\u9fff]{2,3}")
 
 
 def scrub_personal_data(text: str) -> str:
-    """Remove ID-number-, phone- and account-like digit runs from free text before storing or logging."""
+    """Remove ID-number-, phone- and account-like digit runs, and names given with 我叫 / 姓名,
+    from free text before storing or logging."""
     text = _ID_LIKE.sub("[证件号]", text)
     text = _PHONE_LIKE.sub("[电话]", text)
+    text = _NAME_GIVEN.sub(lambda m: m.group(1) + "[姓名]", text)
     return _LONG_DIGITS.sub("[数字]", text)

@@ -21,6 +21,11 @@ class Runtime:
     # server roles (deploy/wsgi.py, `jiuzhu worker`) set this False: they only check the
     # revision, and migrations are `jiuzhu db upgrade`'s job at deploy time.
     create_empty_schema = True
+    # The knowledge version kb and matcher were built at (bot/curation/live.py): 0 for a knowledge
+    # base given to the constructor or read from the files alone, None when the database could not
+    # be read at start-up; `knowledge_loaded` says which published changes are in it.
+    knowledge_version: int | None = 0
+    knowledge_loaded = None
 
     def __init__(self, config: Config, *, kb=None, matcher=None, db=None, protector=None,
                  rate_limiter=None):
@@ -39,10 +44,28 @@ class Runtime:
 
     @cached_property
     def kb(self):
-        """The validated knowledge base (raises KnowledgeError)."""
-        from bot.knowledge import load_knowledge
+        """The validated knowledge base with the changes published in the workbench (raises
+        KnowledgeError for the files' own problems)."""
+        from bot.curation.live import load_at_start
 
-        return load_knowledge(self.config)
+        loaded = load_at_start(self.config, self.__dict__.get("db"))
+        self.knowledge_version, self.knowledge_loaded = loaded.version, loaded
+        return loaded.kb
+
+    @cached_property
+    def knowledge(self):
+        """Keeps kb and matcher at the published knowledge version (a thread per process)."""
+        from bot.curation.live import KnowledgeWatcher
+
+        return KnowledgeWatcher(self, self.config.curation.refresh_seconds)
+
+    def install_knowledge(self, loaded, matcher) -> None:
+        """Answer from now on with this knowledge base and its matcher (a change was published)."""
+        self.matcher, self.kb = matcher, loaded.kb
+        engine = self.__dict__.get("engine")
+        if engine is not None:  # (the engine keeps its own references)
+            engine.matcher, engine.kb = matcher, loaded.kb
+        self.knowledge_version, self.knowledge_loaded = loaded.version, loaded
 
     @cached_property
     def matcher(self):

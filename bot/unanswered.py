@@ -12,6 +12,14 @@ from bot.storage.db import Database
 from bot.storage.models import UnansweredQuestion
 
 SIMILAR = 72  # rapidfuzz token-set score at which two questions count as the same question
+# What the curation queue groups: questions the bot could not answer. A 留言 left for a
+# caseworker is a message to a person (the 群众留言 page, scoped by township), not a question.
+QUESTION_OUTCOMES = ("unknown", "choices")
+
+
+def similar(a: str, b: str) -> bool:
+    """Whether two questions count as the same (character-level token-set ratio)."""
+    return fuzz.token_set_ratio(" ".join(a), " ".join(b)) >= SIMILAR
 
 
 def record_unanswered(db: Database, text: str, channel: str, outcome: str,
@@ -45,8 +53,7 @@ def group_unanswered(db: Database, since: dt.datetime | None = None) -> list[Que
     groups: list[QuestionGroup] = []
     with db.session() as s:
         for row in s.execute(query).scalars():
-            group = next((g for g in groups if fuzz.token_set_ratio(
-                " ".join(g.text), " ".join(row.text)) >= SIMILAR), None)
+            group = next((g for g in groups if similar(g.text, row.text)), None)
             if group is None:
                 group = QuestionGroup(text=row.text)
                 groups.append(group)

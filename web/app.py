@@ -28,6 +28,8 @@ def create_app(runtime: Runtime | None = None, config_path: str | None = None) -
     by_name = {blueprint.name: limit for blueprint, limit in limits.items()}
     by_name.update(_workbench(app, runtime))
     app.before_request(_body_limits(by_name))
+    # each process (a forked worker too) keeps its knowledge at the published version
+    app.before_request(runtime.knowledge.ensure_running)
     return app
 
 

@@ -43,8 +43,8 @@ def init_app(app: Flask, runtime) -> None:
         PERMANENT_SESSION_LIFETIME=config.workbench.idle_minutes * 60,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session (itself idle-limited)
     )
-    from workbench import (accounts, admin, auth, broadcasts, dashboard, documents,  # noqa: F401 — their routes
-                           leads, messages)                                           # join the blueprint
+    from workbench import (accounts, admin, auth, broadcasts, curation, curation_changes,  # noqa: F401 — their
+                           dashboard, documents, leads, messages)                       # routes join the blueprint
 
     app.register_blueprint(blueprint)
     app.after_request(_headers)

@@ -60,6 +60,8 @@ class UnansweredQuestion(Base):
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
     conversation_id: Mapped[int | None] = mapped_column(Integer)  # set when the resident left a message
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # the curation queue's group of similar questions (bot/curation/groups.py assigns it)
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("question_groups.id"), index=True)
 
 
 def program_ids(programs) -> list[dict]:
@@ -373,6 +375,22 @@ class Broadcast(Base):
     approver: Mapped[str | None] = mapped_column(String(64))
     send_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class QuestionGroup(Base):
+    """Similar unanswered questions in the curation queue, with what was done about them.
+
+    `text` is the first question seen (scrubbed); a later question joins the first group it
+    resembles. Status: open, resolved or ignored; `note` says what was done.
+    """
+
+    __tablename__ = "question_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    updated_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -397,3 +415,62 @@ class BroadcastRecipient(Base):
     township: Mapped[str | None] = mapped_column(String(32))
     outbox_id: Mapped[int | None] = mapped_column(Integer)
     planned_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class KnowledgeChange(Base):
+    """A reviewed change to the knowledge base, kept as an overlay on knowledge/ (bot/curation/).
+
+    kind: phrasing (a new way to ask an existing entry), synonym (a word for the lexicon) or
+    entry (a new entry with its source). Status: pending → published (a second account
+    approved it) → reverted; or pending → rejected / withdrawn. `check_result` holds the result of
+    the validation and evaluation run before publishing.
+    """
+
+    __tablename__ = "knowledge_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("question_groups.id"), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    check_state: Mapped[str] = mapped_column(String(16), default="none")  # none running done failed
+    check_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    check_result: Mapped[dict | None] = mapped_column(JSON)
+    reviewer: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    review_note: Mapped[str] = mapped_column(Text, default="")
+    override_reason: Mapped[str | None] = mapped_column(Text)  # published although accuracy fell
+    published_version: Mapped[int | None] = mapped_column(Integer)
+    reverted_version: Mapped[int | None] = mapped_column(Integer)
+    reverted_by: Mapped[str | None] = mapped_column(String(64))
+    reverted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class KnowledgeVersion(Base):
+    """One step of the live knowledge: a change published or reverted. The newest id is the version
+    every process compares with its own (bot/curation/live.py) to pick up changes without a restart."""
+
+    __tablename__ = "knowledge_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action: Mapped[str] = mapped_column(String(16))  # publish, revert
+    change_id: Mapped[int] = mapped_column(ForeignKey("knowledge_changes.id"))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EntryFigures(Base):
+    """The county figures (config.toml) an entry's answer quoted when it was last reviewed: when they
+    differ from today's, the entry is flagged for review (bot/curation/figures.py)."""
+
+    __tablename__ = "entry_figures"
+
+    entry_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    figures: Mapped[dict] = mapped_column(JSON)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))  # None: recorded at start-up
+    note: Mapped[str] = mapped_column(Text, default="")
