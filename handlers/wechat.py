@@ -395,7 +395,14 @@ def _parse(xml: str):
     if message is None or not all(isinstance(_raw(message, f), str) and _raw(message, f)
                                   for f in ("FromUserName", "ToUserName")):
         return None
+    # a field the bot reads must be text: <Content><Content/></Content> parses to a dict (found by fuzzing)
+    if any(message._data.get(f) is not None and not isinstance(message._data[f], str)  # noqa: SLF001
+           for f in _READ_FIELDS):
+        return None
     return message
+
+
+_READ_FIELDS = ("Content", "Recognition", "Event", "EventKey", "MsgType", "MsgId", "CreateTime")
 
 
 _TEXT_FIELDS = frozenset(("ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId",
