@@ -104,7 +104,14 @@ def parse(xml: str):
     if message is None or not all(isinstance(raw_field(message, f), str) and raw_field(message, f)
                                   for f in ("FromUserName", "ToUserName")):
         return None
+    # a field the bot reads must be text: <Content><Content/></Content> parses to a dict (found by fuzzing)
+    if any(message._data.get(f) is not None and not isinstance(message._data[f], str)  # noqa: SLF001
+           for f in READ_FIELDS):
+        return None
     return message
+
+
+READ_FIELDS = ("Content", "Recognition", "Event", "EventKey", "MsgType", "MsgId", "CreateTime")
 
 
 _TEXT_FIELDS = frozenset(("ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId",
