@@ -20,6 +20,8 @@ def register(sub, common) -> None:
     un = sub.add_parser("unanswered", parents=[common],
                         help="questions the bot could not answer, grouped, most frequent first")
     un.add_argument("--limit", type=int, default=50)
+    un.add_argument("--status", choices=("open", "resolved", "ignored"), default="open",
+                    help="the groups of this status in the curation queue (default open)")
     un.set_defaults(func=run_unanswered)
 
     purge = sub.add_parser("purge", parents=[common],
@@ -59,21 +61,23 @@ def _indent(text: str) -> str:
 
 
 def run_unanswered(args) -> int:
-    """Print groups of similar unanswered questions."""
-    from bot.unanswered import group_unanswered
+    """Print the curation queue's groups of similar unanswered questions (the workbench's
+    /workbench/curation shows the same groups, with their status and what was done)."""
+    from bot.curation import groups
 
     runtime = Runtime.from_path(args.config)
-    groups = group_unanswered(runtime.db)
-    if not groups:
-        print("no unanswered questions")
+    with runtime.db.unit_of_work() as session:
+        rows, total, _ = groups.queue(session, args.status, page=1)
+    if not rows:
+        print(f"no {args.status} unanswered questions")
         return 0
-    for g in groups[: args.limit]:
+    for g in rows[: args.limit]:
         seen = g.last_seen.strftime("%Y-%m-%d %H:%M") if g.last_seen else "?"
-        note = f", {g.left_message} left a message" if g.left_message else ""
-        print(f"{g.count:4d}× {g.text}  [{'/'.join(sorted(g.channels))}, last {seen}{note}]")
+        print(f"{g.count:4d}× {g.text}  [#{g.id}, last {seen}]" + (f"  — {g.note}" if g.note else ""))
         for ex in g.examples:
             print(f"        ~ {ex}")
-    print(f"{sum(g.count for g in groups)} questions in {len(groups)} groups")
+    print(f"{sum(g.count for g in rows)} questions in {len(rows)} of {total} {args.status} groups "
+          "(most frequent first; /workbench/curation to act on them)")
     return 0
 
 

@@ -1,9 +1,12 @@
 """The queue of unanswered questions: grouped once, most frequent first, scrubbed, with a status."""
 import pytest
 
+from bot.config import load_config
 from bot.curation import groups
 from bot.errors import JiuzhuError
+from bot.runtime import Runtime
 from bot.unanswered import record_unanswered
+from tests.conftest import ROOT
 from tests.curation.conftest import UNKNOWN, ask_unanswered
 
 
@@ -55,3 +58,12 @@ def test_status_needs_a_note_and_later_questions_are_counted(runtime):
         rows, _, counts = groups.queue(session, "ignored")
     assert counts["open"] == 0 and rows[0].note == "不属于社会救助，农业部门管"
     assert rows[0].since_update == 1 and rows[0].updated_by == "sup1"
+
+
+def test_jiuzhu_unanswered_prints_the_same_groups(cli, sqlite_url):
+    runtime = Runtime(load_config(ROOT / "config.toml", environ={"JIUZHU_DATABASE_URL": sqlite_url}))
+    ask_unanswered(runtime, UNKNOWN)
+    runtime.db.dispose()
+    out = cli("unanswered").stdout
+    assert out.splitlines()[0].startswith(f"   4× {UNKNOWN[0]}") and "13970712468" not in out
+    assert "no ignored unanswered questions" in cli("unanswered", "--status", "ignored").stdout
