@@ -23,7 +23,7 @@ from wechatpy.crypto import WeChatCrypto
 
 from bot.config import load_config
 from bot.runtime import Runtime
-from handlers.wechat import sign
+from handlers.wechat_wire import sign
 from tests.conftest import ROOT
 from tests.handlers.conftest import ACCOUNT, AES_KEY, APP_ID, TOKEN, wechat_environ
 from web.app import create_app
