@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from bot.config import load_config
 from bot.messages import IncomingMessage
-from bot.screening.parsers import KINDS, AnswerParsers, Parsed, id_check_digit
+from bot.screening.parsers import KINDS, AnswerParsers, Parsed
+from bot.screening.parsing.identity import id_check_digit
 from bot.screening.parsing.numbers import _read_number
 from bot.screening.parsing.places import _fold_latin
 from bot.screening.parsing.words import _compact, _tidy
