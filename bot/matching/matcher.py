@@ -124,8 +124,9 @@ class Matcher:
             return MatchResult("unknown", None, (), text)
         if self.semantic is not None and self.semantic.unsure(scored):
             scored = self._second_opinion(text, scored)
-        if self._names_no_subject(prepared):
-            # 钱, 补助, 困难: choices at most, never one guess — nor an out-of-scope subject
+        vague = self._names_no_subject(prepared)
+        if vague:
+            # 钱, 补助, 救助: choices, never one guess — nor an out-of-scope subject, nor "don't know"
             scored = _below([s for s in scored if s.entry.kind != "decline"] or scored, self.bands.answer)
         best = scored[0]
         in_scope = _distinct_topics([s for s in scored if s.entry.kind != "decline"])
@@ -135,8 +136,8 @@ class Matcher:
                 return MatchResult("decline", best, (), text)
             others = tuple(s for s in in_scope[1:] if s.confidence >= self.bands.suggest)[:2]
             return MatchResult("answer", best, others, text)
-        if top_in and top_in.confidence >= self.bands.suggest:
-            floor = self.bands.suggest / 3
+        floor = self.bands.suggest / 3
+        if top_in and top_in.confidence >= (floor if vague else self.bands.suggest):
             choices = [s for s in in_scope if s.confidence >= floor][:3]
             if len(choices) < 2 and len(in_scope) > 1:
                 choices = in_scope[:2]
@@ -177,6 +178,8 @@ class Matcher:
         """match, for a message right after an answer on `topic`: a short follow-up naming no
         subject of its own (那要怎么申请啊？) is read in that topic's programme."""
         plain = self.match(question)
+        if plain.prepared_text in self.context.wrappers.canonical.values():
+            return plain  # 谢谢, 你好: no follow-up question (低保 + 谢谢 would read as 低保)
         framed = self.context.follow_up.frame(plain.prepared_text, topic)
         if framed is None:
             return plain
