@@ -177,6 +177,7 @@ class KnowledgeWatcher:
         self._refreshing = threading.Lock()
         self._figures_recorded = False
         self._failures = 0
+        self._generation = 0  # a thread of an older generation ends (stop(): the pool is closing)
 
     @property
     def loaded(self) -> Loaded | None:
@@ -192,18 +193,33 @@ class KnowledgeWatcher:
             if self._pid == os.getpid():
                 return
             self._pid = os.getpid()
+            self._generation += 1
             self._wake = threading.Event()  # (an Event copied through fork is not to be trusted)
-            thread = threading.Thread(target=_watch, args=(weakref.ref(self), self._wake, self.interval),
+            self.runtime.db.when_disposed(self.stop)
+            thread = threading.Thread(target=_watch, args=(weakref.ref(self), self._wake, self.interval,
+                                                           self._generation),
                                       name="jiuzhu-knowledge-watcher", daemon=True)
             thread.start()
+
+    def stop(self) -> None:
+        """End the thread, after a check in progress (the database is being disposed: before a
+        fork, at the end of a process or a test). The next request starts a new one."""
+        with self._refreshing:
+            self._pid = None
+            self._generation += 1
+            self._wake.set()
 
     def poke(self) -> None:
         """Check now (this process just published or reverted a change)."""
         self._wake.set()
 
-    def refresh_now(self) -> bool:
-        """Read the version; when it moved, rebuild and swap in. True when the knowledge changed."""
+    def refresh_now(self, generation: int | None = None) -> bool:
+        """Read the version; when it moved, rebuild and swap in. True when the knowledge changed.
+
+        `generation`: the watcher thread's; a thread stopped meanwhile does nothing."""
         with self._refreshing:
+            if generation is not None and generation != self._generation:
+                return False
             db, _ = self.runtime.db, self.runtime.kb  # (the start-up load sets the version it is at)
             with db.unit_of_work() as session:
                 if not self._figures_recorded:
@@ -227,9 +243,9 @@ class KnowledgeWatcher:
         record_baselines(session, self.runtime.kb, self.runtime.config)
         self._figures_recorded = True
 
-    def _tick(self) -> None:
+    def _tick(self, generation: int) -> None:
         try:
-            self.refresh_now()
+            self.refresh_now(generation)
             self._failures = 0
         except Exception as exc:  # noqa: BLE001 — a database outage must not end the thread
             self._failures += 1
@@ -237,13 +253,13 @@ class KnowledgeWatcher:
             log.log(level, "knowledge version check failed (%s: %s)", type(exc).__name__, str(exc)[:200])
 
 
-def _watch(ref, wake: threading.Event, interval: float) -> None:
-    """The watcher thread: check, sleep, until the runtime is gone."""
+def _watch(ref, wake: threading.Event, interval: float, generation: int) -> None:
+    """The watcher thread: check, sleep, until the runtime is gone or the watcher stopped."""
     while True:
         watcher = ref()
-        if watcher is None:
+        if watcher is None or watcher._generation != generation:
             return
-        watcher._tick()
+        watcher._tick(generation)
         del watcher  # (no strong reference while asleep: a finished runtime can be collected)
         wake.wait(interval)
         wake.clear()

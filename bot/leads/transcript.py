@@ -53,9 +53,13 @@ def scrubbed(sc) -> list[dict]:
     ordered = sorted((s for s in secrets if len(s) >= 2), key=len, reverse=True)  # 刘桂英 before 桂英
 
     def clean(text: str) -> str:
-        for secret in ordered:
-            text = text.replace(secret, secrets[secret])
+        # Each secret becomes a private-use marker first, so the general scrub that follows
+        # cannot rewrite what replaced it ("（姓名已隐去）" read as 姓名 + a name).
+        for n, secret in enumerate(ordered):
+            text = text.replace(secret, chr(0xE000 + n))
         text = scrub_personal_data(text)
+        for n, secret in enumerate(ordered):
+            text = text.replace(chr(0xE000 + n), secrets[secret])
         return text if len(text) <= MAX_CHARS else text[:MAX_CHARS] + "…"
 
     return [{"at": turn.get("at"), "resident": clean(turn.get("resident") or ""),

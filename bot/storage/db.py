@@ -66,6 +66,7 @@ class Database:
         database = self.engine.url.database
         self.checkpointer = (WalCheckpointer(database) if self.engine.dialect.name == "sqlite"
                              and database not in (None, "", ":memory:") else None)
+        self._on_dispose: list = []   # background users of the pool, stopped before it closes
 
     @property
     def is_postgresql(self) -> bool:
@@ -119,7 +120,14 @@ class Database:
         a fork, and at the end); using the database again reopens and restarts them."""
         if self.checkpointer is not None:
             self.checkpointer.stop()
+        for stop in list(self._on_dispose):
+            stop()  # (a thread mid-query finishes first: no connection escapes the dispose)
         self.engine.dispose()
+
+    def when_disposed(self, stop) -> None:
+        """Call `stop()` at `dispose()`, before the pool closes (once however often registered)."""
+        if stop not in self._on_dispose:
+            self._on_dispose.append(stop)
 
 
 def is_unique_violation(error: BaseException) -> bool:

@@ -375,6 +375,8 @@ class Broadcast(Base):
     approver: Mapped[str | None] = mapped_column(String(64))
     send_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class QuestionGroup(Base):

@@ -98,10 +98,41 @@ def _alembic(action: str, engine: Engine, revision: str, protector) -> None:
 
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
+    with _transactional(engine) as migrating, migrating.begin() as conn:
         cfg.attributes["connection"] = conn
         cfg.attributes["protector"] = protector
         getattr(command, action)(cfg, revision)
+
+
+@contextlib.contextmanager
+def _transactional(engine: Engine) -> Iterator[Engine]:
+    """An engine whose transactions cover DDL too, so a migration that fails leaves nothing behind.
+
+    PostgreSQL's do. Python's sqlite3 driver opens a transaction only before INSERT, UPDATE
+    and DELETE, so a CREATE TABLE commits at once: a data migration refusing (the wrong data
+    key, say) after an earlier one created its tables would leave a schema that no revision
+    describes. For SQLite a separate engine lets SQLAlchemy emit BEGIN itself (its
+    documented recipe), without changing how the application's own connections behave.
+    """
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        yield engine  # (an in-memory database lives in its one connection: no second engine)
+        return
+    from sqlalchemy import create_engine, event
+
+    migrating = create_engine(engine.url)
+
+    @event.listens_for(migrating, "connect")
+    def _no_driver_transactions(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(migrating, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    try:
+        yield migrating
+    finally:
+        migrating.dispose()
 
 
 @contextlib.contextmanager

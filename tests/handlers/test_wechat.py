@@ -371,7 +371,8 @@ def test_menu_command_publishes_the_configured_menu_and_reuses_the_token(cli, tm
     assert [b["name"] for b in menu["button"]] == ["政策问答", "申请预审", "查进度"]
     policy = menu["button"][0]["sub_button"]
     assert [(b["type"], b["name"]) for b in policy] == [
-        ("click", "低保"), ("click", "特困供养"), ("click", "临时救助"), ("click", "医疗救助")]
+        ("click", "低保"), ("click", "特困供养"), ("click", "临时救助"), ("click", "医疗救助"),
+        ("click", "订阅政策消息")]
     assert menu["button"][1] == {"type": "click", "name": "申请预审", "key": "APPLY"}
     assert menu["button"][2] == {"type": "click", "name": "查进度", "key": "PROGRESS"}
     assert all("text" not in b for b in policy)                   # our own mapping stays local

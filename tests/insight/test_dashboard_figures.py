@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import func, select
 
 from bot.accounts.roles import Actor
 from bot.insight import dashboard as figures
@@ -70,7 +71,7 @@ def test_a_choice_taken_counts_as_answered_and_folded_days_read_like_raw_ones(ru
     with runtime.db.unit_of_work() as s:
         before = by_key(figures.questions(s, Scope(None), WEEK_AGO, TODAY, "subject"))
     with runtime.db.unit_of_work() as s:
-        fold_day(s, WEEK_AGO)
+        fold_day(s, WEEK_AGO, through=s.scalar(select(func.max(InsightEvent.id))))
     with runtime.db.unit_of_work() as s:
         after = by_key(figures.questions(s, Scope(None), WEEK_AGO, TODAY, "subject"))
         weeks = figures.questions(s, Scope(None), WEEK_AGO, TODAY, "week")

@@ -2,6 +2,8 @@
 the queue still filters on programme ids; existing rows are sealed by `jiuzhu db upgrade` (and back)."""
 from __future__ import annotations
 
+import warnings
+
 import json
 
 import pytest
@@ -107,7 +109,7 @@ def test_jiuzhu_db_upgrade_seals_existing_leads_and_the_way_back_unseals(any_db_
 
     done = jiuzhu("db", "upgrade", env={"JIUZHU_DATABASE_URL": any_db_url, "JIUZHU_DATA_KEY": KEY})
     assert done.returncode == 0, done.stderr
-    assert "0011 → 0013" in done.stdout
+    assert f"0011 → {schema.head_revision()}" in done.stdout
     raw = _raw_row(any_db_url)
     assert not [word for word in CLEAR_WORDS if word in " ".join(map(str, raw.values()))]
     assert "fields" not in raw and _json(raw["programs"]) == [{"program": "dibao"}, {"program": "linshi"}]
@@ -128,7 +130,11 @@ def test_jiuzhu_db_upgrade_seals_existing_leads_and_the_way_back_unseals(any_db_
 def test_an_empty_database_needs_no_key_and_the_models_match_the_migrations(any_db_url):
     db = Database(any_db_url)
     db.ensure_schema()  # a new database: 0013 has nothing to seal
-    with db.engine.connect() as conn:
+    with db.engine.connect() as conn, warnings.catch_warnings():
+        # SQLite cannot reflect the expression index of subscriptions (coalesce(township, '')),
+        # which is not a lead table's anyway
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index")
+        warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression-based index")
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     db.dispose()
     # (0011's queue indexes are declared in the migration only, on purpose)
