@@ -419,3 +419,19 @@ def test_no_bare_menu_digit_is_taken_as_money_or_a_count(n, end):
     for kind in ("money", "count") if n <= 2 else ("money",):
         result = parse(kind, f"{n}{end}")
         assert not result.ok and result.readback, (kind, n, result)
+
+
+@settings(max_examples=150)
+@given(st.sampled_from(["儿子有残疾证，", "老伴", "我今年", "存款", "花了", "住院", "种了", ""]),
+       st.sampled_from(["一", "二", "两", "3", "七十", "八千"]),
+       st.sampled_from(["级", "岁", "块", "元", "个月", "年", "亩", "次"]))
+def test_a_number_that_measures_something_else_is_no_count(lead, number, unit):
+    """At the house or household question, 儿子有残疾证，一级 or 我今年七十岁 says no count:
+    it is not stored as 1 套 or 70 口人 (seen: 房产1套 in the summary)."""
+    result = parse("count", f"{lead}{number}{unit}")
+    assert not result.ok and not result.readback, (lead, number, unit, result)
+
+
+def test_a_count_beside_another_measure_is_still_read():
+    assert parse("count", "70岁了就一间房") == Parsed(ok=True, value=1)
+    assert parse("count", "一家三口人，老伴残疾二级") == Parsed(ok=True, value=3)

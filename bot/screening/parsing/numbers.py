@@ -79,6 +79,10 @@ class NumberParsers:
         if self._not_even_one(compact):
             return _good(0)  # 一间房都冇: not even one
         prepared, numbers = self._numbers(clean)
+        measured = [n for n in numbers if _followed_by(prepared, n, self._v["count"]["not_count"])]
+        if numbers and len(measured) == len(numbers):
+            return _fail("not_understood")  # 儿子有残疾证，一级 at the house question: no count said
+        numbers = [n for n in numbers if n not in measured]
         if not numbers:
             words = self._count_words.tags_in(compact) or self._count_zero.tags_in(compact)
             return _good(words.pop()) if len(words) == 1 else _fail("not_understood")

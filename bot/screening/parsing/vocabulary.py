@@ -16,7 +16,7 @@ _SCHEMA: dict[str, dict[str, type]] = {
                   "indefinite_before": list,
                   "indefinite_after": list},
     "confused": {"words": list, "fillers": list, "unavailable": list},
-    "count": {"people_units": list, "units": list, "words": dict, "zero": list, "doubtful_bare": list},
+    "count": {"people_units": list, "units": list, "not_count": list, "words": dict, "zero": list, "doubtful_bare": list},
     "money": {"units": list, "not_amount": list, "not_even": list, "zero": list, "vague": list,
               "approx": dict, "debt": list, "doubtful_below": int},
     "vehicle": {"car": list, "not_car": list},
