@@ -38,7 +38,6 @@ CS, MASS, SMS = "wechat_cs", "wechat_mass", "sms"
 CS_WINDOW = dt.timedelta(hours=48)       # WeChat: customer-service messages only this long after the last message
 MASS_PER_MONTH = 4                       # WeChat service account: 群发 reaches a follower at most 4 times a month
 SMS_HOURS = (8, 20)                      # SMS to residents only from 8:00 to 20:00, county time
-SMS_SEGMENT_YUAN = 0.05                  # an estimate for the preview (China, UCS-2 segment); not a bill
 DELIVERY_STATES = ("queued", "sent", "delivered", "failed", "unknown")
 
 
