@@ -49,11 +49,14 @@ _RECIPIENT_COLUMNS = ("broadcast_id", "channel", "route", "recipient_key", "town
 
 
 def _outbox_row(protector, broadcast, person, bodies, send_after, now) -> tuple:
-    recipient = protector.decrypt(person.recipient_ref)
+    """The row `enqueue` would write. The subscription's ciphertext is the address the outbox
+    needs (E.164 for SMS), so it is copied rather than decrypted and sealed again; a follower's
+    subscription key is the conversation's user key, the outbox's recipient key."""
     key = protector.blind_index("outbox", f"broadcast:{broadcast.campaign_id}:{person.channel}:{person.recipient_key}")
-    return (person.channel, protector.blind_index(f"user:{person.channel}", recipient), protector.encrypt(recipient),
-            bodies[person.channel], QUEUED, 0, send_after[person.channel], "broadcast", broadcast.campaign_id, key,
-            now, now)
+    recipient_key = person.recipient_key if person.channel == "wechat" else \
+        protector.blind_index("user:sms", protector.decrypt(person.recipient_ref))
+    return (person.channel, recipient_key, bytes(person.recipient_ref), bodies[person.channel], QUEUED, 0,
+            send_after[person.channel], "broadcast", broadcast.campaign_id, key, now, now)
 
 
 def _copy_all(session, protector, broadcast, planned, bodies, send_after, now) -> int:
