@@ -128,6 +128,18 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True)
+class OutboxSettings:
+    """`[outbox]`: how fast `jiuzhu worker` may send per channel, and what an SMS segment costs."""
+
+    # Providers' limits (Twilio's per-number throughput, WeChat's per-second API limits):
+    # the worker spaces its sends so that no second ever holds more than this many.
+    sms_per_second: float = field(default=10.0, metadata=ABOVE_0)
+    wechat_per_second: float = field(default=20.0, metadata=ABOVE_0)
+    # the preview's cost estimate per billed SMS segment (yuan); not a bill
+    sms_segment_yuan: float = field(default=0.05, metadata=NOT_NEGATIVE)
+
+
+@dataclass(frozen=True)
 class WorkbenchSettings:
     """`[workbench]`: the caseworker web UI (workbench/) and its lead service (bot/leads/)."""
 
@@ -176,6 +188,7 @@ class Config:
     wechat: WeChatSettings = field(default_factory=WeChatSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
     workbench: WorkbenchSettings = field(default_factory=WorkbenchSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     curation: CurationSettings = field(default_factory=CurationSettings)
@@ -234,6 +247,7 @@ def _load(cfg_path: Path, overrides: dict | None, environ: dict[str, str] | None
         wechat=_api_base_checked(_read_section(raw, "wechat", WeChatSettings), "wechat"),
         sms=_api_base_checked(_read_section(raw, "sms", SmsSettings), "sms"),
         worker=_read_section(raw, "worker", WorkerSettings),
+        outbox=_read_section(raw, "outbox", OutboxSettings),
         workbench=_read_section(raw, "workbench", WorkbenchSettings),
         retention=_read_section(raw, "retention", RetentionSettings),
         curation=_read_section(raw, "curation", CurationSettings),

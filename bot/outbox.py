@@ -195,12 +195,16 @@ def _kind_of(kind: str) -> str:
 
 
 def deliver_due(runtime, senders: dict[str, Sender], refusal: Refusal, policy: Policy,
-                stop: threading.Event | None = None, now: dt.datetime | None = None) -> Counter:
-    """Claim one batch and deliver it; once `stop` is set the rest is handed back unsent."""
+                stop: threading.Event | None = None, now: dt.datetime | None = None, pacer=None) -> Counter:
+    """Claim one batch and deliver it; once `stop` is set the rest is handed back unsent.
+
+    `pacer` (a bot.pacing.Pacer, kept by the worker across batches) spaces each channel's
+    sends to its configured rate; None sends as fast as the providers answer.
+    """
     outcomes: Counter = Counter()
     batch = claim_batch(runtime, senders, policy.batch_size, now)
     for i, message in enumerate(batch):
-        if stop is not None and stop.is_set():
+        if (stop is not None and stop.is_set()) or (pacer is not None and not pacer.take(message.channel, stop)):
             release(runtime, [m.id for m in batch[i:]])
             break
         try:

@@ -111,6 +111,10 @@ def test_a_missing_channel_setting_takes_its_default(tmp_path):
     ("worker.batch_sise", 3, "unknown setting"),
     ("sms.api_base", "http://api.twilio.com", "must be an https URL"),
     ("workbench.max_body_bytes", 0, "must be at least 1"),
+    ("outbox.sms_per_second", 0, "must be more than 0"),
+    ("outbox.wechat_per_second", "fast", "expected float"),
+    ("outbox.sms_segment_yuan", -0.05, "must be at least 0"),
+    ("outbox.sms_segment_price", 0.05, "unknown setting"),
 ])
 def test_a_wrong_channel_setting_names_the_file_and_key(key, value, problem):
     with pytest.raises(ConfigError) as err:

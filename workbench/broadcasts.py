@@ -81,12 +81,13 @@ def broadcast(broadcast_id: int):
         sms_segments = segments(texts["sms"]) if "sms" in texts else 0
         reach = bc.audience(session, runtime, b) if b.status == bc.DRAFT else None
         results = results_of(session, runtime, b) if b.status == bc.APPROVED else None
+        price = runtime.config.outbox.sms_segment_yuan  # config.toml [outbox]: an estimate, not a bill
         view = dict(b=b, state=state, states=states, texts=texts, sms_segments=sms_segments, reach=reach,
-                    cost=(reach.count("sms") if reach else 0) * sms_segments * bc.SMS_SEGMENT_YUAN,
+                    cost=(reach.count("sms") if reach else 0) * sms_segments * price, price=price,
                     unverified=bc.unverified_figures(runtime, b.body), results=results,
                     may_approve=b.status == bc.DRAFT and approves(g.actor) and g.actor.username != b.author)
     return render_template("workbench/broadcast.html", **view, labels=STATUS_LABELS, state_labels=STATE_LABELS,
-                           route_labels=ROUTE_LABELS, topics=_topic_names(), price=bc.SMS_SEGMENT_YUAN)
+                           route_labels=ROUTE_LABELS, topics=_topic_names())
 
 
 @blueprint.route("/broadcasts/<int:broadcast_id>/approve", methods=["POST"])

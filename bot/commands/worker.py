@@ -100,13 +100,16 @@ def run_worker(runtime, senders: dict, refusal, once: bool = False,
     from bot.housekeeping import purge
     from bot.insight.rollup import fold
     from bot.outbox import Policy, deliver_due, fail_stuck
+    from bot.pacing import Pacer
     from bot.storage.models import utcnow
 
     settings = runtime.config.worker
     policy = Policy.of(settings)
     poll = settings.poll_seconds
     purge_every = dt.timedelta(minutes=settings.purge_every_minutes)
-    longest = policy.batch_size * max(s.max_seconds for s in senders.values())
+    pacer = Pacer.of(runtime.config.outbox)
+    # a batch's rows also wait for their channel's send slots while in `sending`
+    longest = policy.batch_size * max(s.max_seconds + pacer.seconds_per_send(c) for c, s in senders.items())
     if policy.stuck_minutes * 60 <= longest:
         # A claimed row waits in `sending` while the batch ahead of it is sent.
         raise ConfigError("worker.stuck_minutes", f"must exceed a batch's longest send ({longest:.0f} s)")
@@ -124,7 +127,7 @@ def run_worker(runtime, senders: dict, refusal, once: bool = False,
                     fold(runtime.db, runtime.insight.zone)
                 fail_stuck(runtime, dt.timedelta(minutes=policy.stuck_minutes))
             outcomes = deliver_due(runtime, senders, refusal, policy, stop=stop,
-                                   now=started if once else None)
+                                   now=started if once else None, pacer=pacer)
         except Exception:
             if once:
                 raise

@@ -28,8 +28,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot import subscriptions
-from bot.outbox import CANCELLED, FAILED, SENT, UNKNOWN_OUTCOME, enqueue, requeue
+from bot.outbox import CANCELLED, FAILED, SENT, UNKNOWN_OUTCOME, requeue
 from bot.placeholders import COUNTY_FIGURES, base_values
+from bot.publicity.plan import queue_recipients
 from bot.publicity.subscribe import load_words, topic_ids
 from bot.storage.models import Broadcast, BroadcastRecipient, Conversation, OutboxMessage, Subscription, utcnow
 
@@ -38,7 +39,6 @@ CS, MASS, SMS = "wechat_cs", "wechat_mass", "sms"
 CS_WINDOW = dt.timedelta(hours=48)       # WeChat: customer-service messages only this long after the last message
 MASS_PER_MONTH = 4                       # WeChat service account: 群发 reaches a follower at most 4 times a month
 SMS_HOURS = (8, 20)                      # SMS to residents only from 8:00 to 20:00, county time
-SMS_SEGMENT_YUAN = 0.05                  # an estimate for the preview (China, UCS-2 segment); not a bill
 DELIVERY_STATES = ("queued", "sent", "delivered", "failed", "unknown")
 
 
@@ -159,11 +159,17 @@ def audience(session: Session, runtime, broadcast: Broadcast, now: dt.datetime |
     return Audience(planned, unreachable)
 
 
+def _chunks(keys: list[str], size: int = 5000):
+    """Keys a few thousand at a time: an IN list of a whole county would pass the drivers' bind limits."""
+    return (keys[i:i + size] for i in range(0, len(keys), size))
+
+
 def _last_messages(session: Session, keys: list[str]) -> dict[str, dt.datetime]:
-    if not keys:
-        return {}
-    return dict(session.execute(select(Conversation.user_key, func.max(Conversation.updated_at)).where(
-        Conversation.channel == "wechat", Conversation.user_key.in_(keys)).group_by(Conversation.user_key)).all())
+    found: dict[str, dt.datetime] = {}
+    for part in _chunks(keys):
+        found.update(session.execute(select(Conversation.user_key, func.max(Conversation.updated_at)).where(
+            Conversation.channel == "wechat", Conversation.user_key.in_(part)).group_by(Conversation.user_key)).all())
+    return found
 
 
 def _mass_this_month(session: Session, runtime, keys: list[str], now: dt.datetime) -> dict[str, int]:
@@ -172,9 +178,12 @@ def _mass_this_month(session: Session, runtime, keys: list[str], now: dt.datetim
     zone = zoneinfo.ZoneInfo(runtime.config.workbench.timezone)
     local = now.astimezone(zone)
     month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(dt.timezone.utc)
-    return dict(session.execute(select(BroadcastRecipient.recipient_key, func.count()).where(
-        BroadcastRecipient.route == MASS, BroadcastRecipient.recipient_key.in_(keys),
-        BroadcastRecipient.planned_at >= month_start).group_by(BroadcastRecipient.recipient_key)).all())
+    used: dict[str, int] = {}
+    for part in _chunks(keys):
+        used.update(session.execute(select(BroadcastRecipient.recipient_key, func.count()).where(
+            BroadcastRecipient.route == MASS, BroadcastRecipient.recipient_key.in_(part),
+            BroadcastRecipient.planned_at >= month_start).group_by(BroadcastRecipient.recipient_key)).all())
+    return used
 
 
 def sms_send_time(runtime, at: dt.datetime) -> dt.datetime:
@@ -198,20 +207,11 @@ def approve(session: Session, runtime, broadcast: Broadcast, approver: str, now:
         raise BroadcastError("不能审批自己起草的通知，请另一位有审批权限的同事审批。")
     broadcast.status, broadcast.approver, broadcast.approved_at, broadcast.updated_at = APPROVED, approver, now, now
     start = max(_aware(broadcast.send_at), now) if broadcast.send_at else now
-    texts = {channel: message_for(runtime, broadcast, channel) for channel in broadcast.channels.split(",")}
-    queued = 0
-    for person in audience(session, runtime, broadcast, now).planned:
-        recipient = BroadcastRecipient(broadcast_id=broadcast.id, channel=person.channel, route=person.route,
-                                       recipient_key=person.recipient_key, township=person.township, planned_at=now)
-        session.add(recipient)
-        session.flush()  # the unique (broadcast, channel, recipient) row first: never a second copy
-        send_after = sms_send_time(runtime, start) if person.channel == "sms" else start
-        recipient.outbox_id, added = enqueue(
-            runtime, person.channel, runtime.protector.decrypt(person.recipient_ref), texts[person.channel],
-            f"broadcast:{broadcast.campaign_id}:{person.channel}:{person.recipient_key}", send_after, session,
-            kind="broadcast", campaign_id=broadcast.campaign_id)
-        queued += added
-    return queued
+    channels = broadcast.channels.split(",")
+    texts = {channel: message_for(runtime, broadcast, channel) for channel in channels}
+    send_after = {channel: sms_send_time(runtime, start) if channel == "sms" else start for channel in channels}
+    return queue_recipients(session, runtime, broadcast, audience(session, runtime, broadcast, now).planned,
+                            texts, send_after, now)
 
 
 def cancel(broadcast: Broadcast) -> None:

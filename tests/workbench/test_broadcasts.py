@@ -2,15 +2,18 @@
 approval by a second account, progress, retry of the failed and results per township."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
 from sqlalchemy import select
 
+from bot.config import OutboxSettings
 from bot.outbox import PermanentFailure, Policy, Sent, deliver_due
 from bot.publicity import broadcast as bc
 from bot.storage.models import Broadcast
 from bot.subscriptions import SUBSCRIBED, change, outbox_refusal
+from handlers.sms_text import segments
 from tests.workbench.documents_support import add_account, csrf_of, log_in
 from web.app import create_app
 
@@ -130,3 +133,14 @@ def test_preview_audience_approval_progress_retry_and_results(app, runtime):
     assert "<td>江背镇</td><td>0</td><td>2</td><td>0</td><td>1</td>" in html  # the 低保 question counts, the 特困 one does not
     with runtime.db.unit_of_work() as s:
         assert s.execute(select(Broadcast.approver)).scalar_one() == "county"
+
+
+def test_the_preview_prices_sms_with_the_configured_segment_estimate(app, runtime):
+    runtime.config = dataclasses.replace(runtime.config, outbox=OutboxSettings(sms_segment_yuan=0.12))
+    subscribers(runtime)
+    drafter = client_for(app, "cw-jiangbei")
+    html = drafter.get(compose(drafter)).get_data(as_text=True)
+    with runtime.db.unit_of_work() as s:
+        count = segments(bc.message_for(runtime, s.execute(select(Broadcast)).scalar_one(), "sms"))
+    assert "每条 0.12 元估算" in html
+    assert f"预计短信费用约 {2 * count * 0.12:.2f} 元" in html
