@@ -9,7 +9,7 @@ Flask's test client (logged in through the form): the whole dashboard page and o
 as the county and as a caseworker of two townships, each request timed whole. Today's
 events stay unfolded, as in production, so each page also reads one raw day.
 
-    .venv/bin/python bench/bench_dashboard.py [--events 10000000] [--leads 100000] [--requests 20] [--json]
+    .venv/bin/python bench/bench_dashboard.py [--events 10000000] [--leads 100000] [--requests 20] [--json] [--keep] [--schema KEPT]
 
 Target (issue 14): the dashboard renders in < 1 s (p95) with 10 million events.
 """
