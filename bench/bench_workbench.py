@@ -18,36 +18,27 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import random
-import re
-import statistics
 import sys
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sqlalchemy import create_engine, insert, text  # noqa: E402
+from _setup import CASEWORKER_TOWNSHIPS, ROOT, add_accounts, clients, private_schema, timed  # noqa: E402
+from sqlalchemy import insert  # noqa: E402
 
-from bot.accounts import AccountService  # noqa: E402
-from bot.config import load_config  # noqa: E402
 from bot.domain import PROGRAMS  # noqa: E402
-from bot.runtime import Runtime  # noqa: E402
 from bot.screening.leads import listed_name  # noqa: E402
 from bot.storage.models import AuditEvent, Lead  # noqa: E402
 
-POSTGRES_URL = os.environ.get("JIUZHU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 RESULTS = ROOT / "bench/results/workbench.json"
-PASSWORD = "bench-password-not-secret"
 TARGETS_MS = {"queue": 300.0, "lead": 200.0}
 # How a county's leads spread over their life after a year or two of use.
 STATUS_WEIGHTS = {"new": 8, "contacted": 7, "submitted": 10, "closed": 55, "rejected": 15, "unreachable": 5}
 SURNAMES = "黄刘陈钟谢曾李王张肖邱温"
 GIVEN = "春生桂英冬秀兰志强小梅建华德明玉珍"
-CASEWORKER_TOWNSHIPS = ("江背镇", "崇贤乡")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,23 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the schema (its name is printed)")
     args = parser.parse_args(argv)
 
-    schema = f"bench_wb_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}options=-csearch_path%3D{schema}"
-    try:
-        runtime = Runtime(load_config(ROOT / "config.toml", environ={"JIUZHU_DATABASE_URL": url}))
-        runtime.db.ensure_schema()
+    with private_schema("bench_wb", keep=args.keep) as (runtime, schema):
         started = time.perf_counter()
         refs = fill(runtime, args.leads)
         fill_seconds = time.perf_counter() - started
         results = measure(runtime, refs, args.requests)
-    finally:
-        if not args.keep:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
     report(results, args.leads, fill_seconds, schema if args.keep else None)
     if args.json:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -87,10 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def fill(runtime, count: int) -> dict[str, list[str]]:
     """Accounts, `count` leads and ~2 audit rows per lead, in bulk; the refs by township."""
-    with runtime.db.unit_of_work() as session:
-        accounts = AccountService(session, runtime.config.county.townships)
-        accounts.add("bench-cw", "caseworker", PASSWORD, CASEWORKER_TOWNSHIPS, actor="bench")
-        accounts.add("bench-county", "supervisor", PASSWORD, (), actor="bench")
+    add_accounts(runtime)
     rng = random.Random(12)
     townships = runtime.config.county.townships
     statuses, weights = zip(*STATUS_WEIGHTS.items())
@@ -139,12 +115,7 @@ def fill(runtime, count: int) -> dict[str, list[str]]:
 
 def measure(runtime, refs: dict[str, list[str]], requests: int) -> list[dict]:
     """Time each scenario through the real app."""
-    from web.app import create_app
-
-    app = create_app(runtime)
-    caseworker, county = app.test_client(), app.test_client()
-    log_in(caseworker, "bench-cw")
-    log_in(county, "bench-county")
+    _, caseworker, county = clients(runtime)
     since = (dt.date.today() - dt.timedelta(days=90)).isoformat()
     mine = [r for t in CASEWORKER_TOWNSHIPS for r in refs.get(t, [])]
     rng = random.Random(7)
@@ -164,34 +135,8 @@ def measure(runtime, refs: dict[str, list[str]], requests: int) -> list[dict]:
     ]
     results = []
     for kind, name, client, path in scenarios:
-        for _ in range(5):   # warm-up: connections, template compilation, caches
-            check(client.get(path()))
-        times = []
-        for _ in range(requests):
-            started = time.perf_counter()
-            check(client.get(path()))
-            times.append((time.perf_counter() - started) * 1000)
-        times.sort()
-        results.append({"kind": kind, "scenario": name, "requests": requests,
-                        "p50_ms": round(statistics.median(times), 1),
-                        "p95_ms": round(times[max(0, int(len(times) * 0.95) - 1)], 1),
-                        "max_ms": round(times[-1], 1)})
+        results.append({"kind": kind, "scenario": name, **timed(client, path, requests, warm_up=5)})
     return results
-
-
-def log_in(client, username: str) -> None:
-    """Through the login form, as a browser does."""
-    page = client.get("/workbench/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    response = client.post("/workbench/login", data={"username": username, "password": PASSWORD,
-                                                     "csrf_token": token})
-    if response.status_code != 302:
-        raise SystemExit(f"bench: cannot log in as {username}: {response.status_code}")
-
-
-def check(response) -> None:
-    if response.status_code != 200:
-        raise SystemExit(f"bench: {response.request.path} answered {response.status_code}")
 
 
 def report(results: list[dict], leads: int, fill_seconds: float, kept: str | None) -> None:

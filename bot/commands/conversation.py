@@ -40,7 +40,10 @@ def run_chat(args) -> int:
     engine = runtime.start_conversations()
     user = args.user or f"terminal-{getpass.getuser()}"
     greeting = next(e for e in runtime.kb.entries if e.topic == "meta.greeting")
-    print(f"救助通 · {runtime.config.county.name}（{args.channel}）— 直接回车或 Ctrl-D 退出\n")
+    # start_conversations() opened the database before the knowledge base, so kb holds the files plus
+    # the changes published in the workbench (bot/curation/live.py), as the servers answer with.
+    print(f"救助通 · {runtime.config.county.name}（{args.channel}）— 直接回车或 Ctrl-D 退出")
+    print(_knowledge_line(runtime) + "\n")
     print(_indent(greeting.answer_for(args.channel)) + "\n")
     while True:
         try:
@@ -54,6 +57,15 @@ def run_chat(args) -> int:
         for message in reply.messages:
             print(_indent(message) + "\n")
         sys.stdout.flush()
+
+
+def _knowledge_line(runtime) -> str:
+    """Which knowledge the answers come from (printed once, so a tester knows what they try)."""
+    version, loaded = runtime.knowledge_version, runtime.knowledge_loaded
+    if version is None:
+        return "knowledge: the files only (the database could not be read: published changes left out)"
+    kept = len(loaded.kept) if loaded is not None else 0
+    return f"knowledge version {version}: the files plus {kept} published change(s)"
 
 
 def _indent(text: str) -> str:

@@ -61,6 +61,21 @@ def test_days_are_folded_and_counts_add_the_events_written_since(rt):
         assert s.scalar(select(func.sum(InsightDaily.count))) == 14
 
 
+def test_counts_over_several_townships_add_the_folded_days_and_the_events_since(rt):
+    for township, n in (("江背镇", 3), ("崇贤乡", 2), ("梅窖镇", 4)):
+        with rt.db.unit_of_work() as s:
+            for _ in range(n):
+                rt.insight.record(s, "question.answered", "wechat", "dibao.standard", township=township,
+                                  day=TODAY - dt.timedelta(days=1))
+    fold(rt.db, rt.insight.zone, now=NOON)
+    with rt.db.unit_of_work() as s:   # one more since the fold, read from the events
+        rt.insight.record(s, "question.answered", "wechat", "dibao.standard", township="崇贤乡", day=TODAY)
+    with rt.db.unit_of_work() as s:
+        mine = counts(s, TODAY - dt.timedelta(days=6), TODAY, by=("subject",), township=("江背镇", "崇贤乡"))
+        none = counts(s, TODAY - dt.timedelta(days=6), TODAY, by=("subject",), township=())
+    assert mine == {("dibao.standard",): 6} and none == {}   # 梅窖镇's four left out
+
+
 def test_yesterday_is_recounted_once_more_a_few_minutes_after_midnight(rt):
     yesterday = TODAY - dt.timedelta(days=1)
     midnight = dt.datetime(2026, 12, 2, 16, 0, tzinfo=dt.timezone.utc)  # 00:00 on the 3rd in 兴国县
