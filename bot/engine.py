@@ -267,7 +267,7 @@ class Engine:
             self._unanswered(screener.texts.get("consent_callback_note"), m.channel, "left_message",
                              conversation_id=m.cid)
         if sc.done is Ending.SUBMITTED:  # 政策找人: may we write again if a standard changes?
-            recheck_consent.offer(self.runtime, m.state, m.channel, reply)
+            recheck_consent.offer(self.runtime, m.state, m.message, sc.ref, reply)
         if sc.done:
             m.state.screening = None  # personal data leaves the conversation row with the screening
             reply.done = True

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot import recheck
+from bot import outbox, recheck
 from bot.dialogue.choices import RECHECK_SMS
 from bot.dialogue.state import ConversationMode
 from bot.screening.replies import Meaning
@@ -26,10 +26,18 @@ def ask(runtime, channel: str) -> str:
     return texts.menu(RECHECK_SMS) if channel == "sms" else texts.get("recheck_ask")
 
 
-def offer(runtime, state, channel: str, reply) -> None:
-    """After a filed screening: ask, and read the next message as the answer."""
+def offer(runtime, state, message, ref: str, reply) -> None:
+    """After a filed screening: ask, and read the next message as the answer.
+
+    On WeChat the question follows the result in the same reply. On SMS the result already
+    fills the reply's segments (bot/screening/submission.py), and a question on a second page
+    would wait behind "M"; it goes as its own short SMS through the outbox instead.
+    """
     state.mode = ConversationMode.RECHECK_CONSENT
-    reply.add(ask(runtime, channel))
+    if message.channel == "sms":
+        outbox.enqueue(runtime, "sms", message.user_id, ask(runtime, "sms"), f"recheck_ask:{ref}", kind="recheck_ask")
+    else:
+        reply.add(ask(runtime, message.channel))
 
 
 def answer(runtime, state, message, text: str, user_key: str, reply) -> bool:
