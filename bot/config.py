@@ -192,6 +192,9 @@ class Config:
     workbench: WorkbenchSettings = field(default_factory=WorkbenchSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     curation: CurationSettings = field(default_factory=CurationSettings)
+    # 政策找人 (bot/recheck.py): after a standard rises, households up to this much (元/人·月)
+    # above the NEW line are listed too (their income may have been stated roughly)
+    recheck_margin: float = 0.0
 
 
 def resolve_config_path(path: str | os.PathLike | None = None) -> Path:
@@ -251,6 +254,7 @@ def _load(cfg_path: Path, overrides: dict | None, environ: dict[str, str] | None
         workbench=_read_section(raw, "workbench", WorkbenchSettings),
         retention=_read_section(raw, "retention", RetentionSettings),
         curation=_read_section(raw, "curation", CurationSettings),
+        recheck_margin=float((raw.get("screening") or {}).get("recheck_margin", 0.0)),
     )
 
 

@@ -27,6 +27,7 @@ from bot.domain import PROGRAMS
 from bot.leads import transcript
 from bot.leads.handler import handler_of
 from bot.messages import IncomingMessage, Reply
+from bot import recheck_consent
 from bot.publicity import subscribe
 from bot.screening.session import Context
 from bot.screening.state import Awaiting, Ending, ScreeningState, seal_screening, unseal_screening
@@ -265,6 +266,8 @@ class Engine:
         if sc.done is Ending.CALLBACK:  # consent not given: only the request to be called is kept
             self._unanswered(screener.texts.get("consent_callback_note"), m.channel, "left_message",
                              conversation_id=m.cid)
+        if sc.done is Ending.SUBMITTED:  # 政策找人: may we write again if a standard changes?
+            recheck_consent.offer(self.runtime, m.state, m.message, sc.ref, reply)
         if sc.done:
             m.state.screening = None  # personal data leaves the conversation row with the screening
             reply.done = True
@@ -272,6 +275,12 @@ class Engine:
         else:
             m.state.screening = seal_screening(self.runtime.protector, sc)
         return reply
+
+    def answer_recheck(self, m: Inbound) -> Reply | None:
+        """The reply to the 政策找人 question; anything but yes or no passes on (nothing kept)."""
+        user_key = self.store.user_key(m.channel, m.message.user_id)
+        answered = recheck_consent.answer(self.runtime, m.state, m.message, m.text.clean, user_key, m.reply)
+        return m.reply if answered else None
 
     def show_progress(self, m: Inbound) -> Reply:
         """The resident's own applications; another person's reference reveals nothing."""
@@ -355,6 +364,10 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route("a screening in progress (passes when it has expired)",
           lambda e, m: m.state.screening is not None, Engine.continue_screening),
+    Route("the answer to the 政策找人 question after a filed screening (passes otherwise)",
+          lambda e, m: m.state.mode is ConversationMode.RECHECK_CONSENT, Engine.answer_recheck),
+    Route("复查: the reply to a 政策找人 invitation starts a new screening",
+          lambda e, m: m.command == "recheck", Engine.start_screening),
     Route("yes to the screening just offered",
           lambda e, m: m.screening_offered and m.command == "continue", Engine.accept_screening_offer),
     Route("the question left after 留言",

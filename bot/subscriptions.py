@@ -91,6 +91,22 @@ def status_of(session: Session, runtime, channel: str, recipient: str, topic: st
     return session.execute(query).scalar_one_or_none()
 
 
+def status_by_key(session: Session, channel: str, key: str, topic: str, township: str | None) -> str | None:
+    """status_of for a recipient known only by its key (a recheck snapshot keeps no address)."""
+    query = select(Subscription.status).where(Subscription.channel == channel, Subscription.recipient_key == key,
+                                              Subscription.topic == topic)
+    query = query.where(Subscription.township.is_(None) if township is None else Subscription.township == township)
+    return session.execute(query).scalar_one_or_none()
+
+
+def recipient_of(session: Session, runtime, channel: str, key: str, topic: str, township: str | None) -> str:
+    """The address behind a subscription, decrypted only to queue a message to it."""
+    query = select(Subscription.recipient_ref).where(Subscription.channel == channel,
+                                                     Subscription.recipient_key == key, Subscription.topic == topic)
+    query = query.where(Subscription.township.is_(None) if township is None else Subscription.township == township)
+    return runtime.protector.decrypt(session.execute(query).scalar_one())
+
+
 def refusal(session: Session, runtime, channel: str, recipient: str, topic: str | None = None) -> str | None:
     """Why this recipient must not get a message now (None: they may): the outbox's check.
 

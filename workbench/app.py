@@ -44,7 +44,7 @@ def init_app(app: Flask, runtime) -> None:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session (itself idle-limited)
     )
     from workbench import (accounts, admin, auth, broadcasts, curation, curation_changes,  # noqa: F401 — their
-                           dashboard, documents, leads, messages)                       # routes join the blueprint
+                           dashboard, documents, leads, messages, recheck)              # routes join the blueprint
 
     app.register_blueprint(blueprint)
     app.after_request(_headers)

@@ -90,6 +90,7 @@ class ConversationMode(enum.Enum):
     """What the conversation waits for, outside a screening."""
 
     LEAVING_MESSAGE = "awaiting_message"   # after 留言: the next message is the question to leave
+    RECHECK_CONSENT = "recheck_consent"    # after a filed screening: may we write again if standards change
 
 
 def _entry_ids(value: Any) -> tuple[str, ...]:

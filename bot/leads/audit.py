@@ -18,7 +18,7 @@ ACTION_LABELS = {
     "contact": "联系申请人", "documents": "登记材料", "export": "导出", "reply": "答复留言",
     "login": "登录", "login_failed": "登录失败", "user_add": "新增账号", "user_disable": "停用账号", "user_enable": "启用账号",
     "user_reset_password": "重置密码", "user_locked": "账号锁定", "user_unlock": "解除锁定",
-    "user_townships": "调整乡镇",
+    "user_townships": "调整乡镇", "recheck_invite": "邀请复查",
 }
 FIELD_LABELS = {"name": "姓名", "id_number": "身份证号", "phone": "手机号"}
 _STATUS_MOVE = re.compile(r"^(\w+) → (\w+)(.*)$", re.S)

@@ -77,7 +77,8 @@ def test_household_of_three_on_sms(talk, runtime):
     assert "崇贤乡工作人员3个工作日内来电联系您" in text and "窗口" not in text
     assert text.count("以乡镇审核为准") == 1
     assert "身份证" in text and "残疾证" in text and "承诺书" not in text   # forms come from the window
-    assert outbox_sms(runtime) == []      # the reply itself is the SMS
+    # the reply itself is the SMS; only the 政策找人 question follows, on its own (bot/recheck_consent.py)
+    assert outbox_sms(runtime) == ["标准调整后可通知您复查吗？回复1同意，回复2不同意。"]
 
 
 def test_caseworker_reasons_on_the_lead(talk, runtime):
