@@ -241,7 +241,7 @@ def _load(cfg_path: Path, overrides: dict | None, environ: dict[str, str] | None
         matching=_read_matching(raw),
         offer_minutes=_get(raw, "conversation.offer_minutes", int, minimum=1),
         screening_expiry_days=_get(raw, "conversation.screening_expiry_days", int, minimum=1),
-        claim_lease_seconds=_seconds(raw, "conversation.claim_lease_seconds", 8.0),
+        claim_lease_seconds=_seconds(raw, "conversation.claim_lease_seconds", 4.5),
         resume_hours=_get(raw, "screening.resume_hours", int, minimum=1),
         contact_days=_get(raw, "screening.contact_within_working_days", int, minimum=1),
         rate_limit_per_minute=_get(raw, "rate_limit.messages_per_minute", int, minimum=1),

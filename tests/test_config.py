@@ -90,7 +90,7 @@ def test_secrets_come_only_from_the_environment():
 def test_channel_sections_are_typed_with_the_documented_values():
     cfg = load_config(ROOT / "config.toml", environ={})
     assert (cfg.wechat.max_body_bytes, cfg.wechat.reply_budget_seconds) == (65536, 4.0)
-    assert (cfg.database_wait_seconds, cfg.claim_lease_seconds, cfg.sms.reply_budget_seconds) == (3.0, 8.0, 10.0)
+    assert (cfg.database_wait_seconds, cfg.claim_lease_seconds, cfg.sms.reply_budget_seconds) == (3.0, 4.5, 10.0)
     assert cfg.wechat.api_base == "https://api.weixin.qq.com" and cfg.wechat.menu["button"]
     assert (cfg.sms.segment_chars, cfg.sms.max_segments, cfg.sms.max_body_bytes) == (67, 2, 32768)
     assert (cfg.worker.poll_seconds, cfg.worker.stuck_minutes, cfg.worker.purge_every_minutes) == (2, 15, 60)

@@ -5,9 +5,11 @@ with the same guarantees on every channel:
 
 * A message id is worked out once. The first delivery to commit a claim row for
   it wins; a retry gets the reply kept with the claim (Outcome.REPLAYED).
-* A retry while the first delivery still works gets nothing now and marks the
-  claim late: the first delivery then sends its reply through the outbox
-  instead of into a connection nobody reads (Outcome.IN_PROGRESS / LATE).
+* A retry while the first delivery still works waits for it (polling, up to the
+  channel's deadline) and answers with its reply (Outcome.REPLAYED); a retry that
+  stops waiting gets nothing now and marks the claim late: the first delivery then
+  sends its reply through the outbox instead of into a connection nobody reads
+  (Outcome.IN_PROGRESS / LATE). Claims: bot/dialogue/claims.py.
 * A claim is leased (`lease_seconds`) to its owner. A worker killed between
   claim and reply leaves a lease that runs out; the next retry takes the claim
   over and answers. The owner token fences the slow original: its reply and
@@ -42,17 +44,23 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from bot.conversations import ConcurrentUpdate
+from bot.dialogue.claims import POLL_SECONDS, Held, claim_or_take_over, give_up, is_replayed
 from bot.dialogue.state import ConversationState
-from bot.dialogue.turn_sql import (CLAIM_LEASED, CLAIM_ROW, CLAIM_WITH_REPLY, CLAIM_WITH_REPLY_AND_EVENTS, CREATE,
-                                   EVENTS, LOAD, MARK_LATE, PEEK, SAVE, SAVE_AND_CLAIM, SAVE_AND_CLAIM_WITH_EVENTS,
-                                   STORE_LATE, STORE_REPLY, TAKE_OVER, UNANSWERED, LATE, Link, Tx, is_outage)
+from bot.dialogue.turn_sql import (CLAIM_ROW, CLAIM_WITH_REPLY, CLAIM_WITH_REPLY_AND_EVENTS, CREATE, EVENTS, LOAD,
+                                   PEEK, SAVE, SAVE_AND_CLAIM, SAVE_AND_CLAIM_WITH_EVENTS, STORE_LATE, STORE_REPLY,
+                                   UNANSWERED, Link, Tx, is_outage)
 from bot.messages import IncomingMessage, Reply
 from bot.privacy import scrub_personal_data
 from bot.storage.db import Database, DatabaseTouched, is_unique_violation, no_database
 from bot.storage.models import ProcessedMessage, utcnow
 
 log = logging.getLogger(__name__)
-LEASE_SECONDS = 8.0  # WeChat retries after 5 s and 10 s: the second retry finds a dead worker's lease over
+# Above WeChat's 4 s reply budget (a live worker gives up passively before its lease ends, so it is
+# never taken over while it still answers) and below WeChat's 5 s between retries (the first retry
+# takes over a dead worker's claim; the second surely does). Production: [conversation] claim_lease_seconds.
+LEASE_SECONDS = 4.5
+LEASE_MARGIN_SECONDS = 0.5  # a claim's lease lasts at least its channel's deadline plus this
+DEFAULT_WAIT_SECONDS = 4.0  # a channel that names no deadline: how long a retry waits for a live claim
 
 
 class Outcome(enum.Enum):
@@ -165,7 +173,7 @@ class TurnPipeline:
                 return self._finish(link, turn, work, delivery, began, owner=None)
             except DatabaseTouched:
                 pass  # the turn needs the database: claim first, then work it out again
-        owner = self._claim_and_load(link, turn, delivery.claim)
+        owner = self._claim_and_load(link, turn, delivery, began)
         if isinstance(owner, TurnResult):
             return owner
         self._run(turn, work)
@@ -210,28 +218,32 @@ class TurnPipeline:
         turn.cid, turn.version, turn.state = row[0], row[1], ConversationState.from_json(tx.from_json(row[2]))
         return True
 
-    def _claim_and_load(self, link: Link, turn: Turn, claim: str) -> str | TurnResult:
+    def _claim_and_load(self, link: Link, turn: Turn, delivery: Delivery, began: float) -> str | TurnResult:
         """Claim with a lease (or take a stale claim over) and load, in one transaction: the
-        owner token, or the TurnResult of a delivery that is not ours to work out."""
-        channel, message_id = turn.message.channel, claim[:128]
-        owner, now = secrets.token_hex(8), utcnow()
-        with link.transaction() as tx:
-            params = {"channel": channel, "message_id": message_id, "owner": owner,
-                      "now": tx.time(now), "lease_until": tx.time(now + self.lease)}
-            if tx.run(CLAIM_LEASED, params) != 1:
-                row = tx.first(CLAIM_ROW, params)
-                reply = tx.from_json(row[0]) if row[0] is not None else None
-                if reply is not None and reply != LATE:
-                    return TurnResult(Outcome.REPLAYED, stored=reply)
-                if not _expired(row[2], now):
-                    if reply is None:
-                        tx.run(MARK_LATE, {**params, "late": tx.json(LATE)})  # the first delivery will send its reply later
-                    return TurnResult(Outcome.IN_PROGRESS)
-                if tx.run(TAKE_OVER, {**params, "old": row[1] or ""}) != 1:
-                    return TurnResult(Outcome.IN_PROGRESS)  # another retry took it over first
-                log.warning("%s: took over a claim whose lease ran out (its worker died?)", channel)
-            self._load(tx, turn)
-        return owner
+        owner token, or the TurnResult of a delivery that is not ours to work out.
+
+        A claim held by a live worker is waited for (polled until `until`, the channel's
+        deadline): its reply when it lands, or the claim itself once its lease runs out.
+        """
+        owner, until = secrets.token_hex(8), _until(delivery, began)
+        # A live worker gives up passively at its deadline: its lease outlasts that, so nobody takes
+        # over a claim whose worker still answers (SMS's 10 s budget outlasts the 4.5 s lease).
+        lease = max(self.lease, dt.timedelta(seconds=(delivery.deadline or 0) + LEASE_MARGIN_SECONDS))
+        while True:
+            now = utcnow()
+            with link.transaction() as tx:
+                params = {"channel": turn.message.channel, "message_id": delivery.claim[:128], "owner": owner,
+                          "now": tx.time(now), "lease_until": tx.time(now + lease)}
+                held = claim_or_take_over(tx, params, now)
+                if held is None:
+                    self._load(tx, turn)
+                    return owner
+            if held is Held.BUSY and time.monotonic() + POLL_SECONDS > until:
+                held = give_up(link, params)
+            if held is not Held.BUSY:
+                return (TurnResult(Outcome.REPLAYED, stored=dict(held)) if is_replayed(held)
+                        else TurnResult(Outcome.IN_PROGRESS))
+            time.sleep(POLL_SECONDS)  # the live claimer's reply, or its lease's end, is near
 
     def _load(self, tx: Tx, turn: Turn) -> None:
         """The conversation (created if new) into the turn."""
@@ -271,14 +283,19 @@ class TurnPipeline:
                     self._write(tx, turn)
                 return TurnResult(Outcome.ANSWERED, turn.reply)
             except _Lost:  # rolled back: this delivery wrote nothing
-                if owner is None:
-                    return self._replayed_or_busy(link, channel, message_id)
+                if owner is None:  # another delivery claimed it: its reply (waited for), or its lease
+                    found = self._claim_and_load(link, turn, delivery, began)
+                    if isinstance(found, TurnResult):
+                        return found
+                    owner = found  # taken over from a worker that died: worked out again on its state
+                    self._run(turn, work)
+                    continue
                 if self._still_owner(link, channel, message_id, owner):
                     return self._finish_late(turn, delivery, owner)  # a retry gave up on this delivery
                 return TurnResult(Outcome.IN_PROGRESS)  # taken over after our lease ran out: theirs to answer
             except ConcurrentUpdate:  # rolled back: nothing of this attempt was written
                 if owner is None:
-                    found = self._claim_and_load(link, turn, delivery.claim)
+                    found = self._claim_and_load(link, turn, delivery, began)
                     if isinstance(found, TurnResult):
                         return found
                     owner = found
@@ -351,17 +368,6 @@ class TurnPipeline:
         if turn.events:
             tx.run_many(EVENTS, [{**row, "day": tx.day(row["day"])} for row in turn.events])
 
-    def _replayed_or_busy(self, link: Link, channel: str, message_id: str) -> TurnResult:
-        """After losing the claim to another delivery: its reply, or nothing while it works."""
-        with link.transaction() as tx:
-            row = tx.first(CLAIM_ROW, {"channel": channel, "message_id": message_id})
-            reply = tx.from_json(row[0]) if row and row[0] is not None else None
-            if reply is not None and reply != LATE:
-                return TurnResult(Outcome.REPLAYED, stored=reply)
-            if row is not None and reply is None:
-                tx.run(MARK_LATE, {"channel": channel, "message_id": message_id, "late": tx.json(LATE)})
-        return TurnResult(Outcome.IN_PROGRESS)
-
     @staticmethod
     def _still_owner(link: Link, channel: str, message_id: str, owner: str) -> bool:
         with link.transaction() as tx:
@@ -369,15 +375,9 @@ class TurnPipeline:
         return row is not None and row[1] == owner
 
 
-def _expired(lease_until, now: dt.datetime) -> bool:
-    """Whether a claim's lease has run out (a claim from before leases counts as run out)."""
-    if lease_until is None:
-        return True
-    if isinstance(lease_until, str):  # SQLite: stored as SQLAlchemy stores it, UTC without an offset
-        lease_until = dt.datetime.fromisoformat(lease_until)
-    if lease_until.tzinfo is None:
-        lease_until = lease_until.replace(tzinfo=dt.timezone.utc)
-    return lease_until <= now
+def _until(delivery: Delivery, began: float) -> float:
+    """When a retry stops waiting for another worker's claim: the channel's deadline."""
+    return began + (delivery.deadline if delivery.deadline is not None else DEFAULT_WAIT_SECONDS)
 
 
 def prune(db: Database, older_than: dt.timedelta = dt.timedelta(days=1)) -> int:

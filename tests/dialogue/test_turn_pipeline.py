@@ -36,10 +36,16 @@ class Server:
     def __init__(self, channel: str, url: str, shared_runtime, **database):
         self.channel = channel
         rt = make_runtime({**twilio_env(url), **wechat_environ(url)}, shared_runtime)
-        rt.config = dataclasses.replace(rt.config, claim_lease_seconds=0.5,
+        rt.config = dataclasses.replace(rt.config, claim_lease_seconds=database.get("lease", 0.5),
                                         database_wait_seconds=database.get("wait_seconds",
                                                                            rt.config.database_wait_seconds))
+        if "budget" in database:  # both channels' reply budgets (a claim's lease outlasts its budget)
+            rt.config = dataclasses.replace(rt.config, sms=dataclasses.replace(
+                rt.config.sms, reply_budget_seconds=database["budget"]))
         self.runtime, self.app = rt, create_app(rt)
+        if "budget" in database:
+            settings = self.app.extensions["jiuzhu.wechat"]
+            self.app.extensions["jiuzhu.wechat"] = dataclasses.replace(settings, budget=database["budget"])
         self.wechat, self.twilio = FakeWeChat(self.app, rt), Twilio(self.app.test_client())
 
     def send(self, text: str, msg_id: int, user: str) -> tuple[int, str]:
@@ -85,8 +91,10 @@ def count_routes(monkeypatch, server: Server, crash_first: bool = False) -> list
     return calls
 
 
-def test_a_retry_after_a_crash_between_claim_and_reply_is_answered_once(servers, monkeypatch):
-    first, second = servers
+def test_a_retry_after_a_crash_between_claim_and_reply_is_answered_once(channel, any_db_url, shared_runtime,
+                                                                        monkeypatch):
+    # the first worker's budget (0.3 s) leases its claim for 0.8 s; the retry's is the default
+    first, second = Server(channel, any_db_url, shared_runtime, budget=0.3), Server(channel, any_db_url, shared_runtime)
     user = first.user(1)
     count_routes(monkeypatch, first, crash_first=True)
     calls_two = count_routes(monkeypatch, second)
@@ -94,17 +102,21 @@ def test_a_retry_after_a_crash_between_claim_and_reply_is_answered_once(servers,
         first.send(QUESTION, 8100001, user)
     with first.runtime.db.unit_of_work() as s:
         assert s.execute(select(ProcessedMessage.reply)).scalars().all() == [None]  # claimed, no reply
-    assert second.send(QUESTION, 8100001, user) == (200, "")  # within the lease: the claim may still answer
-    time.sleep(0.6)                                           # the lease runs out …
-    status, answer = second.send(QUESTION, 8100001, user)     # … and the next retry takes over
-    assert status == 200 and "900" in answer
+    began = time.monotonic()
+    status, answer = second.send(QUESTION, 8100001, user)  # within the lease: it waits, the lease runs out,
+    assert status == 200 and "900" in answer               # and this very retry takes over and answers
+    assert time.monotonic() - began < 5
     assert second.send(QUESTION, 8100001, user) == (200, answer)  # later retries get the same reply
     assert calls_two == [QUESTION]                                 # worked out once after the crash
     assert first.queued() == []                                     # and nothing sent a second time
+    for s in (first, second):
+        s.runtime.db.dispose()
 
 
-def test_a_slow_original_that_lost_its_claim_to_a_takeover_answers_nothing(servers, monkeypatch):
-    first, second = servers
+def test_a_slow_original_that_lost_its_claim_to_a_takeover_answers_nothing(channel, any_db_url, shared_runtime,
+                                                                            monkeypatch):
+    # a worker hung past its budget (0.3 s) and its lease (0.8 s): alive, but given up on
+    first, second = Server(channel, any_db_url, shared_runtime, budget=0.3), Server(channel, any_db_url, shared_runtime)
     user = first.user(2)
     release, real = threading.Event(), first.runtime.engine._route
 
@@ -112,20 +124,18 @@ def test_a_slow_original_that_lost_its_claim_to_a_takeover_answers_nothing(serve
         release.wait(10)
         return real(message, cid, state)
     monkeypatch.setattr(first.runtime.engine, "_route", slow)
-    config = first.runtime.config
-    first.runtime.config = dataclasses.replace(config, sms=dataclasses.replace(config.sms, reply_budget_seconds=30))
-    settings = first.app.extensions["jiuzhu.wechat"]
-    first.app.extensions["jiuzhu.wechat"] = dataclasses.replace(settings, budget=4.9)
     original: list = []
     worker = threading.Thread(target=lambda: original.append(first.send(QUESTION, 8200001, user)))
     worker.start()
-    time.sleep(0.8)                                       # the original's lease has run out
+    time.sleep(1.0)                                       # the original's lease has run out
     status, answer = second.send(QUESTION, 8200001, user)  # a retry takes over and answers
     assert status == 200 and "900" in answer
     release.set()
     worker.join(15)
     assert original == [(200, "")]                        # fenced off: it wrote and sent nothing
     assert first.queued() == [] and second.send(QUESTION, 8200001, user) == (200, answer)
+    for s in (first, second):
+        s.runtime.db.dispose()
 
 
 def test_concurrent_deliveries_of_one_message_are_worked_out_once(servers):
