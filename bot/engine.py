@@ -161,10 +161,20 @@ class Engine:
         entry = self.kb.entry(offer[choice - 1])
         if entry.topic in INTENTS:
             return INTENTS[entry.topic](self, _without_text(m))  # the digit says nothing more
-        self.runtime.insight.chosen(entry.topic, m.channel)
+        self.runtime.insight.chosen(entry.topic, m.channel, township=self._known_township(m))
         self._remember_topic(m.state, entry.topic)
         m.reply.topic = entry.topic
         return m.reply.add(entry.answer_for(m.channel))
+
+    def _known_township(self, m: Inbound) -> str | None:
+        """The resident's township as this conversation knows it (the screening's answer), for the
+        question events; None when it does not know — a township is never guessed."""
+        try:
+            sc = unseal_screening(self.runtime.protector, m.state.screening)
+        except Exception:  # noqa: BLE001 — a newer or unreadable screening: the event just has no township
+            return None
+        township = sc.values.get("township") if sc is not None else None
+        return township if isinstance(township, str) else None
 
     def answer_question(self, m: Inbound) -> Reply:
         """Match a policy question; remember offered choices; log what we could not answer."""
@@ -172,7 +182,7 @@ class Engine:
         state.offer = None  # a new question replaces an offer
         result = self.matcher.match_after(m.text, self._last_topic(state))  # 那要怎么申请啊？ after 低保
         answer = compose_answer(self.kb, result, channel)
-        self.runtime.insight.answered(answer, channel)
+        self.runtime.insight.answered(answer, channel, township=self._known_township(m))
         if answer.outcome in ("answer", "decline"):
             self._remember_topic(state, answer.topic)
         intent = INTENTS.get(answer.topic or "")

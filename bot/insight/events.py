@@ -128,16 +128,17 @@ class Insight:
             log.exception("insight: could not record a %s event", kind)
 
     # ---- the hooks -----------------------------------------------------------------------
-    def answered(self, answer, channel: str) -> None:
-        """A question matched: answered, offered (subject: the first choice), unanswered or declined."""
+    def answered(self, answer, channel: str, township: str | None = None) -> None:
+        """A question matched: answered, offered (subject: the first choice), unanswered or declined.
+        `township`: the resident's, when the conversation knows it (never guessed)."""
         kind = QUESTION_KINDS.get(answer.outcome)
         if kind is not None:
             topic = answer.topic or (answer.choices[0].entry.topic if answer.choices else None)
-            self.note(kind, channel, topic)
+            self.note(kind, channel, topic, township=township)
 
-    def chosen(self, topic: str | None, channel: str) -> None:
+    def chosen(self, topic: str | None, channel: str, township: str | None = None) -> None:
         """A numbered choice of 您是不是想问 taken: the question is answered after all."""
-        self.note(QUESTION_CHOSEN, channel, topic)
+        self.note(QUESTION_CHOSEN, channel, topic, township=township)
 
     @staticmethod
     def before_screening(state) -> ScreeningView | None:

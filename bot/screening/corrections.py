@@ -6,6 +6,8 @@ ID number), else the last one given. A bare '打错了' asks the last one again.
 """
 from __future__ import annotations
 
+import re
+
 from bot.messages import Reply
 from bot.screening.answers import forget_derived_from
 from bot.screening.flow import Slot
@@ -13,6 +15,35 @@ from bot.screening.state import ScreeningState
 
 # Answers whose values cannot be mistaken for another slot's: a parse is enough to tell.
 DISTINCT_KINDS = ("id_number", "phone", "township")
+# "是黄春森，不是黄春生" / "不是黄春生，是黄春森": the 不是 clause names the wrong value
+_WRONG_VALUE = re.compile(r"不是[^，,。；;！!？?\s]*")
+# what joins the marker to the value, left behind once the marker is cut: "说错了，是黄春森"
+_LEADING_COPULA = re.compile(r"^[\s，,。：:；;、]*(?:应该)?(?:是|叫|为)?[\s，,：:]*")
+_CONTRAST = re.compile(r"不是.+是|是.+不是")
+
+
+def _value_part(text: str, marked: list[str], alias: str | None) -> str:
+    """The new value of a correction, without what says it is one.
+
+    '说错了，名字是黄春森' → 黄春森, '村子说错了，是太平村' → 太平村, '不对，我叫黄春森' → 我叫黄春森
+    (the name parser knows 我叫): what follows the last marker (or precedes the first,
+    '四口人，说错了'), without the wrong value (不是黄春生), the slot's name or the 是 / 叫 joining them.
+    """
+    said = _WRONG_VALUE.sub(" ", text) if "不是" in text else text
+    if marked:
+        cut = max(said.rfind(m) + len(m) for m in marked if m in said) if any(m in said for m in marked) else 0
+        after = said[cut:]
+        if any(ch.isalnum() for ch in after):
+            said = after
+        else:
+            said = said[:min(said.find(m) for m in marked if m in said)] if any(m in said for m in marked) else said
+    for _ in range(2):  # ，名字是黄春森: punctuation, the slot's name, then 是
+        said = _LEADING_COPULA.sub("", said)
+        if alias and said.startswith(alias):
+            said = said[len(alias):]
+    for word in marked:  # a marker inside what is left (打错了 twice)
+        said = said.replace(word, " ")
+    return said.strip()
 
 
 class Corrections:
@@ -30,12 +61,10 @@ class Corrections:
         flow = self.s.flow
         marked = [m for m in flow.correction_markers if m in text]
         target, alias = self._named_slot(state, text)
-        if not marked and not (alias_alone and target):
+        contrast = target is not None and _CONTRAST.search(text)  # 名字是黄春森，不是黄春生
+        if not marked and not contrast and not (alias_alone and target):
             return False
-        rest = text
-        for word in (*marked, alias or ""):
-            if word:
-                rest = rest.replace(word, " ")
+        rest = _value_part(text, marked, alias)
         if target is None:
             target = self._meant_slot(state, rest)
         if target is not None and target.name == state.asked:

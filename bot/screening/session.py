@@ -140,7 +140,7 @@ class Screener:
             return reply.expect_slot(state)
         parsed = self.parse(slot, text)
         if not parsed.ok and state.digressions.get(slot.name, 0) < self.flow.retry_limit \
-                and self.digression(text, ctx, reply):
+                and self.digression(text, ctx, reply, township=state.values.get("township")):
             # counted, so a resident whose answer keeps reading like a question still gets a way out
             state.digressions[slot.name] = state.digressions.get(slot.name, 0) + 1
             reply.add(self.say("digression_back", ctx) + "\n" + self.question(state, slot, ctx))
@@ -186,14 +186,16 @@ class Screener:
         return any(alias in text for other in self.flow.slots if other.name != slot.name
                    for alias in other.aliases if len(alias) > 1 or alias == "车")
 
-    def digression(self, text: str, ctx: Context, reply: Reply) -> bool:
-        """A policy question asked mid-form gets its answer; the form then resumes."""
+    def digression(self, text: str, ctx: Context, reply: Reply, township: str | None = None) -> bool:
+        """A policy question asked mid-form gets its answer; the form then resumes. `township`:
+        the resident's answer so far, for the question event (None before it is given)."""
         if not any(m in text for m in self.flow.question_markers):
             return False
         result = self.runtime.matcher.match(text)
         if result.outcome != "answer" or result.best.entry.kind not in ("faq", "referral"):
             return False
-        self.runtime.insight.note("question.answered", ctx.channel, result.best.entry.topic)
+        self.runtime.insight.note("question.answered", ctx.channel, result.best.entry.topic,
+                                  township=township if isinstance(township, str) else None)
         reply.add(result.best.entry.answer_for(ctx.channel))
         return True
 

@@ -99,6 +99,8 @@ class ScreeningTexts:
         if isinstance(value, bool):
             if slot == "labor_capacity":
                 return v["able"] if value else v["unable"]
+            if slot == "has_supporter":  # "没有" alone would deny the son who cannot support
+                return v["supporter_able"] if value else v["supporter_unable"]
             return v["present"] if value else v["absent"]
         number = f"{value:.0f}" if isinstance(value, float) and value.is_integer() else str(value)
         template = {"household_size": "people", "house_count": "houses", "age": "years",
