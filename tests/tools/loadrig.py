@@ -67,9 +67,10 @@ def answers_for(index: int) -> dict[str, str]:
     return {**ANSWERS, "name": name, "id_number": id_number(index), "phone": f"139{70000000 + index:08d}"}
 
 
-def record_slots(channel: str, workdir: Path) -> list[str]:
+def record_slots(channel: str, workdir: Path) -> tuple[list[str], str]:
     """The order in which the bot asks for slots in this screening, found once in-process on a
-    throw-away SQLite database (the same answers give the same order over HTTP)."""
+    throw-away SQLite database (the same answers give the same order over HTTP); and the apology
+    a resident gets when the database is away ("please send it again in a while")."""
     from bot.config import load_config
     from bot.messages import IncomingMessage
     from bot.runtime import Runtime
@@ -85,8 +86,9 @@ def record_slots(channel: str, workdir: Path) -> list[str]:
         reply = runtime.engine.handle(IncomingMessage(channel=channel, user_id=user,
                                                       text=answers[reply.expecting]))
         assert len(slots) < 80, "the screening never ends"
+    apology = runtime.kb.message("generic_apology", channel)
     runtime.db.dispose()
-    return slots
+    return slots, apology
 
 
 # ---- the two channels, as their servers send ---------------------------------------------------
@@ -153,6 +155,7 @@ class Figures:
     latencies: list[float] = field(default_factory=list)   # every attempt that got an answer
     statuses: dict[str, int] = field(default_factory=dict)  # attempt outcome -> count
     retried: int = 0           # messages answered only on a 2nd or 3rd attempt
+    apologies: int = 0         # "please send it again" (the database was away): the resident re-sent
     lost: list[str] = field(default_factory=list)     # messages never answered in 3 attempts
     doubled: list[str] = field(default_factory=list)  # a message whose attempts got different answers
     unfinished: list[str] = field(default_factory=list)  # screenings that did not end with a reference
@@ -170,7 +173,7 @@ class Figures:
                 "answered": self.messages, "per_second": round(self.messages / max(self.seconds, 1e-9), 1),
                 "p50_ms": round(statistics.median(lat) * 1000, 1),
                 "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 1),
-                "statuses": dict(sorted(self.statuses.items())), "retried": self.retried,
+                "statuses": dict(sorted(self.statuses.items())), "retried": self.retried, "apologies": self.apologies,
                 "lost": len(self.lost), "doubled": len(self.doubled), "unfinished": len(self.unfinished),
                 "leads": self.leads, "distinct_lead_residents": self.distinct_lead_residents,
                 "faults": self.faults}
@@ -208,19 +211,27 @@ class Rig:
         for key, value in (("messages_per_minute", 100000), ("timestamp_window_seconds", 3600)):
             config = re.sub(rf"(?m)^{key}\s*=\s*\d+", f"{key} = {value}", config)
         (workdir / "config.toml").write_text(config, encoding="utf-8")
-        self.env = {"JIUZHU_CONFIG": str(workdir / "config.toml"), "JIUZHU_DATABASE_URL": proxied,
+        from bot.privacy import generate_key
+        self.env = {"JIUZHU_MODE": "production", "JIUZHU_DATA_KEY": generate_key(),
+                    "JIUZHU_SECRET_KEY": uuid.uuid4().hex * 2, "JIUZHU_CONFIG": str(workdir / "config.toml"), "JIUZHU_DATABASE_URL": proxied,
                     "JIUZHU_WECHAT_TOKEN": WECHAT_TOKEN, "JIUZHU_WECHAT_AES_KEY": AES_KEY,
                     "JIUZHU_WECHAT_APP_ID": APP_ID, "JIUZHU_WECHAT_APP_SECRET": "s" * 32,
                     "JIUZHU_TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "JIUZHU_TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
                     "JIUZHU_TWILIO_FROM": "+15005550006", "JIUZHU_PUBLIC_URL": PUBLIC_URL,
                     "JIUZHU_REDIS_URL": redis_url}
-        done = jiuzhu("db", "upgrade", env={**self.env, "JIUZHU_DATABASE_URL": direct})
-        assert done.returncode == 0, done.stderr[-2000:]
-        self.server = Gunicorn(self.env, workdir / "gunicorn.log", workers=self.workers).wait_ready()
+        self.server = None
+        try:
+            done = jiuzhu("db", "upgrade", env={**self.env, "JIUZHU_DATABASE_URL": direct})
+            assert done.returncode == 0, done.stderr[-2000:]
+            self.server = Gunicorn(self.env, workdir / "gunicorn.log", workers=self.workers).wait_ready()
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         from sqlalchemy import text
-        self.server.stop()
+        if self.server:
+            self.server.stop()
         self.proxy.close()
         with self.admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{self.schema}" CASCADE'))
@@ -263,7 +274,7 @@ class Rig:
     def run(self, residents: int, faults: list[tuple[float, str]] = (), deadline: float = 600) -> Figures:
         """`residents` full screenings at once, half per channel; `faults` are (seconds after the
         start, "kill" | "db:SECONDS"). Stops by itself at `deadline` seconds."""
-        slots = {ch: record_slots(ch, self.workdir) for ch in ("wechat", "sms")}
+        recorded = {ch: record_slots(ch, self.workdir) for ch in ("wechat", "sms")}
         figures, lock = Figures(residents), threading.Lock()
         clients = {"wechat": WeChatClient(), "sms": SmsClient()}
         stop_at = time.monotonic() + deadline
@@ -293,10 +304,13 @@ class Rig:
             channel = "wechat" if index % 2 == 0 else "sms"
             user = f"oJZ_load_{run_id}_{index:04d}" if channel == "wechat" else f"+86139{run_id % 10**4:04d}{index:04d}"
             answers = answers_for(index)
-            texts = [OPENING] + [answers[s] for s in slots[channel]]
-            last = ""
-            for n, text in enumerate(texts):
-                msg_id = (run_id * 10**4 + index) * 100 + n + 7_000_000_000_000_000_000
+            slots, apology = recorded[channel]
+            texts = [OPENING] + [answers[s] for s in slots]
+            last, n, sends = "", 0, 0
+            while n < len(texts):
+                text = texts[n]
+                sends += 1
+                msg_id = (run_id * 10**4 + index) * 1000 + sends + 7_000_000_000_000_000_000
                 replies = []
                 for tries in range(ATTEMPTS):
                     if time.monotonic() > stop_at:
@@ -315,7 +329,12 @@ class Rig:
                         return  # the resident gives up; the screening stays unfinished
                     if tries:
                         figures.retried += 1
+                    if replies[-1].startswith(apology[:12]) and sends < len(texts) + 20:
+                        figures.apologies += 1  # a person sends the same answer again, a new message
+                        time.sleep(1.0)
+                        continue
                 last = replies[-1]
+                n += 1
             if "申请编号" not in last and "编号" not in last:
                 with lock:
                     figures.unfinished.append(f"{channel} resident {index}: {last[:60]}")
