@@ -49,9 +49,10 @@ def _env(url: str, config: Path) -> dict:
 
 
 def _start_worker(env: dict, log: Path) -> subprocess.Popen:
+    """`jiuzhu worker --config …` (the CLI takes the config file as an option, not from the environment)."""
     exe = Path(sys.executable).with_name("jiuzhu")
     with log.open("ab") as out:
-        return subprocess.Popen([str(exe), "worker"], cwd=ROOT, env={**os.environ, **env}, stdout=out,
+        return subprocess.Popen([str(exe), "worker", "--config", env["JIUZHU_CONFIG"]], cwd=ROOT, env={**os.environ, **env}, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -60,7 +61,7 @@ def test_the_worker_killed_and_cut_off_sends_nothing_twice_and_loses_nothing(pos
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
     text = text.replace('api_base = "https://api.twilio.com"', f'api_base = "{fake_api.url}"', 1)
     config.write_text(text.replace("poll_seconds = 2 ", "poll_seconds = 1 ", 1), encoding="utf-8")
-    assert jiuzhu("db", "upgrade", env=_env(postgres_url, config)).returncode == 0
+    assert jiuzhu("db", "upgrade", "--config", str(config), env=_env(postgres_url, config)).returncode == 0
     runtime = Runtime(load_config(config, environ=_env(postgres_url, config)))
     phones = [f"+86138{i:08d}" for i in range(MESSAGES)]
     for i, phone in enumerate(phones):
@@ -113,7 +114,7 @@ def test_the_worker_killed_and_cut_off_sends_nothing_twice_and_loses_nothing(pos
     lost = [p for p, (rid, status, _) in rows.items() if p not in received and rid not in unknown]
     assert lost == [], "neither sent nor surfaced for a person"
     assert len(sent) + len(unknown) == MESSAGES
-    listed = jiuzhu("outbox", "failed", env=_env(postgres_url, config))
+    listed = jiuzhu("outbox", "failed", "--config", str(config), env=_env(postgres_url, config))
     assert listed.returncode == 0, listed.stderr
     for rid in unknown:
         assert any(line.split()[0] == str(rid) for line in listed.stdout.splitlines() if line.strip()), \
