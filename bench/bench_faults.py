@@ -29,6 +29,8 @@ def main() -> int:
     parser.add_argument("--residents", type=int, default=200)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--deadline", type=float, default=300, help="seconds a run may take at most")
+    parser.add_argument("--think", type=float, default=6.0,
+                        help="mean seconds a resident takes to type an answer (default 6)")
     parser.add_argument("--json", action="store_true", help=f"also write {RESULTS.relative_to(ROOT)}")
     args = parser.parse_args()
     os.chdir(ROOT)
@@ -37,18 +39,19 @@ def main() -> int:
 
     runs = {}
     for name, faults in (("baseline", []),
-                         ("faults", [(4, "kill"), (8, "db:3"), (14, "kill"), (18, "kill"), (22, "db:2")])):
+                         ("faults", [(20, "kill"), (40, "db:3"), (60, "kill"), (80, "kill"), (100, "db:2")])):
         tmp = Path(tempfile.mkdtemp(prefix=f"jiuzhu-faults-{name}-"))
         try:
             with Rig(tmp, workers=args.workers) as rig:
-                figures = rig.run(args.residents, faults=faults, deadline=args.deadline)
+                figures = rig.run(args.residents, faults=faults, deadline=args.deadline, think=args.think)
                 runs[name] = {**figures.summary(), "problems": figures.problems(),
                               "lost_examples": figures.lost[:5]}
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         print_run(name, runs[name])
     report = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-              "cpus": os.cpu_count(), "workers": args.workers, "runs": runs}
+              "cpus": os.cpu_count(), "workers": args.workers, "think_seconds": args.think,
+              "load_average_before": os.getloadavg(), "runs": runs}
     if args.json:
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -56,7 +59,7 @@ def main() -> int:
 
 
 def print_run(name: str, r: dict) -> None:
-    print(f"\n== {name}: {r['residents']} residents, {r['seconds']} s")
+    print(f"\n== {name}: {r['residents']} residents, {r['seconds']} s", flush=True)
     print(f"   answered {r['answered']} messages, {r['per_second']}/s, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms")
     print(f"   attempts: {r['statuses']}; answered on a retry: {r['retried']}")
     print(f"   lost {r['lost']}, doubled {r['doubled']}, unfinished {r['unfinished']}; "
@@ -65,6 +68,7 @@ def print_run(name: str, r: dict) -> None:
         print(f"   fault {fault}")
     for problem in r["problems"]:
         print(f"   PROBLEM {problem}")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

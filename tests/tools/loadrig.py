@@ -271,9 +271,12 @@ class Rig:
         return int(row[0]), int(row[1])
 
     # -- load --
-    def run(self, residents: int, faults: list[tuple[float, str]] = (), deadline: float = 600) -> Figures:
+    def run(self, residents: int, faults: list[tuple[float, str]] = (), deadline: float = 600,
+            think: float = 0.0) -> Figures:
         """`residents` full screenings at once, half per channel; `faults` are (seconds after the
-        start, "kill" | "db:SECONDS"). Stops by itself at `deadline` seconds."""
+        start, "kill" | "db:SECONDS"). `think`: mean seconds a resident takes to type the next
+        answer (uniform 0–2×think; also spreads the first messages). Stops by itself at
+        `deadline` seconds."""
         recorded = {ch: record_slots(ch, self.workdir) for ch in ("wechat", "sms")}
         figures, lock = Figures(residents), threading.Lock()
         clients = {"wechat": WeChatClient(), "sms": SmsClient()}
@@ -307,6 +310,7 @@ class Rig:
             slots, apology = recorded[channel]
             texts = [OPENING] + [answers[s] for s in slots]
             last, n, sends = "", 0, 0
+            time.sleep(random.uniform(0, 2 * think))
             while n < len(texts):
                 text = texts[n]
                 sends += 1
@@ -335,6 +339,7 @@ class Rig:
                         continue
                 last = replies[-1]
                 n += 1
+                time.sleep(random.uniform(0, 2 * think))
             if "申请编号" not in last and "编号" not in last:
                 with lock:
                     figures.unfinished.append(f"{channel} resident {index}: {last[:60]}")
