@@ -28,7 +28,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--residents", type=int, default=200)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--deadline", type=float, default=300, help="seconds a run may take at most")
+    parser.add_argument("--deadline", type=float, default=150, help="seconds a run may take at most (default 150)")
     parser.add_argument("--think", type=float, default=6.0,
                         help="mean seconds a resident takes to type an answer (default 6)")
     parser.add_argument("--json", action="store_true", help=f"also write {RESULTS.relative_to(ROOT)}")
@@ -39,7 +39,7 @@ def main() -> int:
 
     runs = {}
     for name, faults in (("baseline", []),
-                         ("faults", [(20, "kill"), (40, "db:3"), (60, "kill"), (80, "kill"), (100, "db:2")])):
+                         ("faults", [(20, "kill"), (40, "db:3"), (60, "kill"), (80, "kill"), (100, "db:2"), (120, "kill")])):
         tmp = Path(tempfile.mkdtemp(prefix=f"jiuzhu-faults-{name}-"))
         try:
             with Rig(tmp, workers=args.workers) as rig:
@@ -62,7 +62,8 @@ def print_run(name: str, r: dict) -> None:
     print(f"\n== {name}: {r['residents']} residents, {r['seconds']} s", flush=True)
     print(f"   answered {r['answered']} messages, {r['per_second']}/s, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms")
     print(f"   attempts: {r['statuses']}; answered on a retry: {r['retried']}")
-    print(f"   lost {r['lost']}, doubled {r['doubled']}, unfinished {r['unfinished']}; "
+    print(f"   finished {r['finished']}, cut off by the deadline {r['cut_off_by_deadline']}; "
+          f"lost {r['lost']}, doubled {r['doubled']}, unfinished {r['unfinished']}; "
           f"leads {r['leads']} for {r['distinct_lead_residents']} residents")
     for fault in r["faults"]:
         print(f"   fault {fault}")

@@ -159,6 +159,8 @@ class Figures:
     lost: list[str] = field(default_factory=list)     # messages never answered in 3 attempts
     doubled: list[str] = field(default_factory=list)  # a message whose attempts got different answers
     unfinished: list[str] = field(default_factory=list)  # screenings that did not end with a reference
+    cut_off: int = 0   # screenings still under way when the run's deadline came
+    finished: int = 0  # screenings that ended with an application reference
     leads: int = 0
     distinct_lead_residents: int = 0
     faults: list[str] = field(default_factory=list)
@@ -175,6 +177,7 @@ class Figures:
                 "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 1),
                 "statuses": dict(sorted(self.statuses.items())), "retried": self.retried, "apologies": self.apologies,
                 "lost": len(self.lost), "doubled": len(self.doubled), "unfinished": len(self.unfinished),
+                "cut_off_by_deadline": self.cut_off, "finished": self.finished,
                 "leads": self.leads, "distinct_lead_residents": self.distinct_lead_residents,
                 "faults": self.faults}
 
@@ -184,9 +187,9 @@ class Figures:
         found += [f"lost reply: {x}" for x in self.lost[:5]]
         found += [f"doubled reply: {x}" for x in self.doubled[:5]]
         found += [f"screening not finished: {x}" for x in self.unfinished[:5]]
-        if self.leads != self.residents or self.distinct_lead_residents != self.residents:
+        if self.leads != self.finished or self.distinct_lead_residents != self.finished:
             found.append(f"{self.leads} leads for {self.distinct_lead_residents} residents, "
-                         f"expected exactly one each of {self.residents}")
+                         f"expected exactly one each of the {self.finished} finished screenings")
         return found
 
 
@@ -316,9 +319,11 @@ class Rig:
                 sends += 1
                 msg_id = (run_id * 10**4 + index) * 1000 + sends + 7_000_000_000_000_000_000
                 replies = []
+                if time.monotonic() > stop_at:
+                    with lock:
+                        figures.cut_off += 1
+                    return
                 for tries in range(ATTEMPTS):
-                    if time.monotonic() > stop_at:
-                        break
                     outcome, reply = attempt(channel, user, msg_id, text)
                     with lock:
                         figures.statuses[outcome] = figures.statuses.get(outcome, 0) + 1
@@ -340,8 +345,10 @@ class Rig:
                 last = replies[-1]
                 n += 1
                 time.sleep(random.uniform(0, 2 * think))
-            if "申请编号" not in last and "编号" not in last:
-                with lock:
+            with lock:
+                if "编号" in last:
+                    figures.finished += 1
+                else:
                     figures.unfinished.append(f"{channel} resident {index}: {last[:60]}")
 
         def injector() -> None:
