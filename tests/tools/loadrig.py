@@ -161,6 +161,7 @@ class Figures:
     unfinished: list[str] = field(default_factory=list)  # screenings that did not end with a reference
     cut_off: int = 0   # screenings still under way when the run's deadline came
     finished: int = 0  # screenings that ended with an application reference
+    in_flight: int = 0  # residents whose last request was still open when the run was counted
     leads: int = 0
     distinct_lead_residents: int = 0
     faults: list[str] = field(default_factory=list)
@@ -187,7 +188,8 @@ class Figures:
         found += [f"lost reply: {x}" for x in self.lost[:5]]
         found += [f"doubled reply: {x}" for x in self.doubled[:5]]
         found += [f"screening not finished: {x}" for x in self.unfinished[:5]]
-        if self.leads != self.finished or self.distinct_lead_residents != self.finished:
+        if self.distinct_lead_residents != self.leads or \
+                not self.finished <= self.leads <= self.finished + self.in_flight:
             found.append(f"{self.leads} leads for {self.distinct_lead_residents} residents, "
                          f"expected exactly one each of the {self.finished} finished screenings")
         return found
@@ -367,6 +369,10 @@ class Rig:
         for t in threads:
             t.join(max(0.0, stop_at - time.monotonic()) + 1)
         figures.seconds = time.monotonic() - started
+        in_flight = sum(t.is_alive() for t in threads)  # still waiting on their last request
+        with lock:
+            figures.cut_off += in_flight
+            figures.in_flight = in_flight
         fault_thread.join(5)
         self.proxy.restore()
         self.server.wait_ready(60)
