@@ -92,3 +92,18 @@ def wait_for_checks(app) -> None:
     runner = app.extensions.get(RUNNER_KEY)
     if runner is not None:
         runner.wait(timeout=300)
+
+
+def publish_phrasing(runtime, text: str = UNKNOWN[0], target: str = "linshi.eligibility") -> tuple[int, int, str]:
+    """Draft (cw), check, approve (sup1) a new phrasing of `target`: (change id, new version, entry id)."""
+    from bot.curation.changes import ChangeService
+    from bot.curation.checks import run_check
+
+    entry = next(e for e in runtime.kb.entries if e.topic == target)
+    with runtime.db.unit_of_work() as session:
+        service = ChangeService(session, runtime, actor(runtime, "cw"))
+        change_id = service.draft("phrasing", {"entry_id": entry.id, "text": text}, None).id
+        service.request_check(change_id)
+    assert run_check(runtime, change_id, sets=[])["valid"]
+    with runtime.db.unit_of_work() as session:
+        return change_id, ChangeService(session, runtime, actor(runtime, "sup1")).approve(change_id).version, entry.id

@@ -2,22 +2,9 @@
 import json
 
 from bot.curation.changes import ChangeService
-from bot.curation.checks import run_check
-from tests.curation.conftest import UNKNOWN, actor
+from tests.curation.conftest import UNKNOWN, actor, publish_phrasing
 
 TARGET = "linshi.eligibility"
-
-
-def publish_phrasing(runtime, text=UNKNOWN[0]) -> tuple[int, int, str]:
-    """Draft (cw), check, approve (sup1): the change id, the new version and the entry's id."""
-    entry = next(e for e in runtime.kb.entries if e.topic == TARGET)
-    with runtime.db.unit_of_work() as session:
-        service = ChangeService(session, runtime, actor(runtime, "cw"))
-        change_id = service.draft("phrasing", {"entry_id": entry.id, "text": text}, None).id
-        service.request_check(change_id)
-    assert run_check(runtime, change_id, sets=[])["valid"]
-    with runtime.db.unit_of_work() as session:
-        return change_id, ChangeService(session, runtime, actor(runtime, "sup1")).approve(change_id).version, entry.id
 
 
 def test_kb_curated_lists_nothing_before_a_publish(runtime, cli):

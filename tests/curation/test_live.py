@@ -7,12 +7,10 @@ import textwrap
 import time
 
 from bot.config import load_config
-from bot.curation.changes import ChangeService
-from bot.curation.checks import run_check
 from bot.curation.live import Loaded, load_at_start
 from bot.runtime import Runtime
 from tests.conftest import ROOT
-from tests.curation.conftest import UNKNOWN, actor, add_accounts, plain
+from tests.curation.conftest import UNKNOWN, add_accounts, plain, publish_phrasing
 
 TARGET = "linshi.eligibility"
 # The second process: a runtime on the same database that checks the version every second and
@@ -33,18 +31,6 @@ SECOND_PROCESS = textwrap.dedent("""
 """)
 
 
-def publish_phrasing(runtime, text=UNKNOWN[0]) -> int:
-    """Draft (cw), check, approve (sup1): the new knowledge version."""
-    entry = next(e for e in runtime.kb.entries if e.topic == TARGET)
-    with runtime.db.unit_of_work() as session:
-        service = ChangeService(session, runtime, actor(runtime, "cw"))
-        change_id = service.draft("phrasing", {"entry_id": entry.id, "text": text}, None).id
-        service.request_check(change_id)
-    assert run_check(runtime, change_id, sets=[])["valid"]
-    with runtime.db.unit_of_work() as session:
-        return ChangeService(session, runtime, actor(runtime, "sup1")).approve(change_id).version
-
-
 def test_a_second_runtime_on_the_same_database_picks_the_change_up(any_db_url, plain_matcher, shared_runtime):
     config = plain(load_config(ROOT / "config.toml", environ={"JIUZHU_DATABASE_URL": any_db_url}))
     first = Runtime(config, kb=shared_runtime.kb, matcher=plain_matcher)
@@ -52,7 +38,7 @@ def test_a_second_runtime_on_the_same_database_picks_the_change_up(any_db_url, p
     add_accounts(first)
     assert second.answer(UNKNOWN[0]).topic != TARGET and second.knowledge_version == 0
     assert not second.knowledge.refresh_now()  # nothing new: nothing rebuilt
-    version = publish_phrasing(first)
+    _, version, _ = publish_phrasing(first)
     assert second.knowledge.refresh_now()
     assert second.knowledge_version == version and second.answer(UNKNOWN[0]).topic == TARGET
     third = Runtime(config)  # a process started later starts with it
@@ -74,7 +60,7 @@ def test_a_running_process_answers_with_the_change_within_seconds(runtime, sqlit
     try:
         before = ask()
         assert before["topic"] != TARGET and before["version"] == 0
-        version = publish_phrasing(runtime)
+        _, version, _ = publish_phrasing(runtime)
         published, now = time.monotonic(), ask()
         while now["version"] != version and time.monotonic() - published < 60:
             time.sleep(0.5)
