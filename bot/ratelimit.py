@@ -45,6 +45,12 @@ class RateLimiter:
         self._window: int | None = None
         self._lock = threading.Lock()
 
+    @property
+    def client(self):
+        """The Redis client (None without Redis): other short-lived shared state uses it too,
+        with `self.redis` as the one record of whether Redis answers."""
+        return self._redis
+
     def allow(self, key: str, now: float | None = None) -> bool:
         """Count one message for `key` (already a keyed hash); False once over the limit."""
         window = int((now if now is not None else self.clock()) // 60)

@@ -119,9 +119,14 @@ class Runtime:
         """The one turn pipeline every channel's messages go through (exactly once, leased claims)."""
         from bot.dialogue.turns import TurnPipeline
 
+        from bot.dialogue.resends import ApologisedMessages
+
         lease = self.config.claim_lease_seconds
+        limiter = self.rate_limiter  # its Redis client and outage record serve the apology notes too
         return TurnPipeline(self.db, self.engine.store.user_key, self.protector.encrypt,
-                            lambda channel: self.kb.message("generic_apology", channel), lease_seconds=lease)
+                            lambda channel: self.kb.message("generic_apology", channel), lease_seconds=lease,
+                            fingerprint=lambda text: self.protector.blind_index("resend", text.strip())[:16],
+                            apologised=ApologisedMessages(limiter.client, limiter.redis))
 
     @cached_property
     def leads(self):

@@ -105,6 +105,24 @@ def _topic(value: Any) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class LastChange:
+    """The message that last changed a conversation: its id and a keyed fingerprint of its text
+    (a resend of it after an outage apology is known by them: bot/dialogue/resends.py)."""
+
+    message: str
+    text: str
+
+    def to_json(self) -> dict:
+        return {"message": self.message, "text": self.text}
+
+    @classmethod
+    def from_json(cls, value: Any) -> LastChange:
+        if not isinstance(value, dict) or not all(isinstance(value.get(k), str) for k in ("message", "text")):
+            raise ValueError("last_change must be {message, text}")
+        return cls(value["message"], value["text"])
+
+
 @dataclass
 class ConversationState:
     """One resident's conversation on one channel, between two messages."""
@@ -116,6 +134,7 @@ class ConversationState:
     offer_screening: bool = False                   # the last reply offered the screening: 好 / 继续 starts it
     sms_pages: str | None = None                    # the rest of a long SMS reply, sealed, for 'M'
     subscribe: dict | None = None                   # where 订阅 / 我的订阅 is (bot/publicity/subscribe.py)
+    last_change: LastChange | None = None           # the message that last changed it (bot/dialogue/resends.py)
 
     def to_json(self) -> dict:
         """The JSON stored in the conversation row: fields at their default are left out, and a
@@ -135,6 +154,8 @@ class ConversationState:
             data["sms_pages"] = self.sms_pages
         if self.subscribe is not None:
             data["subscribe"] = self.subscribe
+        if self.last_change is not None:
+            data["last_change"] = self.last_change.to_json()
         return {"state_version": STATE_VERSION, **data} if data else {}
 
     @classmethod
@@ -193,6 +214,10 @@ def _read_subscribe(state: ConversationState, value: Any) -> None:
     state.subscribe = dict(value)
 
 
+def _read_last_change(state: ConversationState, value: Any) -> None:
+    state.last_change = LastChange.from_json(value)
+
+
 def _read_offer(state: ConversationState, value: Any) -> None:
     state.offer = Expiring.from_json(value, "entries", _entry_ids)
 
@@ -209,4 +234,5 @@ _READERS: dict[str, Callable[[ConversationState, Any], None]] = {
     "offer_screening": _read_bool("offer_screening"),
     "sms_pages": _read_str("sms_pages"),
     "subscribe": _read_subscribe,
+    "last_change": _read_last_change,
 }

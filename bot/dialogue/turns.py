@@ -18,6 +18,9 @@ with the same guarantees on every channel:
 * A database that cannot be reached gives Outcome.UNAVAILABLE quickly (the
   engine's wait is bounded, `[database] wait_seconds`) and records nothing, so
   the channel answers politely and a redelivery after recovery is answered.
+  When the outage broke the turn's last write, that write may have landed: the
+  resident's resend of the same words then gets the first reply instead of
+  being read as the next answer (bot/dialogue/resends.py).
 
 Fast path (the only hand-written SQL outside migrations; figures in
 bench/README.md): a known resident's message is one read — the conversation and
@@ -45,6 +48,7 @@ from sqlalchemy.orm import Session
 
 from bot.conversations import ConcurrentUpdate
 from bot.dialogue.claims import POLL_SECONDS, Held, claim_or_take_over, give_up, is_replayed
+from bot.dialogue.resends import ApologisedMessages, LastChange, claim_with, kept_reply_if_resent
 from bot.dialogue.state import ConversationState
 from bot.dialogue.turn_sql import (CLAIM_ROW, CLAIM_WITH_REPLY, CLAIM_WITH_REPLY_AND_EVENTS, CREATE, EVENTS, LOAD,
                                    PEEK, SAVE, SAVE_AND_CLAIM, SAVE_AND_CLAIM_WITH_EVENTS, STORE_LATE, STORE_REPLY,
@@ -141,32 +145,40 @@ class TurnPipeline:
     """Runs every inbound message of every channel through the same steps."""
 
     def __init__(self, db: Database, user_key: Callable[[str, str], str], encrypt: Callable[[str], bytes],
-                 apology: Callable[[str], str], lease_seconds: float = LEASE_SECONDS):
+                 apology: Callable[[str], str], lease_seconds: float = LEASE_SECONDS,
+                 fingerprint: Callable[[str], str] | None = None, apologised: ApologisedMessages | None = None):
         self.db, self.user_key, self.encrypt, self.apology = db, user_key, encrypt, apology
         self.lease = dt.timedelta(seconds=lease_seconds)
+        # a keyed hash of a message's text (it may hold an ID number): never the text itself
+        self.fingerprint = fingerprint or (lambda text: user_key("text", text)[:16])
+        self.apologised = apologised or ApologisedMessages()
 
     def handle(self, message: IncomingMessage, work: Work, delivery: Delivery = Delivery()) -> TurnResult:
         """One delivery of one message; raises only for a bug in the pipeline itself."""
         began = time.monotonic()
+        turn = Turn(message, user_key=self.user_key(message.channel, message.user_id))
         try:
             with Link(self.db) as link:
-                return self._handle(link, message, work, delivery, began)
+                return self._handle(link, turn, work, delivery, began)
         except Exception as error:
             if not is_outage(error):
                 raise
             log.warning("database unreachable: a %s message gets a polite answer (%s)", message.channel,
                         type(error).__name__)
+            if delivery.claim is not None and turn.changed():  # its write may have landed before the break
+                self.apologised.note(message.channel, turn.user_key, delivery.claim[:128])
             return TurnResult(Outcome.UNAVAILABLE)
 
-    def _handle(self, link: Link, message: IncomingMessage, work: Work, delivery: Delivery,
-                began: float) -> TurnResult:
-        turn = Turn(message, user_key=self.user_key(message.channel, message.user_id))
+    def _handle(self, link: Link, turn: Turn, work: Work, delivery: Delivery, began: float) -> TurnResult:
         if delivery.claim is None:
             return self._scripted(link, turn, work)
         if not delivery.conversation:
             self._run(turn, work)
             return self._finish(link, turn, work, delivery, began, owner=None)
         if self._peek(link, turn, delivery.claim):
+            resent = self._resent(link, turn)
+            if resent is not None:
+                return self._replay_resent(link, turn, delivery, resent, owner=None)
             try:
                 with no_database():
                     self._run(turn, work)
@@ -176,8 +188,25 @@ class TurnPipeline:
         owner = self._claim_and_load(link, turn, delivery, began)
         if isinstance(owner, TurnResult):
             return owner
+        resent = self._resent(link, turn)
+        if resent is not None:
+            return self._replay_resent(link, turn, delivery, resent, owner)
         self._run(turn, work)
         return self._finish(link, turn, work, delivery, began, owner)
+
+    # ---- the same words again after an outage apology (bot/dialogue/resends.py) ----------
+    def _resent(self, link: Link, turn: Turn) -> dict | None:
+        last = turn.state.last_change
+        if last is None or last.text != self.fingerprint(turn.message.text):
+            return None  # (the usual case: one comparison, no Redis)
+        return kept_reply_if_resent(link, turn.message.channel, turn.user_key, last, self.apologised)
+
+    @staticmethod
+    def _replay_resent(link: Link, turn: Turn, delivery: Delivery, kept: dict, owner: str | None) -> TurnResult:
+        log.info("%s: a message sent again after an outage apology gets its first reply", turn.message.channel)
+        if claim_with(link, turn.message.channel, delivery.claim[:128], kept, owner):
+            return TurnResult(Outcome.REPLAYED, stored=kept)
+        return TurnResult(Outcome.IN_PROGRESS)
 
     def _run(self, turn: Turn, work: Work) -> None:
         """Work the reply out on the loaded state; a bug gives an apology and changes nothing."""
@@ -266,6 +295,7 @@ class TurnPipeline:
         channel, message_id = turn.message.channel, delivery.claim[:128]
         for _ in range(3):
             try:
+                self._stamp(turn, message_id)
                 if delivery.deadline is not None and time.monotonic() - began > delivery.deadline:
                     return self._finish_late(turn, delivery, owner)
                 kept = delivery.keep(turn.reply)
@@ -327,6 +357,11 @@ class TurnPipeline:
             raise
         log.warning("%s: the reply was ready after the channel stopped waiting; sent later", channel)
         return TurnResult(Outcome.LATE, turn.reply)
+
+    def _stamp(self, turn: Turn, message_id: str) -> None:
+        """A turn that changes the conversation records which message did (see _resent)."""
+        if turn.changed():
+            turn.state.last_change = LastChange(message_id, self.fingerprint(turn.message.text))
 
     def _claim_in_one_statement(self, link: Link, turn: Turn, message_id: str, kept: dict) -> None:
         """PostgreSQL: claim, reply and saved conversation in one autocommitted statement (one
