@@ -1,8 +1,12 @@
 """The outbox: messages to residents, queued in the database and sent by `jiuzhu worker`.
 
 A message is queued once (an idempotency key makes a second enqueue a no-op),
-claimed by exactly one worker (status `sending`), handed to its channel's
-sender and recorded. No provider is known here: the senders live in handlers/
+claimed by exactly one worker, handed to its channel's sender and recorded.
+A worker claims a batch by leasing its rows (their `next_attempt_at` moves to
+the lease's end, so no other worker sees them due) and moves each row to
+`sending` only just before handing it to the sender: a worker killed with -9
+leaves at most the one row it was sending in `sending` (outcome unknown, for a
+person to check); the rest of its batch is due again when the lease runs out. No provider is known here: the senders live in handlers/
 and report what went wrong with these exceptions (their text never carries
 personal data, it is stored in `last_error`):
 
@@ -11,9 +15,9 @@ personal data, it is stored in `last_error`):
     ├── PermanentFailure  the provider refused this message for good (bad number, window closed)
     └── UnknownOutcome    the request may have reached the provider (timeout after sending)
 
-    queued ──claim──▶ sending ──▶ sent
-      ▲                 │ ├─────▶ failed     permanent, attempts used up, or outcome unknown
-      └──── backoff ────┘ └─────▶ cancelled  the recipient opted out or unfollowed (why: last_error)
+    queued ─lease─▶ queued ─send─▶ sending ──▶ sent
+      ▲                                 │ ├─────▶ failed     permanent, attempts used up, or outcome unknown
+      └──────────── backoff ────────────┘ └─────▶ cancelled  the recipient opted out or unfollowed (why: last_error)
 
 Sending is at most once: whenever a message may already have gone out, it is
 marked failed for a person to check rather than sent again. Each final outcome
@@ -80,9 +84,10 @@ class Outgoing:
 
     id: int
     channel: str
-    attempts: int
+    attempts: int                     # counting the attempt about to be made
     recipient: str = field(repr=False)
     body: str = field(repr=False)
+    leased_until: dt.datetime | None = None  # the claim: the row's next_attempt_at while it is ours
 
 
 class Sender(Protocol):
@@ -155,9 +160,25 @@ def enqueue(runtime, channel: str, recipient: str, body: str, idempotency_key: s
     return session.execute(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)).scalar_one(), False
 
 
-def claim_batch(runtime, channels: Iterable[str], limit: int, now: dt.datetime | None = None) -> list[Outgoing]:
-    """Move up to `limit` messages due by `now` of these channels to `sending`; no other worker gets them."""
+# A send usually answers within a second or two. The lease only decides how soon a dead worker's
+# rows are due again: a batch slower than its lease loses its remaining rows to another worker
+# (the fence in `_start`), it never sends one twice.
+LEASE_SECONDS_PER_SEND = 3.0
+
+
+def batch_lease(policy: Policy, senders: dict[str, Sender], pacer=None) -> dt.timedelta:
+    """How long a claimed batch is ours: its rows sent one by one at the slowest channel's pace."""
+    pace = max((pacer.seconds_per_send(c) for c in senders), default=0.0) if pacer is not None else 0.0
+    return dt.timedelta(seconds=policy.batch_size * (LEASE_SECONDS_PER_SEND + pace) + 10)
+
+
+def claim_batch(runtime, channels: Iterable[str], limit: int, now: dt.datetime | None = None,
+                lease: dt.timedelta = dt.timedelta(minutes=5)) -> list[Outgoing]:
+    """Lease up to `limit` messages due by `now` of these channels: no other worker sees them
+    due until the lease ends. They stay `queued` until `deliver` starts each one."""
     now = now or utcnow()
+    # past `now` too (a --once run looks from its start time): never due again in the same look
+    leased_until = max(now if now.tzinfo else now.replace(tzinfo=dt.timezone.utc), utcnow()) + lease
     due = (select(OutboxMessage.id)
            .where(OutboxMessage.status == QUEUED, OutboxMessage.next_attempt_at <= now,
                   OutboxMessage.channel.in_(list(channels)))
@@ -169,8 +190,9 @@ def claim_batch(runtime, channels: Iterable[str], limit: int, now: dt.datetime |
         for _ in range(3):  # lost every row to another worker: look again
             ids = s.execute(due.with_for_update(skip_locked=True)).scalars().all()
             claimed = [i for i in ids if s.execute(
-                update(OutboxMessage).where(OutboxMessage.id == i, OutboxMessage.status == QUEUED)
-                .values(status=SENDING, attempts=OutboxMessage.attempts + 1, updated_at=utcnow())).rowcount == 1]
+                update(OutboxMessage).where(OutboxMessage.id == i, OutboxMessage.status == QUEUED,
+                                            OutboxMessage.next_attempt_at <= now)
+                .values(next_attempt_at=leased_until, updated_at=utcnow())).rowcount == 1]
             if claimed or not ids:
                 break
         rows = s.execute(select(OutboxMessage).where(OutboxMessage.id.in_(claimed))
@@ -178,13 +200,14 @@ def claim_batch(runtime, channels: Iterable[str], limit: int, now: dt.datetime |
         batch, unreadable = [], []
         for row in rows:
             try:
-                batch.append(Outgoing(row.id, row.channel, row.attempts,
+                batch.append(Outgoing(row.id, row.channel, row.attempts + 1,
                                       runtime.protector.decrypt(row.recipient_ref),
-                                      runtime.protector.decrypt(row.body)))
+                                      runtime.protector.decrypt(row.body), leased_until=leased_until))
             except ValueError:
-                unreadable.append(row.id)
-    for message_id in unreadable:
-        _finish(runtime, message_id, FAILED, "cannot decrypt (was JIUZHU_DATA_KEY changed?)")
+                unreadable.append(Outgoing(row.id, row.channel, row.attempts + 1, "", "", leased_until))
+    for message in unreadable:
+        if _start(runtime, message):
+            _finish(runtime, message.id, FAILED, "cannot decrypt (was JIUZHU_DATA_KEY changed?)")
     return batch
 
 
@@ -202,21 +225,25 @@ def deliver_due(runtime, senders: dict[str, Sender], refusal: Refusal, policy: P
     sends to its configured rate; None sends as fast as the providers answer.
     """
     outcomes: Counter = Counter()
-    batch = claim_batch(runtime, senders, policy.batch_size, now)
+    batch = claim_batch(runtime, senders, policy.batch_size, now, lease=batch_lease(policy, senders, pacer))
     for i, message in enumerate(batch):
         if (stop is not None and stop.is_set()) or (pacer is not None and not pacer.take(message.channel, stop)):
-            release(runtime, [m.id for m in batch[i:]])
+            release(runtime, batch[i:])
             break
         try:
             outcomes[deliver(runtime, message, senders[message.channel], refusal, policy)] += 1
         except Exception:
-            release(runtime, [m.id for m in batch[i + 1:]])  # untouched: safe to hand back
+            release(runtime, batch[i + 1:])  # untouched: safe to hand back
             raise
     return outcomes
 
 
 def deliver(runtime, message: Outgoing, sender: Sender, refusal: Refusal, policy: Policy) -> str:
-    """Send one claimed message and record the outcome; returns the row's new status."""
+    """Send one claimed message and record the outcome; returns the row's new status
+    (`queued` untouched if our lease ran out and another worker has the row)."""
+    if not _start(runtime, message):
+        log.warning("outbox #%d: the claim ran out before its turn; another worker sends it", message.id)
+        return QUEUED
     try:
         refused = refusal(message.channel, message.recipient)
     except Exception:  # noqa: BLE001 — nothing was sent: try again later
@@ -226,8 +253,6 @@ def deliver(runtime, message: Outgoing, sender: Sender, refusal: Refusal, policy
         _finish(runtime, message.id, CANCELLED, f"cancelled: {refused}")
         log.info("outbox #%d (%s): cancelled, %s", message.id, message.channel, refused)
         return CANCELLED
-    if not _still_mine(runtime, message.id):
-        return FAILED  # marked for a person meanwhile (the batch waited too long): leave it alone
     try:
         sent = sender.send(message.recipient, message.body)
     except SendError as exc:
@@ -269,13 +294,14 @@ def mark_failed(runtime, message: Outgoing, error: SendError, policy: Policy,
     return FAILED
 
 
-def release(runtime, message_ids: list[int]) -> None:
-    """Hand claimed messages that were never given to a sender back to the queue."""
-    if message_ids:
+def release(runtime, messages: list[Outgoing]) -> None:
+    """Hand claimed messages that were never given to a sender back to the queue, due now."""
+    if messages:
+        now = utcnow()
         with runtime.db.session() as s:
-            s.execute(update(OutboxMessage)
-                      .where(OutboxMessage.id.in_(message_ids), OutboxMessage.status == SENDING)
-                      .values(status=QUEUED, attempts=OutboxMessage.attempts - 1, updated_at=utcnow()))
+            for message in messages:
+                s.execute(update(OutboxMessage)
+                          .where(*_leased(message)).values(next_attempt_at=now, updated_at=now))
 
 
 def fail_stuck(runtime, older_than: dt.timedelta, now: dt.datetime | None = None) -> int:
@@ -323,12 +349,19 @@ def record_status(runtime, provider_id: str, status: str, error_code: str | None
     return "stale" if known else "unknown"
 
 
-def _still_mine(runtime, message_id: int) -> bool:
-    """Just before sending: the row is still `sending` (refresh its clock so it does not look stuck)."""
+def _leased(message: Outgoing) -> tuple:
+    """The row while our claim holds: still queued, with the lease we set (a worker that took it
+    over after the lease ran out set another)."""
+    return (OutboxMessage.id == message.id, OutboxMessage.status == QUEUED,
+            OutboxMessage.next_attempt_at == message.leased_until)
+
+
+def _start(runtime, message: Outgoing) -> bool:
+    """Just before sending: our leased row moves to `sending` (counted as an attempt; its clock
+    is what fail_stuck reads). False if the lease ran out and another worker has it."""
     with runtime.db.session() as s:
-        return s.execute(update(OutboxMessage)
-                         .where(OutboxMessage.id == message_id, OutboxMessage.status == SENDING)
-                         .values(updated_at=utcnow())).rowcount == 1
+        return s.execute(update(OutboxMessage).where(*_leased(message))
+                         .values(status=SENDING, attempts=message.attempts, updated_at=utcnow())).rowcount == 1
 
 
 def _finish(runtime, message_id: int, status: str, reason: str, **values) -> None:

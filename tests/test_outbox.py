@@ -21,8 +21,8 @@ from bot.config import WorkerSettings, load_config
 from bot.conversations import ConversationStore
 from bot.errors import ConfigError
 from bot.outbox import (CANCELLED, FAILED, QUEUED, SENDING, SENT, PermanentFailure, Policy, Sent,
-                        TemporaryFailure, UnknownOutcome, claim_batch, deliver_due, enqueue, fail_stuck,
-                        mark_sent, record_status)
+                        TemporaryFailure, UnknownOutcome, batch_lease, claim_batch, deliver, deliver_due, enqueue,
+                        fail_stuck, mark_sent, record_status)
 from bot.privacy import DataProtector, generate_key
 from bot.runtime import Runtime
 from bot.storage.models import ApiToken, Conversation, OutboxMessage, utcnow
@@ -222,9 +222,19 @@ def test_a_failing_subscription_check_is_retried_later(rt):
     assert row_of(rt, message_id).last_error == "recipient check failed"
 
 
+class KilledMidSend(RecordingSender):
+    """The worker is killed with -9 while the provider has the request (nothing after runs)."""
+
+    def send(self, recipient, body):
+        super().send(recipient, body)
+        raise KeyboardInterrupt  # stands for the process ending here
+
+
 def test_a_message_stuck_in_sending_is_marked_for_a_person_not_resent(rt):
     message_id, _ = enqueue(rt, "sms", PHONE, "通知", "k")
-    assert [m.id for m in claim_batch(rt, ["sms"], 10)] == [message_id]   # then the worker dies
+    with pytest.raises(KeyboardInterrupt):
+        deliver_due(rt, {"sms": KilledMidSend()}, always, POLICY)
+    assert row_of(rt, message_id).status == SENDING
     assert fail_stuck(rt, dt.timedelta(minutes=15)) == 0                   # not stuck yet
     assert fail_stuck(rt, dt.timedelta(minutes=15), now=utcnow() + dt.timedelta(minutes=16)) == 1
     row = row_of(rt, message_id)
@@ -234,6 +244,32 @@ def test_a_message_stuck_in_sending_is_marked_for_a_person_not_resent(rt):
     assert sender.sent == []
     mark_sent(rt, message_id, Sent("SM1", 1))  # the slow worker did get through after all
     assert row_of(rt, message_id).status == SENT
+
+
+def test_a_worker_killed_mid_batch_leaves_only_the_message_it_was_sending_unknown(rt):
+    ids = [enqueue(rt, "sms", PHONE, f"通知 {i}", f"k{i}")[0] for i in range(4)]
+    with pytest.raises(KeyboardInterrupt):
+        deliver_due(rt, {"sms": KilledMidSend()}, always, POLICY)  # killed during the first send
+    assert [row_of(rt, i).status for i in ids] == [SENDING, QUEUED, QUEUED, QUEUED]
+    sender = RecordingSender()
+    assert deliver_due(rt, {"sms": sender}, always, POLICY) == Counter()  # the dead worker's lease holds
+    lease_over = utcnow() + batch_lease(POLICY, {"sms": sender}) + dt.timedelta(seconds=1)
+    assert deliver_due(rt, {"sms": sender}, always, POLICY, now=lease_over) == Counter({SENT: 3})
+    assert sorted(body for _, body in sender.sent) == ["通知 1", "通知 2", "通知 3"]  # each once
+    assert [row_of(rt, i).attempts for i in ids] == [1, 1, 1, 1]
+    fail_stuck(rt, dt.timedelta(minutes=15), now=utcnow() + dt.timedelta(minutes=16))
+    assert [row_of(rt, i).status for i in ids] == [FAILED, SENT, SENT, SENT]
+
+
+def test_a_claim_that_ran_out_is_sent_by_the_worker_that_took_it_over(rt):
+    message_id, _ = enqueue(rt, "sms", PHONE, "通知", "k")
+    slow = claim_batch(rt, ["sms"], 10, lease=dt.timedelta(seconds=1))  # then this worker stalls
+    later = utcnow() + dt.timedelta(seconds=2)
+    fresh = RecordingSender()
+    assert deliver_due(rt, {"sms": fresh}, always, POLICY, now=later) == Counter({SENT: 1})
+    stale = RecordingSender()
+    assert deliver(rt, slow[0], stale, always, POLICY) == QUEUED  # the stalled worker wakes: not its row
+    assert (len(fresh.sent), stale.sent, row_of(rt, message_id).status) == (1, [], SENT)
 
 
 def test_stopping_finishes_the_current_message_and_hands_back_the_rest(rt):
@@ -309,10 +345,13 @@ def test_the_project_config_gives_the_documented_policy(config):
     assert policy == Policy(max_attempts=5, backoff_seconds=30, batch_size=10, stuck_minutes=15)
 
 
-def test_a_stuck_limit_shorter_than_a_batch_is_refused(runtime):
+def test_a_stuck_limit_shorter_than_one_send_is_refused(runtime):
+    """A row is in `sending` only during its own send: the limit must outlast one, not a batch."""
     runtime.config = dataclasses.replace(runtime.config, worker=WorkerSettings(stuck_minutes=1, batch_size=10))
     slow = RecordingSender()
     slow.max_seconds = 20.0
+    assert run_worker(runtime, {"sms": slow}, always, once=True) == {}  # 10 × 20 s > 1 min: fine now
+    slow.max_seconds = 61.0
     with pytest.raises(ConfigError, match="worker.stuck_minutes"):
         run_worker(runtime, {"sms": slow}, always, once=True)
 
@@ -344,12 +383,12 @@ def test_the_core_imports_no_provider_library():
     assert out.stdout.strip() == "[]"
 
 
-def test_claimed_rows_are_in_sending(rt):
+def test_claimed_rows_are_no_other_workers_and_wait_queued_for_their_send(rt):
     message_id, _ = enqueue(rt, "wechat", "oJZ_openid", "通知", "k")
     claimed = claim_batch(rt, ["wechat"], 10)
     assert [(m.id, m.recipient, m.body, m.attempts) for m in claimed] == [(message_id, "oJZ_openid", "通知", 1)]
     assert "oJZ_openid" not in repr(claimed[0]) and "通知" not in repr(claimed[0])
-    assert row_of(rt, message_id).status == SENDING
+    assert (row_of(rt, message_id).status, row_of(rt, message_id).attempts) == (QUEUED, 0)
     assert claim_batch(rt, ["wechat"], 10) == []
 
 

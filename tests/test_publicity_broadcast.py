@@ -94,13 +94,14 @@ def test_approval_needs_a_second_account_and_queues_each_subscriber_once(sms):
 def test_sms_waits_for_eight_in_the_morning(sms):
     twilio, rt = sms
     subscribe_by_sms(twilio, PHONE)
-    night = dt.datetime(2026, 12, 2, 14, 30, tzinfo=dt.timezone.utc)  # 22:30 county time
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=14, minute=30, second=0, microsecond=0)
+    night = today + dt.timedelta(days=1)  # 22:30 county time, still ahead (the state reads the real clock)
     broadcast_id = draft(rt)
     approve(rt, broadcast_id, now=night)
     assert state(rt, broadcast_id)[0] == "scheduled"
     with rt.db.unit_of_work() as s:
         due = s.execute(select(OutboxMessage.next_attempt_at).where(OutboxMessage.kind == "broadcast")).scalar_one()
-    assert bc._aware(due) == dt.datetime(2026, 12, 3, 0, 0, tzinfo=dt.timezone.utc)  # 8:00 the next day
+    assert bc._aware(due) == night.replace(hour=0, minute=0) + dt.timedelta(days=1)  # 8:00 the next day
     assert deliver_due(rt, {"sms": Sender()}, outbox_refusal(rt), Policy(), now=night) == Counter()
 
 

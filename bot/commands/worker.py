@@ -108,11 +108,10 @@ def run_worker(runtime, senders: dict, refusal, once: bool = False,
     poll = settings.poll_seconds
     purge_every = dt.timedelta(minutes=settings.purge_every_minutes)
     pacer = Pacer.of(runtime.config.outbox)
-    # a batch's rows also wait for their channel's send slots while in `sending`
-    longest = policy.batch_size * max(s.max_seconds + pacer.seconds_per_send(c) for c, s in senders.items())
+    # A row is in `sending` only while its own send runs (the rest of a batch waits leased, queued).
+    longest = max(s.max_seconds for s in senders.values())
     if policy.stuck_minutes * 60 <= longest:
-        # A claimed row waits in `sending` while the batch ahead of it is sent.
-        raise ConfigError("worker.stuck_minutes", f"must exceed a batch's longest send ({longest:.0f} s)")
+        raise ConfigError("worker.stuck_minutes", f"must exceed the longest send ({longest:.0f} s)")
     stop = stop or threading.Event()
     started = utcnow()  # --once: rows retried during this run wait for the next run
     housekeeping_due = 0.0

@@ -304,8 +304,9 @@ class Rig:
                 return f"HTTP {response.status}", ""
             reply = clients[channel].reply(data)
             if reply:
+                latency = time.monotonic() - started  # taken before waiting for the lock
                 with lock:
-                    figures.latencies.append(time.monotonic() - started)
+                    figures.latencies.append(latency)
             return ("HTTP 200" if reply else "HTTP 200 empty"), reply
 
         def resident(index: int) -> None:
@@ -334,16 +335,18 @@ class Rig:
                         break
                     time.sleep(0.2 * (tries + 1))
                 where = f"{channel} resident {index} message {n} ({text})"
+                apologised = bool(replies) and replies[-1].startswith(apology[:12]) and sends < len(texts) + 20
                 with lock:
                     if not replies:
                         figures.lost.append(where)
                         return  # the resident gives up; the screening stays unfinished
                     if tries:
                         figures.retried += 1
-                    if replies[-1].startswith(apology[:12]) and sends < len(texts) + 20:
-                        figures.apologies += 1  # a person sends the same answer again, a new message
-                        time.sleep(1.0)
-                        continue
+                    if apologised:
+                        figures.apologies += 1
+                if apologised:  # a person sends the same answer again, a new message (never under the lock)
+                    time.sleep(1.0)
+                    continue
                 last = replies[-1]
                 n += 1
                 time.sleep(random.uniform(0, 2 * think))
