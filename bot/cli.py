@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from bot.errors import JiuzhuError
@@ -35,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="jiuzhu", description="救助通 — social-assistance assistant")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help="config file (default: ./config.toml, else the packaged one)")
+    # JIUZHU_CONFIG as the server reads it: a deployment's `jiuzhu worker` / `db upgrade` under the
+    # same systemd environment use the same file without repeating it
+    common.add_argument("--config", default=os.environ.get("JIUZHU_CONFIG") or None,
+                        help="config file (default: $JIUZHU_CONFIG, else ./config.toml, else the packaged one)")
     sub = parser.add_subparsers(metavar="COMMAND")
     for module in (faq, kb, conversation, screening, serving, wechat, worker, db, backup, users, insight, brief,
                    demo):

@@ -1,6 +1,8 @@
 """The command-line contract (docs/contract.md §1) through the real console script."""
 import json
 
+from tests.conftest import ROOT
+
 
 def test_ask_json_is_one_line_with_the_contract_fields(cli):
     out = cli("ask", "--json", "低保标准是多少").stdout
@@ -69,3 +71,14 @@ def test_chat_is_a_terminal_conversation(cli):
     out = cli("chat", "--user", "t1", input="低保标准是多少\n").stdout
     assert "900" in out            # the answer was printed
     assert out.count("救助通：") >= 2  # greeting, then the answer
+
+
+def test_jiuzhu_config_names_the_config_file_as_for_the_server(cli, tmp_path):
+    """A deployment sets JIUZHU_CONFIG once; `jiuzhu` commands read that file unless --config says otherwise."""
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    county = tmp_path / "county.toml"
+    county.write_text(text.replace('name = "兴国县"', 'name = "于都县"', 1), encoding="utf-8")
+    assert "于都县" in county.read_text(encoding="utf-8")
+    env = {"JIUZHU_CONFIG": str(county)}
+    assert "于都县" in cli("ask", "低保怎么申请", env=env).stdout
+    assert "于都县" not in cli("ask", "低保怎么申请", "--config", str(ROOT / "config.toml"), env=env).stdout
