@@ -66,10 +66,16 @@ def load_questions() -> tuple[str, list[str]]:
     return path.name, [q for q in questions if q.strip()]
 
 
-def write_config(directory: Path) -> Path:
-    """config.toml with a rate limit and timestamp window no benchmark run can reach."""
+def write_config(directory: Path, semantic: bool = True) -> Path:
+    """config.toml with a rate limit and timestamp window no benchmark run can reach; without
+    `semantic`, the matcher's semantic second opinion off (the webhook pipeline's own cost)."""
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
-    for key, value in (("messages_per_minute", 100000), ("timestamp_window_seconds", 3600)):
+    settings = [("messages_per_minute", 100000), ("timestamp_window_seconds", 3600)]
+    if not semantic:
+        text, n = re.subn(r"(?m)^semantic\s*=\s*true", "semantic = false", text)
+        if n != 1:
+            raise SystemExit("config.toml: expected one `semantic = true` line")
+    for key, value in settings:
         text, n = re.subn(rf"(?m)^{key}\s*=\s*\d+", f"{key} = {value}", text)
         if n != 1:
             raise SystemExit(f"config.toml: expected one `{key} = …` line, found {n}")
@@ -341,7 +347,7 @@ def print_table(report: dict) -> None:
     m, s = report["machine"], report["setup"]
     print(f"{report['date']} · {m['nproc']} × {m['cpu']} · Python {m['python']} · gunicorn {m['gunicorn']} "
           f"· {s['workers']} sync workers each · {s['clients']} client threads · {s['database']} · "
-          f"rate limit {s['rate_limit']} · "
+          f"rate limit {s['rate_limit']} · semantic layer {'on' if s.get('semantic', True) else 'off'} · "
           f"questions from {s['questions']}")
 
 
@@ -362,6 +368,8 @@ def main() -> int:
     parser.add_argument("--redis", nargs="?", const=REDIS_URL, default=None, metavar="URL",
                         help="count the rate limit in Redis, as in production (default URL: %(const)s); "
                              "without it each worker counts on its own")
+    parser.add_argument("--no-semantic", action="store_true",
+                        help="the matcher's semantic second opinion off ([matching] semantic = false)")
     parser.add_argument("--keep-logs", action="store_true", help="print where the gunicorn logs are; keep them")
     args = parser.parse_args()
     if min(args.requests, args.clients, args.workers, args.residents, args.rounds) < 1 or args.warmup < 0:
@@ -379,7 +387,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="jiuzhu-bench-"))
     servers, drop_database = {}, lambda: None
     try:
-        config_path = write_config(tmp)
+        config_path = write_config(tmp, semantic=not args.no_semantic)
         kb = Runtime.from_path(str(config_path)).kb
         bad_texts = {"apology (an engine error)": kb.message("generic_apology", "wechat"),
                      "rate limited": kb.message("rate_limited", "wechat")}
@@ -405,7 +413,8 @@ def main() -> int:
                   "setup": {"workers": args.workers, "clients": args.clients, "residents": args.residents,
                             "rounds": args.rounds, "database": "PostgreSQL" if args.postgres else "SQLite (WAL)",
                             "questions": questions_file, "worker_class": "sync",
-                            "rate_limit": "Redis" if args.redis else "per worker"}}
+                            "rate_limit": "Redis" if args.redis else "per worker",
+                            "semantic": not args.no_semantic}}
         rounds: dict[str, list[dict]] = {"bot": [], "echo": []}
         per_round = [args.requests // args.rounds + (i < args.requests % args.rounds) for i in range(args.rounds)]
         warmup = args.warmup  # the first round warms up; later rounds only re-prime keep-alive
