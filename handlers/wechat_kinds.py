@@ -85,6 +85,16 @@ def _on_click(message, runtime, settings) -> str | Ask:
     return Ask(text) if text else greeting(runtime)
 
 
+@_kind(EVENT_KINDS, "masssendjobfinish")
+def _on_mass_job_finish(message, runtime, settings) -> str | Ask | Act:
+    """WeChat's report on a 群发 job: its counts recorded against the broadcast; no reply."""
+    from handlers.wechat_mass import record_job_finish  # the worker's module: only loaded when needed
+
+    return Act("", lambda: record_job_finish(
+        runtime, str(message.id), message.status or "", message.total_count, message.filter_count,
+        message.sent_count, message.error_count))
+
+
 def greeting(runtime) -> str:
     """The welcome menu: what the bot does (the meta.greeting entry)."""
     entry = next(e for e in runtime.kb.entries if e.topic == "meta.greeting")
