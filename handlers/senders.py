@@ -22,6 +22,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
 
+from bot.config import MASS_MAX_OPENIDS
 from bot.errors import ConfigError
 from bot.outbox import PermanentFailure, SendError, Sender, Sent, TemporaryFailure, UnknownOutcome
 from bot.phones import to_e164
@@ -114,8 +115,9 @@ class WechatSender:
     """
 
     def __init__(self, api: WeChatApi, templates: TemplateSender | None = None,
-                 limit_retry: dt.timedelta = dt.timedelta(hours=1)):
+                 limit_retry: dt.timedelta = dt.timedelta(hours=1), mass_batch_size: int = MASS_MAX_OPENIDS):
         self.api, self.templates, self.limit_retry = api, templates, limit_retry
+        self.mass_batch_size = mass_batch_size  # openids per 群发 call (handlers/wechat_mass.py)
         self.max_seconds = 8 * api.timeout  # at worst: token, send, fresh token, send; then the template's
 
     @classmethod
@@ -124,7 +126,7 @@ class WechatSender:
         api = WeChatApi.from_runtime(runtime)
         section = runtime.config.wechat
         return cls(api, TemplateSender.from_settings(api, section, runtime.config.workbench.timezone),
-                   dt.timedelta(minutes=section.limit_retry_minutes))
+                   dt.timedelta(minutes=section.limit_retry_minutes), section.mass_batch_size)
 
     def send(self, recipient: str, body: str) -> Sent:
         """POST {api_base}/cgi-bin/message/custom/send; a refused token is replaced once."""

@@ -56,7 +56,7 @@ def deliver_routed(runtime, sender: WechatSender, policy, stop: threading.Event 
     """Send every due 群发 batch and template row once; the outcomes counted per row."""
     now = now or utcnow()
     outcomes: Counter = Counter()
-    size = runtime.config.wechat.mass_batch_size
+    size = sender.mass_batch_size
     for campaign in _due_campaigns(runtime, MASS, now):
         due = _count_due(runtime, campaign, now)
         if due == 0:
