@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot import subscriptions
-from handlers.wechat_wire import CHANNEL, Settings
+from handlers.wechat_wire import CHANNEL, Settings, raw_field
 
 
 @dataclass(frozen=True)
@@ -90,9 +90,15 @@ def _on_mass_job_finish(message, runtime, settings) -> str | Ask | Act:
     """WeChat's report on a 群发 job: its counts recorded against the broadcast; no reply."""
     from handlers.wechat_mass import record_job_finish  # the worker's module: only loaded when needed
 
-    return Act("", lambda: record_job_finish(
-        runtime, str(message.id), message.status or "", message.total_count, message.filter_count,
-        message.sent_count, message.error_count))
+    counts = [_number(message, name) for name in ("TotalCount", "FilterCount", "SentCount", "ErrorCount")]
+    return Act("", lambda: record_job_finish(runtime, raw_field(message, "MsgID") or "",
+                                             raw_field(message, "Status") or "", *counts))
+
+
+def _number(message, name: str) -> int:
+    """A count as WeChat sent it (0 when missing or odd: wechatpy's typed fields would raise)."""
+    value = (raw_field(message, name) or "").strip()
+    return int(value) if value.isdigit() else 0
 
 
 def greeting(runtime) -> str:

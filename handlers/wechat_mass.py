@@ -61,12 +61,12 @@ def deliver_routed(runtime, sender: WechatSender, policy, stop: threading.Event 
         due = _count_due(runtime, campaign, now)
         if due == 0:
             continue
-        calls = math.ceil(due / size)
-        share = math.ceil(due / calls)  # 10,001 rows: 5,001 + 5,000, never 10,000 + a lone one
-        while not (stop is not None and stop.is_set()):
+        for share in shares(due, size):
+            if stop is not None and stop.is_set():
+                break
             batch = _claim(runtime, campaign, MASS, now, share)
             if not batch:
-                break
+                break  # another worker took the rest
             outcomes.update(_send_mass(runtime, sender, policy, campaign, batch, now))
     for campaign in _due_campaigns(runtime, TEMPLATE, now):
         while not (stop is not None and stop.is_set()):
@@ -79,6 +79,14 @@ def deliver_routed(runtime, sender: WechatSender, policy, stop: threading.Event 
                 continue
             outcomes.update(_send_templates(runtime, sender, policy, campaign, batch, now))
     return outcomes
+
+
+def shares(due: int, size: int) -> list[int]:
+    """ceil(due / size) batch sizes differing by one at most: 10,001 rows are 5,001 + 5,000,
+    never 10,000 + a lone one that WeChat would refuse."""
+    calls = math.ceil(due / size)
+    base, extra = divmod(due, calls) if calls else (0, 0)
+    return [base + (i < extra) for i in range(calls)]
 
 
 # ---- claiming ---------------------------------------------------------------------------------
