@@ -147,7 +147,7 @@ def _send_mass(runtime, sender: WechatSender, policy, campaign: str, batch: list
         rows = [row for row in batch if row["body"] == body]
         if len(rows) == 1:  # WeChat cannot 群发 to one openid: the per-message route takes it
             _finish(runtime, campaign, [rows[0]["id"]], QUEUED, "a 群发 needs two followers: sent as a "
-                    "customer-service message", next_attempt_at=now)
+                    "customer-service message", next_attempt_at=now, attempts=OutboxMessage.attempts - 1)
             outcomes["handed on"] += 1
             continue
         ids = [row["id"] for row in rows]
@@ -156,9 +156,10 @@ def _send_mass(runtime, sender: WechatSender, policy, campaign: str, batch: list
         try:
             result = _posted(sender.api, MASS_SEND, payload)
             code = errcode_of(result)
-            if code not in (0, ALREADY_SENT) or not result.get("msg_id"):
-                raise wechat_failure(code, sender.limit_retry) if code else \
-                    UnknownOutcome("WeChat accepted the 群发 without a msg_id")
+            if code not in (0, ALREADY_SENT):
+                raise wechat_failure(code, sender.limit_retry)
+            if not result.get("msg_id"):  # accepted (or known), but no job to follow up
+                raise UnknownOutcome(f"WeChat answered errcode {code} to the 群发 without a msg_id")
         except SendError as error:
             outcomes.update(_failed(runtime, policy, campaign, rows, error, now))
             continue

@@ -251,3 +251,28 @@ def test_a_refused_token_is_renewed_once_and_the_batch_sent_once(county):
     with c.rt.db.session() as s:
         assert s.execute(select(MassJob.recipients)).scalars().all() == [2]
     assert len(c.api.calls(MASS_SEND)) == 2 and len(c.api.token_requests()) == 2
+
+
+def test_a_job_wechat_failed_as_a_whole_counts_its_followers_as_not_reached(county):
+    c = county()
+    followers(c.rt, 2)
+    broadcast_id = broadcast(c.rt)
+    work(c)
+    (msg_id,) = [str(r.provider_id) for r in rows(c.rt, broadcast_id)][:1]
+    for _ in range(2):  # WeChat may push it again: the same counts, nothing doubled
+        c.wechat.send("event", openid="oJZ_system", Event="MASSSENDJOBFINISH", MsgID=msg_id, Status="err(10001)",
+                      TotalCount="2", FilterCount="2", SentCount="0", ErrorCount="0")
+    assert state(c.rt, broadcast_id) == ("partly_sent", Counter({"failed": 2}))
+    with c.rt.db.unit_of_work() as s:
+        result = results_of(s, c.rt, s.get(Broadcast, broadcast_id))
+    assert (result["mass"]["accepted"], result["mass"]["filtered"], result["mass"]["sent"]) == (2, 2, 0)
+    assert list(result["failures"]) == ["群发 job err(10001): WeChat sent it to nobody"]
+
+
+def test_a_mass_batch_over_wechats_limit_is_a_config_error():
+    from bot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="wechat.mass_batch_size"):
+        load_config(ROOT / "config.toml", overrides={"wechat.mass_batch_size": 10001},
+                    environ={"JIUZHU_DATABASE_URL": "sqlite://"})
+    assert load_config(ROOT / "config.toml", environ={"JIUZHU_DATABASE_URL": "sqlite://"}).wechat.mass_batch_size == 10000
