@@ -92,6 +92,14 @@ def rows(rt, broadcast_id: int) -> list[OutboxMessage]:
         return found
 
 
+def page_of(c, broadcast_id: int) -> str:
+    """The broadcast's workbench page as a county supervisor sees it."""
+    add_account(c.rt, "county", "supervisor")
+    client = c.wechat.app.test_client()
+    log_in(client, "county")
+    return client.get(f"/workbench/broadcasts/{broadcast_id}").get_data(as_text=True)
+
+
 @pytest.mark.parametrize("n, batch, sizes", [(7, 3, [3, 2, 2]), (4, 3, [2, 2]), (5, 10000, [5])])
 def test_a_broadcast_to_n_followers_is_ceil_n_over_batch_mass_calls(county, n, batch, sizes):
     c = county()
@@ -129,10 +137,7 @@ def test_masssendjobfinish_counts_show_on_the_results_page(county):
     with c.rt.db.unit_of_work() as s:
         mass = results_of(s, c.rt, s.get(Broadcast, broadcast_id))["mass"]
     assert (mass["accepted"], mass["sent"], mass["errors"], mass["waiting"]) == (5, 4, 1, 0)
-    add_account(c.rt, "county", "supervisor")
-    client = c.wechat.app.test_client()
-    log_in(client, "county")
-    page = client.get(f"/workbench/broadcasts/{broadcast_id}").get_data(as_text=True)
+    page = page_of(c, broadcast_id)
     assert "微信已接受 5 人 · 已发出 4 · 被过滤 0 · 发送失败 1" in page and jobs[3] in page
 
 
@@ -174,6 +179,9 @@ def test_a_refused_batch_leaves_it_partly_sent_and_the_retry_sends_only_those(co
     with c.rt.db.unit_of_work() as s:
         failures = results_of(s, c.rt, s.get(Broadcast, broadcast_id))["failures"]
         assert failures == Counter({"WeChat errcode 40003: not a follower's openid": 3})
+    page = page_of(c, broadcast_id)
+    assert "部分发送" in page and "不是本公众号粉丝的 OpenID：3 人" in page and "重发失败的 3 条" in page
+    with c.rt.db.unit_of_work() as s:
         assert bc.retry_failed(s, c.rt, s.get(Broadcast, broadcast_id)) == 3
     assert work(c) == Counter({"sent": 3})
     first, second, again = c.api.calls(MASS_SEND)
