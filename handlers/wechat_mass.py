@@ -1,7 +1,7 @@
 """Broadcasts' 群发 (POST /cgi-bin/message/mass/send by OpenID list) and template rows.
 
-The outbox's per-message worker never claims these rows (status `route_queued`, see
-bot/publicity/routes.py); `jiuzhu worker` runs `deliver_routed` after each of its rounds.
+The outbox's per-message worker never claims these rows (status `mass_queued` or
+`template_queued`, see bot/publicity/routes.py); `jiuzhu worker` runs `deliver_routed` after each of its rounds.
 A campaign's due 群发 rows are split into ceil(N / mass_batch_size) calls of nearly equal
 size — never a call of one, which WeChat refuses (a 群发 needs two openids). A lone row
 left (a broadcast with one such follower, or the last one after a retry) is handed to the
@@ -13,7 +13,7 @@ Per call, every row of the batch ends the same way:
 
     errcode 0 (or 45065, WeChat already has this clientmsgid) → sent, provider_id = msg_id,
         a mass_jobs row waits for MASSSENDJOBFINISH (its counts: record_job_finish)
-    -1, 45009, 45011, 45028 → queued again (route_queued) after a backoff; a quota waits
+    -1, 45009, 45011, 45028 → queued again (mass_queued) after a backoff; a quota waits
         [wechat] limit_retry_minutes; after [worker] max_attempts → failed
     no answer after the request went out → failed "outcome unknown": never sent again by
         itself (WeChat may have started the job), a person checks the account's 群发 log
@@ -35,9 +35,8 @@ from sqlalchemy import func, insert, select, update
 from bot.outbox import (CANCELLED, FAILED, QUEUED, SENDING, SENT, UNKNOWN_OUTCOME, SendError, TemporaryFailure,
                         UnknownOutcome)
 from bot.privacy import scrub_personal_data
-from bot.publicity.routes import MASS, ROUTE_QUEUED, TEMPLATE
-from bot.storage.models import (Broadcast, BroadcastRecipient, InsightEvent, MassJob, OutboxMessage, Subscription,
-                                utcnow)
+from bot.publicity.routes import MASS_QUEUED, TEMPLATE_QUEUED
+from bot.storage.models import Broadcast, InsightEvent, MassJob, OutboxMessage, Subscription, utcnow
 from bot.subscriptions import ALL, UNSUBSCRIBED
 from handlers.senders import WechatSender, _posted, wechat_failure
 from handlers.wechat_api import errcode_of
@@ -57,20 +56,20 @@ def deliver_routed(runtime, sender: WechatSender, policy, stop: threading.Event 
     now = now or utcnow()
     outcomes: Counter = Counter()
     size = sender.mass_batch_size
-    for campaign in _due_campaigns(runtime, MASS, now):
+    for campaign in _due_campaigns(runtime, MASS_QUEUED, now):
         due = _count_due(runtime, campaign, now)
         if due == 0:
             continue
         for share in shares(due, size):
             if stop is not None and stop.is_set():
                 break
-            batch = _claim(runtime, campaign, MASS, now, share)
+            batch = _claim(runtime, campaign, MASS_QUEUED, now, share)
             if not batch:
                 break  # another worker took the rest
             outcomes.update(_send_mass(runtime, sender, policy, campaign, batch, now))
-    for campaign in _due_campaigns(runtime, TEMPLATE, now):
+    for campaign in _due_campaigns(runtime, TEMPLATE_QUEUED, now):
         while not (stop is not None and stop.is_set()):
-            batch = _claim(runtime, campaign, TEMPLATE, now, TEMPLATES_PER_CLAIM)
+            batch = _claim(runtime, campaign, TEMPLATE_QUEUED, now, TEMPLATES_PER_CLAIM)
             if not batch:
                 break
             if sender.templates is None:  # removed from config.toml since planning: say so, keep the retry
@@ -90,37 +89,34 @@ def shares(due: int, size: int) -> list[int]:
 
 
 # ---- claiming ---------------------------------------------------------------------------------
-def _due(route: str, now: dt.datetime):
-    return (OutboxMessage.status == ROUTE_QUEUED, OutboxMessage.next_attempt_at <= now,
-            OutboxMessage.channel == "wechat", BroadcastRecipient.route == route)
+def _due(waiting: str, now: dt.datetime):
+    """Rows in this status whose time has come (the outbox's (status, next_attempt_at) index)."""
+    return (OutboxMessage.status == waiting, OutboxMessage.next_attempt_at <= now, OutboxMessage.channel == "wechat")
 
 
-def _due_campaigns(runtime, route: str, now: dt.datetime) -> list[str]:
+def _due_campaigns(runtime, waiting: str, now: dt.datetime) -> list[str]:
     with runtime.db.session() as s:
-        return list(s.execute(select(OutboxMessage.campaign_id).join(
-            BroadcastRecipient, BroadcastRecipient.outbox_id == OutboxMessage.id).where(*_due(route, now))
-            .group_by(OutboxMessage.campaign_id).order_by(func.min(OutboxMessage.id))).scalars())
+        return list(s.execute(select(OutboxMessage.campaign_id).where(*_due(waiting, now))
+                              .group_by(OutboxMessage.campaign_id).order_by(func.min(OutboxMessage.id))).scalars())
 
 
 def _count_due(runtime, campaign: str, now: dt.datetime) -> int:
     with runtime.db.session() as s:
-        return s.execute(select(func.count()).select_from(OutboxMessage).join(
-            BroadcastRecipient, BroadcastRecipient.outbox_id == OutboxMessage.id).where(
-            *_due(MASS, now), OutboxMessage.campaign_id == campaign)).scalar_one()
+        return s.execute(select(func.count()).select_from(OutboxMessage).where(
+            *_due(MASS_QUEUED, now), OutboxMessage.campaign_id == campaign)).scalar_one()
 
 
-def _claim(runtime, campaign: str, route: str, now: dt.datetime, limit: int) -> list[dict]:
-    """Up to `limit` due rows of a campaign's route moved to `sending`, decrypted; no other worker
-    gets them (PostgreSQL: SKIP LOCKED; SQLite: the conditional UPDATE, one writer at a time)."""
+def _claim(runtime, campaign: str, waiting: str, now: dt.datetime, limit: int) -> list[dict]:
+    """Up to `limit` due rows of a campaign in status `waiting` moved to `sending`, decrypted; no
+    other worker gets them (PostgreSQL: SKIP LOCKED; SQLite: the conditional UPDATE, one writer at a time)."""
     with runtime.db.session() as s:
-        ids = s.execute(select(OutboxMessage.id).join(
-            BroadcastRecipient, BroadcastRecipient.outbox_id == OutboxMessage.id).where(
-            *_due(route, now), OutboxMessage.campaign_id == campaign).order_by(OutboxMessage.id).limit(limit)
-            .with_for_update(skip_locked=True, of=OutboxMessage)).scalars().all()
+        ids = s.execute(select(OutboxMessage.id).where(
+            *_due(waiting, now), OutboxMessage.campaign_id == campaign).order_by(OutboxMessage.id).limit(limit)
+            .with_for_update(skip_locked=True)).scalars().all()
         claimed: list[int] = []
         for part in _chunks(ids):
             claimed += s.execute(update(OutboxMessage).where(
-                OutboxMessage.id.in_(part), OutboxMessage.status == ROUTE_QUEUED).values(
+                OutboxMessage.id.in_(part), OutboxMessage.status == waiting).values(
                 status=SENDING, attempts=OutboxMessage.attempts + 1, updated_at=utcnow())
                 .returning(OutboxMessage.id)).scalars().all()
         rows = []
@@ -161,7 +157,7 @@ def _send_mass(runtime, sender: WechatSender, policy, campaign: str, batch: list
             if not result.get("msg_id"):  # accepted (or known), but no job to follow up
                 raise UnknownOutcome(f"WeChat answered errcode {code} to the 群发 without a msg_id")
         except SendError as error:
-            outcomes.update(_failed(runtime, policy, campaign, rows, error, now))
+            outcomes.update(_failed(runtime, policy, campaign, rows, error, now, MASS_QUEUED))
             continue
         msg_id = str(result["msg_id"])[:32]
         _accepted(runtime, campaign, ids, msg_id, str(result.get("msg_data_id") or "")[:32] or None)
@@ -198,7 +194,7 @@ def _accepted(runtime, campaign: str, ids: list[int], msg_id: str, msg_data_id: 
         _count(runtime, s, campaign, SENT, moved)
 
 
-def _failed(runtime, policy, campaign: str, rows: list[dict], error: SendError, now) -> Counter:
+def _failed(runtime, policy, campaign: str, rows: list[dict], error: SendError, now, waiting: str) -> Counter:
     """The whole batch failed alike: queued again after a backoff, or failed for a person."""
     reason = str(error) or type(error).__name__
     if isinstance(error, UnknownOutcome):
@@ -212,7 +208,7 @@ def _failed(runtime, policy, campaign: str, rows: list[dict], error: SendError, 
             if attempts >= policy.max_attempts:
                 continue
             retry_at = now + max(policy.backoff(attempts), error.retry_after or dt.timedelta())
-            _finish(runtime, campaign, again, ROUTE_QUEUED, reason, next_attempt_at=retry_at)
+            _finish(runtime, campaign, again, waiting, reason, next_attempt_at=retry_at)
             outcomes[QUEUED] += len(again)
             log.warning("WeChat 群发 of %s: %s; %d rows retried at %s", campaign, reason, len(again),
                         retry_at.strftime("%H:%M:%S"))
@@ -235,7 +231,7 @@ def _send_templates(runtime, sender: WechatSender, policy, campaign: str, batch:
         try:
             sent = sender.templates.send(row["openid"], title)
         except SendError as error:
-            outcomes.update(_failed(runtime, policy, campaign, [row], error, now))
+            outcomes.update(_failed(runtime, policy, campaign, [row], error, now, TEMPLATE_QUEUED))
             continue
         with runtime.db.session() as s:
             if s.execute(update(OutboxMessage).where(OutboxMessage.id == row["id"], OutboxMessage.status == SENDING)

@@ -34,7 +34,8 @@ from bot import subscriptions
 from bot.outbox import CANCELLED, FAILED, SENT, UNKNOWN_OUTCOME, requeue
 from bot.placeholders import COUNTY_FIGURES, base_values
 from bot.publicity.plan import queue_recipients
-from bot.publicity.routes import BATCHED_ROUTES, CS, MASS, ROUTE_QUEUED, SMS, TEMPLATE  # noqa: F401 — the pages' names
+from bot.publicity.routes import (BATCHED_STATUSES, CS, MASS, QUEUED_BY_ROUTE, SMS, TEMPLATE,  # noqa: F401 — the pages' names
+                                  queued_status)
 from bot.publicity.subscribe import load_words, topic_ids
 from bot.storage.models import Broadcast, BroadcastRecipient, Conversation, OutboxMessage, Subscription, utcnow
 
@@ -196,7 +197,8 @@ def _mass_in_month(session: Session, runtime, keys: list[str], at: dt.datetime) 
         used.update(session.execute(select(BroadcastRecipient.recipient_key, func.count()).join(
             Broadcast, Broadcast.id == BroadcastRecipient.broadcast_id).where(
             BroadcastRecipient.route == MASS, BroadcastRecipient.recipient_key.in_(part),
-            BroadcastRecipient.planned_at >= month_start - dt.timedelta(days=366),  # the index's range
+            # planned at most a year ahead of going out: a bounded range of the (key, route, planned_at) index
+            BroadcastRecipient.planned_at >= month_start - dt.timedelta(days=366),
             out_at >= month_start, out_at < month_end).group_by(BroadcastRecipient.recipient_key)).all())
     return used
 
@@ -260,7 +262,7 @@ def progress(session: Session, broadcast: Broadcast) -> tuple[str, Counter]:
     if not rows:
         return "sent", states  # approved with nobody to reach: nothing left to do
     if states["queued"]:
-        waiting = all(_aware(at) > utcnow() for s, _, _, at in rows if s in ("queued", ROUTE_QUEUED))
+        waiting = all(_aware(at) > utcnow() for s, _, _, at in rows if s in ("queued", *BATCHED_STATUSES))
         return ("scheduled" if waiting and states["queued"] == len(rows) else "sending"), states
     return ("partly_sent" if states["failed"] or states["unknown"] else "sent"), states
 
@@ -273,13 +275,15 @@ def retry_failed(session: Session, runtime, broadcast: Broadcast) -> int:
         BroadcastRecipient.broadcast_id == broadcast.id, OutboxMessage.status == FAILED,
         or_(OutboxMessage.last_error.is_(None), ~OutboxMessage.last_error.startswith(UNKNOWN_OUTCOME)))
     ).all()
-    batched = [message_id for message_id, route in rows if route in BATCHED_ROUTES]
-    again = sum(session.execute(update(OutboxMessage).where(
-        OutboxMessage.id.in_(part), OutboxMessage.status == FAILED).values(
-        status=ROUTE_QUEUED, next_attempt_at=utcnow(), updated_at=utcnow())).rowcount for part in _chunks(batched))
+    again = 0
+    for route in QUEUED_BY_ROUTE:
+        batched = [message_id for message_id, planned in rows if planned == route]
+        again += sum(session.execute(update(OutboxMessage).where(
+            OutboxMessage.id.in_(part), OutboxMessage.status == FAILED).values(
+            status=queued_status(route), next_attempt_at=utcnow(), updated_at=utcnow())).rowcount
+            for part in _chunks(batched))
     session.commit()  # requeue writes in its own session
-    return again + sum(requeue(runtime, message_id) for message_id, route in rows
-                              if route not in BATCHED_ROUTES)
+    return again + sum(requeue(runtime, message_id) for message_id, route in rows if route not in QUEUED_BY_ROUTE)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

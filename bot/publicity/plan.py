@@ -5,7 +5,8 @@ multi-row INSERTs of their broadcast_recipients rows, instead of two statements 
 recipient (bench/bench_broadcast.py measures both against a bare INSERT … SELECT). The
 rows are the ones `bot.outbox.enqueue` writes; the idempotency key per recipient and the
 unique (broadcast, channel, recipient) row still make a second plan send nobody anything
-twice. 群发 and template rows start as `route_queued` (bot/publicity/routes.py). Each channel's text is encrypted once: every recipient of a broadcast reads the
+twice. 群发 and template rows start as `mass_queued` / `template_queued` (bot/publicity/routes.py).
+Each channel's text is encrypted once: every recipient of a broadcast reads the
 same notice, so nothing is learnt from equal ciphertexts that the notice does not say.
 """
 from __future__ import annotations
