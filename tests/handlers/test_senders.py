@@ -35,7 +35,7 @@ from handlers.senders import CUSTOM_SEND, TEMPLATE_SEND, SmsSender, WechatSender
 from handlers.wechat_api import WeChatApi, WeChatApiError
 from web.app import create_app
 from tests.conftest import ROOT
-from tests.handlers.conftest import APP_ID, APP_SECRET, OPENID, FakeWeChatApi, send_json
+from tests.handlers.conftest import APP_ID, APP_SECRET, OPENID, FakeWeChatApi
 from tests.test_outbox import meet_at_first_claim
 
 ACCOUNT_SID = "AC" + "1" * 32
