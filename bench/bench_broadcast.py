@@ -10,6 +10,10 @@ the bot stores them). Measured in the same run:
                the outbox rows and broadcast_recipients rows, in one unit of work
     send       `deliver_due` with the configured Pacer and a fake sender that takes no time,
                for a few seconds per channel: the sends counted in every one-second window
+    mass       the WeChat followers (none wrote in 48 h: all 群发) sent by
+               handlers.wechat_mass.deliver_routed to a local fake /cgi-bin/message/mass/send:
+               claim, decrypt, ceil(N / 10,000) calls, mark sent; against what one
+               customer-service message each would take at the configured WeChat rate
 
     .venv/bin/python bench/bench_broadcast.py [--subscribers 100000] [--send-seconds 3] [--json]
 
@@ -38,6 +42,9 @@ from bot.publicity import broadcast as bc  # noqa: E402
 from bot.publicity.subscribe import topic_ids  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
 from bot.storage.models import OutboxMessage, Subscription, utcnow  # noqa: E402
+from handlers.senders import WechatSender  # noqa: E402
+from handlers.wechat_api import WeChatApi  # noqa: E402
+from handlers.wechat_mass import MASS_SEND, deliver_routed  # noqa: E402
 
 POSTGRES_URL = os.environ.get("JIUZHU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 RESULTS = ROOT / "bench/results/broadcast.json"
@@ -127,6 +134,55 @@ def send(runtime, seconds: float) -> dict:
                       "mean_per_second": round(len(s.stamps) / seconds, 2)} for channel, s in senders.items()}
 
 
+class FakeMassApi:
+    """/cgi-bin/token and /cgi-bin/message/mass/send on 127.0.0.1, answering at once."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.calls: list[int] = []  # openids per 群发 call
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                self._json({"access_token": "BENCH", "expires_in": 7200})
+
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path.startswith(MASS_SEND):
+                    api.calls.append(len(body["touser"]))
+                self._json({"errcode": 0, "msg_id": 1000 + len(api.calls), "msg_data_id": 1})
+
+            def _json(self, result):
+                data = json.dumps(result).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def mass(runtime) -> dict:
+    """Seconds to 群发 every queued follower row through the fake API; calls and their sizes."""
+    fake = FakeMassApi()
+    sender = WechatSender(WeChatApi(runtime.db, "wxbench", "bench-secret", fake.url, timeout=60))
+    started = time.perf_counter()
+    outcomes = deliver_routed(runtime, sender, Policy(), now=utcnow() + dt.timedelta(days=1))
+    seconds = time.perf_counter() - started
+    fake.server.shutdown()
+    rate = runtime.config.outbox.wechat_per_second
+    return {"followers": outcomes["sent"], "calls": len(fake.calls), "openids_per_call": fake.calls,
+            "seconds": round(seconds, 2), "per_second": round(outcomes["sent"] / seconds) if seconds else None,
+            "customer_service_seconds_at_rate": round(outcomes["sent"] / rate, 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=100_000)
@@ -148,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         with runtime.db.session() as s:
             rows = s.execute(select(OutboxMessage.id)).all()
         sending = send(runtime, args.send_seconds)
+        mass_sending = mass(runtime)
         runtime.db.dispose()
     finally:
         with admin.begin() as conn:
@@ -157,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                "baseline_seconds": round(base_seconds, 2),
                "baseline_per_second": round(args.subscribers / base_seconds),
                "approve_seconds": round(approve_seconds, 2), "queued": queued, "outbox_rows": len(rows),
-               "approve_per_second": round(queued / approve_seconds), "send": sending}
+               "approve_per_second": round(queued / approve_seconds), "send": sending, "mass": mass_sending}
     print(json.dumps(summary, ensure_ascii=False, indent=2))
     if args.json:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

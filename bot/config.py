@@ -87,6 +87,7 @@ class Matching:
 
 # Bounds of a channel setting, in its field's metadata: at least `min`, or above `above`.
 AT_LEAST_1, NOT_NEGATIVE, ABOVE_0 = {"min": 1}, {"min": 0}, {"above": 0}
+MASS_MAX_OPENIDS = 10000  # WeChat: /cgi-bin/message/mass/send takes 2 to 10,000 openids
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,19 @@ class WeChatSettings:
     api_base: str = "https://api.weixin.qq.com"
     # [wechat.menu] as written; handlers.wechat_api.menu_of checks it against WeChat's limits
     menu: dict = field(default_factory=dict)
+    # 群发 by OpenID list: WeChat takes 2 to 10,000 openids a call (handlers/wechat_mass.py)
+    mass_batch_size: int = field(default=10000, metadata={"min": 2})
+    # wait after WeChat says a quota is used up (45009, 45011, 45047, 45028) before trying again
+    limit_retry_minutes: int = field(default=60, metadata=AT_LEAST_1)
+    # 模板消息 for service notices outside the 48 h: "" = no template route
+    notice_template_id: str = ""
+    notice_template_title_key: str = "thing1"   # the template's keyword for the notice's title
+    notice_template_date_key: str = "time2"     # … and for its date
+    notice_template_url: str = ""               # where the template links to ("" = no link)
+
+    def __post_init__(self):
+        if self.mass_batch_size > MASS_MAX_OPENIDS:
+            raise ConfigError("wechat.mass_batch_size", f"WeChat takes at most {MASS_MAX_OPENIDS} openids a call")
 
 
 @dataclass(frozen=True)

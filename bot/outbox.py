@@ -59,7 +59,12 @@ class SendError(Exception):
 
 
 class TemporaryFailure(SendError):
-    """Nothing was sent, and trying again later can help."""
+    """Nothing was sent, and trying again later can help; not before `retry_after` when the
+    provider said a quota is used up (the usual backoff would only hit the limit again)."""
+
+    def __init__(self, reason: str = "", retry_after: dt.timedelta | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 class PermanentFailure(SendError):
@@ -283,7 +288,7 @@ def mark_failed(runtime, message: Outgoing, error: SendError, policy: Policy,
     if isinstance(error, UnknownOutcome):
         reason = f"{UNKNOWN_OUTCOME}: {reason}"
     elif isinstance(error, TemporaryFailure) and message.attempts < policy.max_attempts:
-        retry_at = now + policy.backoff(message.attempts)
+        retry_at = now + max(policy.backoff(message.attempts), error.retry_after or dt.timedelta())
         _finish(runtime, message.id, QUEUED, reason, next_attempt_at=retry_at)
         log.warning("outbox #%d (%s): attempt %d failed (%s); retry at %s", message.id, message.channel,
                     message.attempts, reason, retry_at.strftime("%H:%M:%S"))

@@ -1,4 +1,5 @@
-"""Outbox senders: SMS through Twilio's REST API, WeChat customer-service messages (客服消息).
+"""Outbox senders: SMS through Twilio's REST API, WeChat customer-service messages (客服消息) and
+template messages (模板消息); the broadcasts' 群发 batches are handlers/wechat_mass.py.
 
 Only this module (with the webhooks) talks to the providers; bot/outbox.py hands
 each claimed message to `send(recipient, body)` and learns the outcome from the
@@ -10,9 +11,10 @@ key, so a retry could deliver twice). Logs carry masked numbers, never text.
 """
 from __future__ import annotations
 
-import json
+import datetime as dt
 import logging
 import urllib.parse
+import zoneinfo
 
 import requests
 from twilio.base.exceptions import TwilioException
@@ -20,12 +22,13 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
 
+from bot.config import MASS_MAX_OPENIDS
 from bot.errors import ConfigError
-from bot.outbox import PermanentFailure, Sender, Sent, TemporaryFailure, UnknownOutcome
+from bot.outbox import PermanentFailure, SendError, Sender, Sent, TemporaryFailure, UnknownOutcome
 from bot.phones import to_e164
 from bot.privacy import mask_phone
 from handlers.sms_text import STATUS_PATH, segments
-from handlers.wechat_api import TOKEN_ERRORS, WeChatApi, WeChatApiError
+from handlers.wechat_api import TOKEN_ERRORS, WeChatApi, WeChatApiError, errcode_of
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +37,20 @@ TWILIO_SECRETS = {"twilio_account_sid": "JIUZHU_TWILIO_ACCOUNT_SID",
                   "twilio_auth_token": "JIUZHU_TWILIO_AUTH_TOKEN", "twilio_from": "JIUZHU_TWILIO_FROM"}
 MAX_SMS_CHARS = 1600               # Twilio refuses longer bodies
 CUSTOM_SEND = "/cgi-bin/message/custom/send"
-# WeChat errcodes worth another try later: system busy, API call quotas.
-WECHAT_TEMPORARY = {-1, 45009, 45011}
+TEMPLATE_SEND = "/cgi-bin/message/template/send"
+TEMPLATE_THING_CHARS = 20           # a template's `thing` keyword shows at most 20 characters
+WINDOW_CLOSED = 45015               # customer-service message more than 48 h after the resident's last message
+WINDOW_CLOSED_WORDS = "the resident has not written for over 48 hours (customer-service window closed)"
+# WeChat busy: another try soon. Quotas used up: another try after [wechat] limit_retry_minutes.
+WECHAT_TEMPORARY = {-1}
+WECHAT_LIMITS = {45009: "daily API call quota reached", 45011: "API called too often",
+                 45047: "customer-service message limit for this resident reached",
+                 45028: "no 群发 quota left"}
+# Refusals a caseworker can act on, in the reason kept with the message.
+WECHAT_PERMANENT = {43004: "the resident no longer follows the account", 40003: "not a follower's openid",
+                    43019: "the resident blocked the account", 40037: "notice_template_id is not a template "
+                    "of this account", 43101: "the resident refused this template's messages",
+                    45065: "this 群发 was already accepted", 40130: "a 群发 needs at least two openids"}
 
 
 class SmsSender:
@@ -92,39 +107,111 @@ class SmsSender:
 
 
 class WechatSender:
-    """Sends a customer-service text message with the access token every process shares."""
+    """Sends a customer-service text message with the access token every process shares.
 
-    def __init__(self, api: WeChatApi):
-        self.api = api
-        self.max_seconds = 4 * api.timeout  # at worst: token, send, fresh token, send
+    A customer-service message is only allowed within 48 h of the resident's last message;
+    when WeChat says the window closed (45015), the notice goes as a 模板消息 if config.toml
+    names a template, else it fails saying so (trying again cannot reopen the window).
+    """
+
+    def __init__(self, api: WeChatApi, templates: TemplateSender | None = None,
+                 limit_retry: dt.timedelta = dt.timedelta(hours=1), mass_batch_size: int = MASS_MAX_OPENIDS):
+        self.api, self.templates, self.limit_retry = api, templates, limit_retry
+        self.mass_batch_size = mass_batch_size  # openids per 群发 call (handlers/wechat_mass.py)
+        self.max_seconds = 8 * api.timeout  # at worst: token, send, fresh token, send; then the template's
 
     @classmethod
     def from_runtime(cls, runtime) -> WechatSender:
         """The sender of this deployment (AppID and AppSecret required)."""
-        return cls(WeChatApi.from_runtime(runtime))
+        api = WeChatApi.from_runtime(runtime)
+        section = runtime.config.wechat
+        return cls(api, TemplateSender.from_settings(api, section, runtime.config.workbench.timezone),
+                   dt.timedelta(minutes=section.limit_retry_minutes), section.mass_batch_size)
 
     def send(self, recipient: str, body: str) -> Sent:
         """POST {api_base}/cgi-bin/message/custom/send; a refused token is replaced once."""
-        payload = json.dumps({"touser": recipient, "msgtype": "text", "text": {"content": body}},
-                             ensure_ascii=False).encode("utf-8")
-        for attempt in range(2):
-            try:
-                token = self.api.access_token()
-            except WeChatApiError as exc:  # its text never holds the secret or the token
-                raise TemporaryFailure(str(exc)[:150]) from None
-            try:
-                code = _errcode(self.api.call(CUSTOM_SEND, payload, token))
-            except WeChatApiError as exc:
-                raise _failure_of(exc) from None
-            if code in TOKEN_ERRORS and attempt == 0:
-                self.api.forget_token(token)  # refused, so nothing was sent: safe to repeat
-                continue
-            if code == 0:
-                log.info("WeChat customer-service message sent (%d bytes)", len(body.encode("utf-8")))
-                return Sent()
-            failure = TemporaryFailure if code in WECHAT_TEMPORARY else PermanentFailure
-            raise failure(f"WeChat errcode {code}")
-        raise TemporaryFailure("WeChat refused a fresh access token")
+        code = errcode_of(_posted(self.api, CUSTOM_SEND,
+                                  {"touser": recipient, "msgtype": "text", "text": {"content": body}}))
+        if code == 0:
+            log.info("WeChat customer-service message sent (%d bytes)", len(body.encode("utf-8")))
+            return Sent()
+        if code == WINDOW_CLOSED:
+            if self.templates is None:
+                raise PermanentFailure(f"WeChat errcode {code}: {WINDOW_CLOSED_WORDS}, and no notice template "
+                                       "is configured ([wechat] notice_template_id)")
+            return self.templates.send(recipient, title_of(body))
+        raise wechat_failure(code, self.limit_retry)
+
+    def deliver_batches(self, runtime, policy, stop=None, now=None):
+        """The broadcasts' 群发 and template rows, which the per-message worker leaves alone."""
+        from handlers.wechat_mass import deliver_routed  # it imports this module
+
+        return deliver_routed(runtime, self, policy, stop=stop, now=now)
+
+
+class TemplateSender:
+    """模板消息 (POST /cgi-bin/message/template/send) of the service-notice template in config.toml.
+
+    A template shows short keyword values only (a `thing` keyword: 20 characters), so it
+    carries the notice's title and date, never the whole text; `url` may link to the notice.
+    """
+
+    def __init__(self, api: WeChatApi, template_id: str, title_key: str, date_key: str, url: str,
+                 zone: str, limit_retry: dt.timedelta = dt.timedelta(hours=1)):
+        self.api, self.template_id, self.title_key, self.date_key, self.url = api, template_id, title_key, date_key, url
+        self.zone, self.limit_retry = zoneinfo.ZoneInfo(zone), limit_retry
+        self.max_seconds = 4 * api.timeout
+
+    @classmethod
+    def from_settings(cls, api: WeChatApi, section, zone: str) -> TemplateSender | None:
+        """The template of `[wechat]`, or None when notice_template_id is empty."""
+        if not section.notice_template_id:
+            return None
+        return cls(api, section.notice_template_id, section.notice_template_title_key,
+                   section.notice_template_date_key, section.notice_template_url, zone,
+                   dt.timedelta(minutes=section.limit_retry_minutes))
+
+    def payload(self, recipient: str, title: str, when: dt.datetime | None = None) -> dict:
+        """The template/send body: title and date in the template's keywords."""
+        local = (when or dt.datetime.now(dt.timezone.utc)).astimezone(self.zone)
+        payload = {"touser": recipient, "template_id": self.template_id,
+                   "data": {self.title_key: {"value": title[:TEMPLATE_THING_CHARS]},
+                            self.date_key: {"value": f"{local:%Y-%m-%d %H:%M}"}}}
+        if self.url:
+            payload["url"] = self.url
+        return payload
+
+    def send(self, recipient: str, title: str) -> Sent:
+        """One template message; WeChat's msgid identifies it (its TEMPLATESENDJOBFINISH event)."""
+        result = _posted(self.api, TEMPLATE_SEND, self.payload(recipient, title))
+        code = errcode_of(result)
+        if code == 0:
+            log.info("WeChat template message sent")
+            return Sent(provider_id=str(result.get("msgid") or "")[:64] or None)
+        raise wechat_failure(code, self.limit_retry)
+
+
+def _posted(api: WeChatApi, path: str, payload: dict) -> dict:
+    """POST a message and return WeChat's answer, or raise the outbox's kind of failure."""
+    try:
+        return api.send_message(path, payload)
+    except WeChatApiError as exc:
+        raise _failure_of(exc) from None
+
+
+def wechat_failure(code: int | str, limit_retry: dt.timedelta) -> SendError:
+    """The outbox's failure for a WeChat errcode other than 0 (and 45015, which has a fallback)."""
+    if code in WECHAT_LIMITS:  # a quota: the usual 30-second backoff would only hit it again
+        return TemporaryFailure(f"WeChat errcode {code}: {WECHAT_LIMITS[code]}", retry_after=limit_retry)
+    if code in WECHAT_TEMPORARY or code in TOKEN_ERRORS:  # busy, or a second token refused
+        return TemporaryFailure(f"WeChat errcode {code}")
+    return PermanentFailure(f"WeChat errcode {code}" + (f": {WECHAT_PERMANENT[code]}" if code in WECHAT_PERMANENT else ""))
+
+
+def title_of(body: str) -> str:
+    """A template's title from a message: its first line without the 【】 a notice wears."""
+    first = next((line.strip() for line in body.splitlines() if line.strip()), "")
+    return first.strip("【】").strip() or first
 
 
 def _failure_of(error: WeChatApiError) -> Exception:
@@ -173,12 +260,3 @@ def _not_connected(exc: requests.ConnectionError) -> bool:
     """True when the connection was never made (refused, no route, DNS), so Twilio saw nothing."""
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(reason, NewConnectionError)
-
-
-def _errcode(result: dict) -> int | str:
-    """WeChat's errcode as an int (0 when absent), or the raw value if it is not a number."""
-    code = result.get("errcode", 0)
-    try:
-        return int(code)
-    except (TypeError, ValueError):
-        return str(code)[:20]

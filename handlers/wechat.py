@@ -226,6 +226,9 @@ def dedup_key(message, runtime) -> str | None:
     msg_id = raw_field(message, "MsgId")
     if msg_id:
         return f"m:{msg_id}"
+    job = raw_field(message, "MsgID")  # MASSSENDJOBFINISH: jobs may finish in the same second
+    if message.type == "event" and job:
+        return f"e:{getattr(message, 'event', '')}:{job}"
     created = raw_field(message, "CreateTime")
     if message.type == "event" and created:
         return "e:" + runtime.protector.blind_index(

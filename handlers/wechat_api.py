@@ -115,6 +115,28 @@ class WeChatApi:
             return result
         raise WeChatApiError(f"WeChat {path} failed: the access token was refused twice")
 
+    def send_message(self, path: str, payload: dict) -> dict:
+        """POST a message (customer-service, 群发, template) with the shared token; WeChat's answer.
+
+        A token WeChat refuses (40001/42001) is replaced once: refused, nothing was sent, so the
+        call is safe to repeat. Any other errcode is the caller's to judge. A failure to get a
+        token is a WeChatApiError that never says `maybe_received` (no message went out);
+        a call that went out without a readable answer does.
+        """
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")  # WeChat wants raw UTF-8
+        result: dict = {}
+        for attempt in range(2):
+            try:
+                token = self.access_token()
+            except WeChatApiError as exc:
+                raise WeChatApiError(str(exc), status=exc.status) from None
+            result = self.call(path, body, token)
+            if errcode_of(result) in TOKEN_ERRORS and attempt == 0:
+                self.forget_token(token)
+                continue
+            break
+        return result
+
     def create_menu(self, menu: dict) -> None:
         """Publish the custom menu (replaces the current one)."""
         self.post("/cgi-bin/menu/create", menu)
@@ -161,6 +183,15 @@ class WeChatApi:
             raise WeChatApiError(f"WeChat {what} answered something that is not a JSON object",
                                  maybe_received=True)
         return result
+
+
+def errcode_of(result: dict) -> int | str:
+    """WeChat's errcode as an int (0 when absent), or the raw value if it is not a number."""
+    code = result.get("errcode", 0)
+    try:
+        return int(code)
+    except (TypeError, ValueError):
+        return str(code)[:20]
 
 
 def menu_of(menu: dict) -> tuple[dict, dict[str, str]]:

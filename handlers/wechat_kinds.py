@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot import subscriptions
-from handlers.wechat_wire import CHANNEL, Settings
+from handlers.wechat_wire import CHANNEL, Settings, raw_field
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,22 @@ def _on_click(message, runtime, settings) -> str | Ask:
     """A menu click is answered as if the resident had typed the button's text."""
     text = settings.click_texts.get(message.key or "")
     return Ask(text) if text else greeting(runtime)
+
+
+@_kind(EVENT_KINDS, "masssendjobfinish")
+def _on_mass_job_finish(message, runtime, settings) -> str | Ask | Act:
+    """WeChat's report on a 群发 job: its counts recorded against the broadcast; no reply."""
+    from handlers.wechat_mass import record_job_finish  # the worker's module: only loaded when needed
+
+    counts = [_number(message, name) for name in ("TotalCount", "FilterCount", "SentCount", "ErrorCount")]
+    return Act("", lambda: record_job_finish(runtime, raw_field(message, "MsgID") or "",
+                                             raw_field(message, "Status") or "", *counts))
+
+
+def _number(message, name: str) -> int:
+    """A count as WeChat sent it (0 when missing or odd: wechatpy's typed fields would raise)."""
+    value = (raw_field(message, name) or "").strip()
+    return int(value) if value.isdigit() else 0
 
 
 def greeting(runtime) -> str:

@@ -17,7 +17,9 @@ from tests.handlers.test_sms import PHONE
 from tests.test_subscriptions import sms, wechat  # noqa: F401 — the signed-webhook fixtures
 
 SECOND_PHONE = "+8613800000002"
-NOON = dt.datetime(2026, 12, 2, 4, 0, tzinfo=dt.timezone.utc)  # 12:00 in 兴国 (UTC+8)
+COUNTY = dt.timezone(dt.timedelta(hours=8))  # 兴国 (Asia/Shanghai, no daylight saving)
+# 12:00 county time tomorrow: a fixed date would fall in the past and make "scheduled" untestable
+NOON = (dt.datetime.now(COUNTY) + dt.timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
 
 
 class Sender:
@@ -94,14 +96,13 @@ def test_approval_needs_a_second_account_and_queues_each_subscriber_once(sms):
 def test_sms_waits_for_eight_in_the_morning(sms):
     twilio, rt = sms
     subscribe_by_sms(twilio, PHONE)
-    today = dt.datetime.now(dt.timezone.utc).replace(hour=14, minute=30, second=0, microsecond=0)
-    night = today + dt.timedelta(days=1)  # 22:30 county time, still ahead (the state reads the real clock)
+    night = NOON + dt.timedelta(hours=10, minutes=30)  # 22:30 county time
     broadcast_id = draft(rt)
     approve(rt, broadcast_id, now=night)
     assert state(rt, broadcast_id)[0] == "scheduled"
     with rt.db.unit_of_work() as s:
         due = s.execute(select(OutboxMessage.next_attempt_at).where(OutboxMessage.kind == "broadcast")).scalar_one()
-    assert bc._aware(due) == night.replace(hour=0, minute=0) + dt.timedelta(days=1)  # 8:00 the next day
+    assert bc._aware(due) == NOON + dt.timedelta(hours=20)  # 8:00 the next day
     assert deliver_due(rt, {"sms": Sender()}, outbox_refusal(rt), Policy(), now=night) == Counter()
 
 

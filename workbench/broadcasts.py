@@ -25,7 +25,29 @@ from workbench.auth import requires, unit_of_work
 STATUS_LABELS = {"draft": "待审批", "cancelled": "已撤销", "scheduled": "已排期", "sending": "发送中",
                  "sent": "已发完", "partly_sent": "部分发送"}
 STATE_LABELS = {"queued": "排队中", "sent": "已发出", "delivered": "已送达", "failed": "失败", "unknown": "结果不明"}
-ROUTE_LABELS = {bc.CS: "微信客服消息", bc.MASS: "微信群发", bc.SMS: "短信"}
+ROUTE_LABELS = {bc.CS: "微信客服消息", bc.MASS: "微信群发", bc.TEMPLATE: "微信模板消息", bc.SMS: "短信"}
+# What a caseworker reads for a reason kept with a failed message (bot/outbox.py, handlers/): the
+# first label whose marker the reason contains; anything else is shown as it was stored.
+REASON_LABELS = (
+    ("outcome unknown", "结果不明：请求已发出但平台没有回应，可能已经送达，不会自动重发，请在公众号后台或短信平台核对"),
+    ("errcode 45015", "居民超过 48 小时没有给公众号发消息，微信不允许再发客服消息，也没有可用的模板消息"),
+    ("errcode 45047", "对这位居民的客服消息已达微信的条数上限，多次重试仍未成功"),
+    ("errcode 45009", "微信接口当日调用额度已用完，多次重试仍未成功"),
+    ("errcode 45011", "调用微信接口太频繁，多次重试仍未成功"),
+    ("errcode 45028", "公众号的群发额度已用完，多次重试仍未成功"),
+    ("errcode 43004", "居民已取消关注公众号"),
+    ("unfollowed", "居民已取消关注公众号"),
+    ("opted out", "号码已退订短信"),
+    ("群发 job", "微信群发任务整体失败（如内容审核未通过），微信没有发给任何人"),
+    ("notice_template_id", "没有配置模板消息（config.toml [wechat] notice_template_id）"),
+    ("errcode 43101", "居民拒收了这个模板的消息"),
+    ("errcode 40003", "不是本公众号粉丝的 OpenID"),
+)
+
+
+def reason_label(reason: str) -> str:
+    """A stored failure reason in the words of the page."""
+    return next((label for marker, label in REASON_LABELS if marker in reason), reason)
 
 
 def approves(actor) -> bool:
@@ -87,7 +109,7 @@ def broadcast(broadcast_id: int):
                     unverified=bc.unverified_figures(runtime, b.body), results=results,
                     may_approve=b.status == bc.DRAFT and approves(g.actor) and g.actor.username != b.author)
     return render_template("workbench/broadcast.html", **view, labels=STATUS_LABELS, state_labels=STATE_LABELS,
-                           route_labels=ROUTE_LABELS, topics=_topic_names())
+                           route_labels=ROUTE_LABELS, topics=_topic_names(), reason_label=reason_label)
 
 
 @blueprint.route("/broadcasts/<int:broadcast_id>/approve", methods=["POST"])

@@ -127,6 +127,9 @@ def run_worker(runtime, senders: dict, refusal, once: bool = False,
                 fail_stuck(runtime, dt.timedelta(minutes=policy.stuck_minutes))
             outcomes = deliver_due(runtime, senders, refusal, policy, stop=stop,
                                    now=started if once else None, pacer=pacer)
+            for sender in senders.values():  # WeChat 群发: many outbox rows a call (handlers/wechat_mass.py)
+                if hasattr(sender, "deliver_batches"):
+                    outcomes.update(sender.deliver_batches(runtime, policy, stop=stop, now=started if once else None))
         except Exception:
             if once:
                 raise

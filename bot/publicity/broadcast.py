@@ -7,11 +7,14 @@ An approved broadcast's state is its recipients' outbox rows: scheduled (all wai
 time), sending, sent, or partly sent (some failed) with one action to queue the failed ones
 again. Each recipient gets the cheapest legal route, decided when it is planned:
 
-    wechat_cs    a customer-service message: only within 48 h of the resident's last message
-    wechat_mass  群发: a follower receives at most 4 a month
-    sms          a number subscribed to the topic (an SMS opt-in was confirmed), sent 8:00–20:00
+    wechat_cs        a customer-service message: only within 48 h of the resident's last message
+    wechat_mass      群发 by OpenID list (handlers/wechat_mass.py): a follower receives at most 4 a
+                     month, counted in the county's calendar month the broadcast goes out in
+    wechat_template  模板消息 (title and date only) once the 群发 quota is used up, when config.toml
+                     names a notice template
+    sms              a number subscribed to the topic (an SMS opt-in was confirmed), sent 8:00–20:00
 
-A follower whose 群发 quota is used up, or a number that said STOP, is counted unreachable.
+A follower with neither, or a number that said STOP, is counted unreachable.
 One broadcast_recipients row per (broadcast, channel, recipient) and an outbox idempotency key
 per recipient: a second approval or a crash mid-plan never sends anyone the notice twice.
 """
@@ -24,18 +27,19 @@ import zoneinfo
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot import subscriptions
 from bot.outbox import CANCELLED, FAILED, SENT, UNKNOWN_OUTCOME, requeue
 from bot.placeholders import COUNTY_FIGURES, base_values
 from bot.publicity.plan import queue_recipients
+from bot.publicity.routes import (BATCHED_STATUSES, CS, MASS, QUEUED_BY_ROUTE, SMS, TEMPLATE,  # noqa: F401 — the pages' names
+                                  queued_status)
 from bot.publicity.subscribe import load_words, topic_ids
 from bot.storage.models import Broadcast, BroadcastRecipient, Conversation, OutboxMessage, Subscription, utcnow
 
 DRAFT, APPROVED, CANCELLED_BROADCAST = "draft", "approved", "cancelled"
-CS, MASS, SMS = "wechat_cs", "wechat_mass", "sms"
 CS_WINDOW = dt.timedelta(hours=48)       # WeChat: customer-service messages only this long after the last message
 MASS_PER_MONTH = 4                       # WeChat service account: 群发 reaches a follower at most 4 times a month
 SMS_HOURS = (8, 20)                      # SMS to residents only from 8:00 to 20:00, county time
@@ -140,7 +144,10 @@ def audience(session: Session, runtime, broadcast: Broadcast, now: dt.datetime |
         Subscription.topic == subscriptions.ALL, Subscription.status == subscriptions.UNSUBSCRIBED)).all())
     wechat_keys = [key for channel, key in candidates if channel == "wechat"]
     last_seen = _last_messages(session, wechat_keys)
-    mass_used = _mass_this_month(session, runtime, wechat_keys, now)
+    # WeChat counts 群发 in the month a follower receives it: the month this one goes out in
+    goes_out = max(_aware(broadcast.send_at), now) if broadcast.send_at else now
+    mass_used = _mass_in_month(session, runtime, wechat_keys, goes_out)
+    template = bool(runtime.config.wechat.notice_template_id)
     planned, unreachable = [], 0
     for (channel, key), person in candidates.items():
         if (channel, key) in stopped:
@@ -152,6 +159,8 @@ def audience(session: Session, runtime, broadcast: Broadcast, now: dt.datetime |
             person.route = CS
         elif mass_used.get(key, 0) < MASS_PER_MONTH:
             person.route = MASS
+        elif template:
+            person.route = TEMPLATE
         else:
             unreachable += 1
             continue
@@ -172,17 +181,25 @@ def _last_messages(session: Session, keys: list[str]) -> dict[str, dt.datetime]:
     return found
 
 
-def _mass_this_month(session: Session, runtime, keys: list[str], now: dt.datetime) -> dict[str, int]:
+def _mass_in_month(session: Session, runtime, keys: list[str], at: dt.datetime) -> dict[str, int]:
+    """群发 planned per follower for the county month of `at`, by when each goes out (its send_at,
+    else its approval): one approved on the 30th for the 2nd counts in the month it reaches them.
+    Every planned one counts, sent or not: WeChat filters a fifth (FilterCount), we never plan it."""
     if not keys:
         return {}
     zone = zoneinfo.ZoneInfo(runtime.config.workbench.timezone)
-    local = now.astimezone(zone)
-    month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(dt.timezone.utc)
+    local = at.astimezone(zone).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    month_start = local.astimezone(dt.timezone.utc)
+    month_end = (local + dt.timedelta(days=32)).replace(day=1).astimezone(dt.timezone.utc)
+    out_at = func.coalesce(Broadcast.send_at, Broadcast.approved_at, BroadcastRecipient.planned_at)
     used: dict[str, int] = {}
     for part in _chunks(keys):
-        used.update(session.execute(select(BroadcastRecipient.recipient_key, func.count()).where(
+        used.update(session.execute(select(BroadcastRecipient.recipient_key, func.count()).join(
+            Broadcast, Broadcast.id == BroadcastRecipient.broadcast_id).where(
             BroadcastRecipient.route == MASS, BroadcastRecipient.recipient_key.in_(part),
-            BroadcastRecipient.planned_at >= month_start).group_by(BroadcastRecipient.recipient_key)).all())
+            # planned at most a year ahead of going out: a bounded range of the (key, route, planned_at) index
+            BroadcastRecipient.planned_at >= month_start - dt.timedelta(days=366),
+            out_at >= month_start, out_at < month_end).group_by(BroadcastRecipient.recipient_key)).all())
     return used
 
 
@@ -245,20 +262,28 @@ def progress(session: Session, broadcast: Broadcast) -> tuple[str, Counter]:
     if not rows:
         return "sent", states  # approved with nobody to reach: nothing left to do
     if states["queued"]:
-        waiting = all(_aware(at) > utcnow() for s, _, _, at in rows if s == "queued")
+        waiting = all(_aware(at) > utcnow() for s, _, _, at in rows if s in ("queued", *BATCHED_STATUSES))
         return ("scheduled" if waiting and states["queued"] == len(rows) else "sending"), states
     return ("partly_sent" if states["failed"] or states["unknown"] else "sent"), states
 
 
 def retry_failed(session: Session, runtime, broadcast: Broadcast) -> int:
-    """Queue the failed recipients again (not the cancelled, not those whose outcome is unknown)."""
-    ids = session.execute(select(OutboxMessage.id).join(
+    """Queue the failed recipients again (not the cancelled, not those whose outcome is unknown);
+    群发 and template rows go back to their batch step, the others to the per-message worker."""
+    rows = session.execute(select(OutboxMessage.id, BroadcastRecipient.route).join(
         BroadcastRecipient, BroadcastRecipient.outbox_id == OutboxMessage.id).where(
         BroadcastRecipient.broadcast_id == broadcast.id, OutboxMessage.status == FAILED,
         or_(OutboxMessage.last_error.is_(None), ~OutboxMessage.last_error.startswith(UNKNOWN_OUTCOME)))
-    ).scalars().all()
+    ).all()
+    again = 0
+    for route in QUEUED_BY_ROUTE:
+        batched = [message_id for message_id, planned in rows if planned == route]
+        again += sum(session.execute(update(OutboxMessage).where(
+            OutboxMessage.id.in_(part), OutboxMessage.status == FAILED).values(
+            status=queued_status(route), next_attempt_at=utcnow(), updated_at=utcnow())).rowcount
+            for part in _chunks(batched))
     session.commit()  # requeue writes in its own session
-    return sum(requeue(runtime, message_id) for message_id in ids)
+    return again + sum(requeue(runtime, message_id) for message_id, route in rows if route not in QUEUED_BY_ROUTE)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -5,7 +5,8 @@ multi-row INSERTs of their broadcast_recipients rows, instead of two statements 
 recipient (bench/bench_broadcast.py measures both against a bare INSERT … SELECT). The
 rows are the ones `bot.outbox.enqueue` writes; the idempotency key per recipient and the
 unique (broadcast, channel, recipient) row still make a second plan send nobody anything
-twice. Each channel's text is encrypted once: every recipient of a broadcast reads the
+twice. 群发 and template rows start as `mass_queued` / `template_queued` (bot/publicity/routes.py).
+Each channel's text is encrypted once: every recipient of a broadcast reads the
 same notice, so nothing is learnt from equal ciphertexts that the notice does not say.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bot.outbox import QUEUED
+from bot.publicity.routes import queued_status
 from bot.storage.models import BroadcastRecipient, OutboxMessage
 
 BATCH = 2000  # rows per statement: well under PostgreSQL's 65,535 bind parameters (13 a row)
@@ -55,7 +56,8 @@ def _outbox_row(protector, broadcast, person, bodies, send_after, now) -> tuple:
     key = protector.blind_index("outbox", f"broadcast:{broadcast.campaign_id}:{person.channel}:{person.recipient_key}")
     recipient_key = person.recipient_key if person.channel == "wechat" else \
         protector.blind_index("user:sms", protector.decrypt(person.recipient_ref))
-    return (person.channel, recipient_key, bytes(person.recipient_ref), bodies[person.channel], QUEUED, 0,
+    return (person.channel, recipient_key, bytes(person.recipient_ref), bodies[person.channel],
+            queued_status(person.route), 0,
             send_after[person.channel], "broadcast", broadcast.campaign_id, key, now, now)
 
 
@@ -96,7 +98,8 @@ def _queue_batch(session, protector, broadcast, batch, bodies, send_after, now, 
             "outbox", f"broadcast:{broadcast.campaign_id}:{person.channel}:{person.recipient_key}")
         keys.append(key)
         rows.append(dict(channel=person.channel, recipient_key=protector.blind_index(f"user:{person.channel}", recipient),
-                         recipient_ref=protector.encrypt(recipient), body=bodies[person.channel], status=QUEUED,
+                         recipient_ref=protector.encrypt(recipient), body=bodies[person.channel],
+                         status=queued_status(person.route),
                          attempts=0, next_attempt_at=send_after[person.channel], kind="broadcast",
                          campaign_id=broadcast.campaign_id, idempotency_key=key, created_at=now, updated_at=now))
     # Core executemany on the tables: SQLAlchemy's "insertmanyvalues" sends one multi-row

@@ -401,7 +401,8 @@ class BroadcastRecipient(Base):
     """One recipient of one broadcast, by the cheapest legal route; unique, so never queued twice.
 
     route: wechat_cs (customer-service message, within 48 h of the resident's last message),
-    wechat_mass (群发, at most 4 a month per follower), sms. The delivery state is the outbox row's.
+    wechat_mass (群发, at most 4 a month per follower), wechat_template (模板消息, a service
+    notice outside the 48 h once 群发 is used up), sms. The delivery state is the outbox row's.
     """
 
     __tablename__ = "broadcast_recipients"
@@ -417,6 +418,33 @@ class BroadcastRecipient(Base):
     township: Mapped[str | None] = mapped_column(String(32))
     outbox_id: Mapped[int | None] = mapped_column(Integer)
     planned_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MassJob(Base):
+    """One WeChat 群发 call of a broadcast (handlers/wechat_mass.py): the openids it was accepted for
+    and, once WeChat pushes MASSSENDJOBFINISH, what became of them. WeChat reports counts only,
+    never which follower failed, so the counts live here and not on the outbox rows.
+
+    status: accepted (msg_id known, waiting for the event) or finished; job_status is WeChat's
+    own word ("send success", "send fail", "err(10001)" …).
+    """
+
+    __tablename__ = "mass_jobs"
+    __table_args__ = (UniqueConstraint("msg_id", name="uq_mass_jobs_msg_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(64), index=True)
+    msg_id: Mapped[str] = mapped_column(String(32))
+    msg_data_id: Mapped[str | None] = mapped_column(String(32))
+    recipients: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="accepted")
+    job_status: Mapped[str | None] = mapped_column(String(64))
+    total_count: Mapped[int | None] = mapped_column(Integer)
+    filter_count: Mapped[int | None] = mapped_column(Integer)
+    sent_count: Mapped[int | None] = mapped_column(Integer)
+    error_count: Mapped[int | None] = mapped_column(Integer)
+    accepted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class KnowledgeChange(Base):

@@ -136,13 +136,31 @@ def compatible_wechat(safe_wechat) -> FakeWeChat:
     return safe_wechat
 
 
+CUSTOM_SEND = "/cgi-bin/message/custom/send"
+MASS_SEND = "/cgi-bin/message/mass/send"
+TEMPLATE_SEND = "/cgi-bin/message/template/send"
+MESSAGE_PATHS = (CUSTOM_SEND, MASS_SEND, TEMPLATE_SEND)
+
+
 class FakeWeChatApi:
-    """A local stand-in for api.weixin.qq.com: /cgi-bin/token and /cgi-bin/menu/create."""
+    """A local stand-in for api.weixin.qq.com: /cgi-bin/token, /cgi-bin/menu/create, and the three
+    ways of sending: custom/send (客服消息), mass/send (群发 by OpenID list), template/send.
+
+    `answers[path]`: errcodes to answer, one per call, before {"errcode": 0}; `stall`: paths that
+    take `stall_seconds` to answer (a client with a shorter timeout sees the request go out and no
+    answer). A mass/send refuses a list of fewer than 2 or more than 10,000 openids (40130), as
+    WeChat does; one already given this clientmsgid gets 45065 with the first job's msg_id.
+    """
 
     def __init__(self):
         self.requests: list[tuple[str, dict, object]] = []   # (path, query, JSON body or None)
         self.reject_tokens: set[str] = set()                 # answered with errcode 40001
+        self.answers: dict[str, list[int]] = {path: [] for path in MESSAGE_PATHS}
+        self.stall: set[str] = set()
+        self.stall_seconds = 1.5
         self._tokens = count(1)
+        self._msg_ids = count(1000000001)
+        self._clientmsgids: dict[str, int] = {}
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -164,6 +182,10 @@ class FakeWeChatApi:
         """The /cgi-bin/token calls received."""
         return [q for path, q, _ in self.requests if path == "/cgi-bin/token"]
 
+    def calls(self, path: str) -> list[dict]:
+        """The JSON bodies of every call to a message path, in order."""
+        return [body for p, _, body in self.requests if p == path]
+
     def _answer(self, handler, body) -> None:
         parts = urllib.parse.urlsplit(handler.path)
         query = dict(urllib.parse.parse_qsl(parts.query))
@@ -177,10 +199,36 @@ class FakeWeChatApi:
             result = ({"errcode": 40001, "errmsg": "invalid credential"}
                       if token in self.reject_tokens or not token.startswith("ACCESS-")
                       else {"errcode": 0, "errmsg": "ok"})
+        elif parts.path in MESSAGE_PATHS:
+            result = self._message(parts.path, query.get("access_token", ""), body)
+            if parts.path in self.stall:
+                time.sleep(self.stall_seconds)  # the client gives up; what it sent was received
         else:
             handler.send_error(404)
             return
         send_json(handler, result)
+
+    def _message(self, path: str, token: str, body: dict) -> dict:
+        if token in self.reject_tokens or not token.startswith("ACCESS-"):
+            return {"errcode": 40001, "errmsg": "invalid credential"}
+        queued = self.answers[path]
+        code = queued.pop(0) if queued else 0
+        if code:
+            return {"errcode": code, "errmsg": "error"}
+        if path == MASS_SEND:
+            if not 2 <= len(body.get("touser") or []) <= 10000:
+                return {"errcode": 40130, "errmsg": "invalid openid list size, at least two openid"}
+            known = self._clientmsgids.get(body.get("clientmsgid") or "")
+            if known:
+                return {"errcode": 45065, "errmsg": "clientmsgid exist", "msg_id": known}
+            msg_id = next(self._msg_ids)
+            if body.get("clientmsgid"):
+                self._clientmsgids[body["clientmsgid"]] = msg_id
+            return {"errcode": 0, "errmsg": "send job submission success", "msg_id": msg_id,
+                    "msg_data_id": msg_id * 10}
+        if path == TEMPLATE_SEND:
+            return {"errcode": 0, "errmsg": "ok", "msgid": next(self._msg_ids)}
+        return {"errcode": 0, "errmsg": "ok"}
 
 
 def send_json(handler, result: dict) -> None:

@@ -3,6 +3,7 @@ the Twilio status callback, and `jiuzhu worker` end to end."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import logging
 import os
@@ -30,11 +31,11 @@ from bot.outbox import (CANCELLED, FAILED, QUEUED, SENT, PermanentFailure, Polic
 from bot.runtime import Runtime
 from bot.storage.models import OutboxMessage
 from bot.subscriptions import outbox_refusal, stop_everything
-from handlers.senders import CUSTOM_SEND, SmsSender, WechatSender, build_senders
+from handlers.senders import CUSTOM_SEND, TEMPLATE_SEND, SmsSender, WechatSender, build_senders
 from handlers.wechat_api import WeChatApi, WeChatApiError
 from web.app import create_app
 from tests.conftest import ROOT
-from tests.handlers.conftest import APP_ID, APP_SECRET, OPENID, FakeWeChatApi, send_json
+from tests.handlers.conftest import APP_ID, APP_SECRET, OPENID, FakeWeChatApi
 from tests.test_outbox import meet_at_first_claim
 
 ACCOUNT_SID = "AC" + "1" * 32
@@ -331,24 +332,19 @@ def test_a_status_for_an_unknown_message_is_acknowledged_and_logged(client, capl
 
 
 class FakeCustomerService(FakeWeChatApi):
-    """The fake WeChat API, plus /cgi-bin/message/custom/send."""
+    """The fake WeChat API; `errcodes`: custom/send's answers before {"errcode": 0}."""
 
-    def __init__(self):
-        super().__init__()
-        self.errcodes: list[int] = []  # answers before {"errcode": 0}
+    @property
+    def errcodes(self) -> list[int]:
+        return self.answers[CUSTOM_SEND]
+
+    @errcodes.setter
+    def errcodes(self, codes: list[int]) -> None:
+        self.answers[CUSTOM_SEND] = list(codes)
 
     def messages(self) -> list[tuple[str, dict]]:
         """(access token, JSON body) of every customer-service call."""
         return [(q["access_token"], b) for p, q, b in self.requests if p == CUSTOM_SEND]
-
-    def _answer(self, handler, body) -> None:
-        parts = urllib.parse.urlsplit(handler.path)
-        if parts.path != CUSTOM_SEND:
-            return super()._answer(handler, body)
-        token = dict(urllib.parse.parse_qsl(parts.query)).get("access_token", "")
-        self.requests.append((parts.path, {"access_token": token}, body))
-        code = 40001 if token in self.reject_tokens else (self.errcodes.pop(0) if self.errcodes else 0)
-        send_json(handler, {"errcode": code, "errmsg": "ok" if code == 0 else "error"})
 
 
 @pytest.fixture
@@ -406,6 +402,61 @@ def test_a_wechat_timeout_after_sending_is_an_unknown_outcome(wechat_rt, fake_cs
     monkeypatch.setattr("urllib.request.urlopen", no_answer)
     with pytest.raises(UnknownOutcome, match="TimeoutError"):
         sender.send(OPENID, "您好")
+
+
+@pytest.fixture
+def template_rt(sqlite_url, fake_cs):
+    """A deployment whose config.toml names a notice template."""
+    runtime = Runtime(load_config(ROOT / "config.toml", overrides={
+        "wechat.api_base": fake_cs.url, "wechat.notice_template_id": "TPL-notice",
+        "wechat.notice_template_url": "https://xingguo.example.gov.cn/notices"}, environ={
+        "JIUZHU_DATABASE_URL": sqlite_url, "JIUZHU_WECHAT_APP_ID": APP_ID, "JIUZHU_WECHAT_APP_SECRET": APP_SECRET}))
+    yield runtime
+    runtime.db.dispose()
+
+
+def test_a_closed_48_hour_window_sends_the_notice_template_instead(template_rt, fake_cs):
+    fake_cs.errcodes = [45015]
+    message_id, _ = enqueue(template_rt, "wechat", OPENID, "【新一年低保标准调整】\n自2025年1月1日起……", "k:1")
+    assert deliver(template_rt) == Counter({SENT: 1})
+    (template,) = fake_cs.calls(TEMPLATE_SEND)
+    assert template["touser"] == OPENID and template["template_id"] == "TPL-notice"
+    assert template["data"]["thing1"] == {"value": "新一年低保标准调整"}
+    assert template["data"]["time2"]["value"].startswith(f"{dt.datetime.now(dt.timezone(dt.timedelta(hours=8))):%Y-}")
+    assert template["url"] == "https://xingguo.example.gov.cn/notices"
+    assert len(fake_cs.messages()) == 1  # the customer-service message is not tried again
+    assert status_of(template_rt, message_id).provider_id  # the template's msgid
+
+
+def test_without_a_template_a_closed_window_fails_saying_why(wechat_rt, fake_cs):
+    fake_cs.errcodes = [45015]
+    message_id, _ = enqueue(wechat_rt, "wechat", OPENID, "您好", "k:1")
+    assert deliver(wechat_rt) == Counter({FAILED: 1})
+    row = status_of(wechat_rt, message_id)
+    assert "48 hours" in row.last_error and "notice_template_id" in row.last_error
+    assert fake_cs.calls(TEMPLATE_SEND) == [] and row.attempts == 1
+
+
+@pytest.mark.parametrize("errcode", [45047, 45009, 45011])
+def test_a_used_up_quota_waits_an_hour_then_sends(wechat_rt, fake_cs, errcode):
+    fake_cs.errcodes = [errcode]
+    message_id, _ = enqueue(wechat_rt, "wechat", OPENID, "您好", "k:1")
+    before = dt.datetime.now(dt.timezone.utc)
+    assert deliver(wechat_rt) == Counter({QUEUED: 1})
+    row = status_of(wechat_rt, message_id)
+    wait = row.next_attempt_at.replace(tzinfo=dt.timezone.utc) - before
+    assert dt.timedelta(minutes=59) < wait < dt.timedelta(minutes=61)  # [wechat] limit_retry_minutes, not 30 s
+    assert deliver(wechat_rt, now=before + dt.timedelta(minutes=30)) == Counter()
+    assert deliver(wechat_rt, now=before + dt.timedelta(minutes=61)) == Counter({SENT: 1})
+    assert len(fake_cs.messages()) == 2
+
+
+def test_a_template_refused_for_good_fails_with_the_reason(template_rt, fake_cs):
+    fake_cs.errcodes = [45015]
+    fake_cs.answers[TEMPLATE_SEND] = [40037]
+    message_id, _ = enqueue(template_rt, "wechat", OPENID, "您好", "k:1")
+    assert deliver(template_rt) == Counter({FAILED: 1})
+    assert "notice_template_id is not a template" in status_of(template_rt, message_id).last_error
 
 
 # ---- `jiuzhu worker` as a process ------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.outbox import PermanentFailure, Policy, Sent, deliver_due
+from handlers.wechat_mass import deliver_routed
 from bot.subscriptions import SUBSCRIBED, change, outbox_refusal
 from tests.workbench.documents_support import PASSWORD, add_account
 from tests.workbench.test_browser import browser, live, shot  # noqa: F401 — chromium and the live server
@@ -17,6 +18,7 @@ class Flaky:
     """Refuses the last number once, like a carrier's temporary block."""
 
     max_seconds = 1.0
+    mass_batch_size = 10000  # as a WeChat sender: the lone 群发 follower goes as a customer-service message
 
     def __init__(self):
         self.sent, self.failed = [], False
@@ -69,6 +71,7 @@ def test_compose_preview_approve_send_and_retry(runtime, live, browser):
     assert "4 位订阅者已排队发送" in county.inner_text("body")
     noon = dt.datetime.now(dt.timezone.utc).replace(hour=4, minute=0) + dt.timedelta(days=1)
     sender, wechat = Flaky(), Flaky()
+    deliver_routed(runtime, wechat, Policy(), now=noon)  # the worker's 群发 step, before its next round
     deliver_due(runtime, {"sms": sender, "wechat": wechat}, outbox_refusal(runtime), Policy(), now=noon)
     county.reload()
     body = county.inner_text("body")
