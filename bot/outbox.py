@@ -236,14 +236,14 @@ def deliver_due(runtime, senders: dict[str, Sender], refusal: Refusal, policy: P
             release(runtime, batch[i:])
             break
         try:
-            outcomes[deliver(runtime, message, senders[message.channel], refusal, policy)] += 1
+            outcomes[deliver(runtime, message, senders[message.channel], refusal, policy, pacer)] += 1
         except Exception:
             release(runtime, batch[i + 1:])  # untouched: safe to hand back
             raise
     return outcomes
 
 
-def deliver(runtime, message: Outgoing, sender: Sender, refusal: Refusal, policy: Policy) -> str:
+def deliver(runtime, message: Outgoing, sender: Sender, refusal: Refusal, policy: Policy, pacer=None) -> str:
     """Send one claimed message and record the outcome; returns the row's new status
     (`queued` untouched if our lease ran out and another worker has the row)."""
     if not _start(runtime, message):
@@ -258,6 +258,8 @@ def deliver(runtime, message: Outgoing, sender: Sender, refusal: Refusal, policy
         _finish(runtime, message.id, CANCELLED, f"cancelled: {refused}")
         log.info("outbox #%d (%s): cancelled, %s", message.id, message.channel, refused)
         return CANCELLED
+    if pacer is not None:
+        pacer.mark(message.channel)  # the rate is kept between the moments sends start
     try:
         sent = sender.send(message.recipient, message.body)
     except SendError as exc:

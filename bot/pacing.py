@@ -54,3 +54,12 @@ class Pacer:
             else:
                 self.wait(delay)
         return True
+
+    def mark(self, channel: str) -> None:
+        """A send of this channel starts now: the next waits a full interval from here. The work
+        between `take` and the send (a database write, the opt-out check) varies by milliseconds;
+        spacing from the slots alone let a late send and an on-time one come closer than the rate."""
+        interval = self.interval.get(channel)
+        if interval is not None:
+            with self._lock:
+                self._next[channel] = max(self._next.get(channel, 0.0), self.clock() + interval)

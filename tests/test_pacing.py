@@ -79,6 +79,26 @@ def test_the_worker_never_sends_more_than_the_configured_rate(rt, takes):
         assert sms.stamps[-1] - sms.stamps[0] <= 30 / 3 + 1e-9 and most_in_any_second(sms.stamps) == 3
 
 
+def test_work_before_a_send_that_varies_cannot_squeeze_one_more_send_into_a_second(rt):
+    """The opt-out check and the row's update run between the slot and the send: one that is late
+    (here every eleventh) must not leave the sends after it on their old slots."""
+    clock = FakeClock()
+    sender = StampingSender(clock)
+    for i in range(23):
+        enqueue(rt, "sms", f"+86138000{i:05d}", "通知", f"pace:jitter:{i}")
+    checks = iter(range(1000))
+
+    def slow_now_and_then(_channel, _recipient):
+        if next(checks) % 11 == 0:
+            clock.now += 0.05  # a slow database write before this send
+        return None
+    pacer = Pacer({"sms": 10.0}, clock=clock, wait=clock.wait)
+    while deliver_due(rt, {"sms": sender}, slow_now_and_then, Policy(batch_size=23), pacer=pacer):
+        pass
+    assert len(sender.stamps) == 23
+    assert most_in_any_second(sender.stamps) <= 10
+
+
 def test_a_stop_while_waiting_for_a_slot_hands_the_rest_back_unsent(rt):
     clock = FakeClock()
     sender = StampingSender(clock)
