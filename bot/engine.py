@@ -179,8 +179,11 @@ class Engine:
     def answer_question(self, m: Inbound) -> Reply:
         """Match a policy question; remember offered choices; log what we could not answer."""
         channel, state, reply = m.channel, m.state, m.reply
+        offered = [self.kb.entry(i).topic for i in self.offered(m) or ()]
         state.offer = None  # a new question replaces an offer
-        result = self.matcher.match_after(m.text, self._last_topic(state))  # 那要怎么申请啊？ after 低保
+        last = self._last_topic(state)
+        result = self.matcher.match_after_choices(m.text, offered) if offered and last is None else \
+            self.matcher.match_after(m.text, last)  # 那要怎么申请啊？ after 低保, or after 1 低保 2 临时救助
         answer = compose_answer(self.kb, result, channel)
         self.runtime.insight.answered(answer, channel, township=self._known_township(m))
         if answer.outcome in ("answer", "decline"):

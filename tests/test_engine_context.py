@@ -115,3 +115,17 @@ def test_who_handles_it_and_what_a_care_home_costs(runtime, channel, question, s
 def test_a_wish_to_apply_starts_the_screening(runtime, channel, wish):
     reply, = talk(runtime, channel, wish)
     assert reply.expecting == "consent", reply.messages
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("follow_up", ["那要带么子材料", "去哪里申请"])
+def test_a_follow_up_to_choices_it_does_not_pick_is_read_in_the_offered_programmes(runtime, channel, follow_up):
+    """"您是不是想问 1 医疗救助… 2 临时救助…" then a question naming no subject: it is about one of
+    those, never answered as 低保 by default."""
+    offer, reply = talk(runtime, channel, "我老伴病了住院花了好多钱 冇钱了 怎么办", follow_up)
+    assert offer.topic is None and "1." in offer.messages[0]  # choices, not an answer
+    if reply.topic is not None:
+        assert reply.topic.split(".")[0] in {"yiliao", "linshi"}, reply.topic
+    else:  # offered again: every choice names one of the programmes offered before
+        choices = [line for line in reply.messages[0].splitlines() if line.strip()[:2] in ("1.", "2.", "3.")]
+        assert choices and all("医疗救助" in c or "临时救助" in c for c in choices), reply.messages

@@ -186,6 +186,25 @@ class Matcher:
         inside = self.match(framed)
         return inside if self.context.follow_up.prefer(plain, inside, topic) else plain
 
+    def match_after_choices(self, question: str, topics: list[str]) -> MatchResult:
+        """match, for a message right after "您是不是想问 1 … 2 …" that picks none: a follow-up
+        naming no subject (那要带么子材料) is read in each offered topic's programme; one reading
+        answers it, several are offered again (低保 would be a guess), none leaves it as it is."""
+        plain, found = self.match(question), []
+        if plain.prepared_text in self.context.wrappers.canonical.values():
+            return plain  # 谢谢, 你好
+        for topic in dict.fromkeys(topics):
+            framed = self.context.follow_up.frame(plain.prepared_text, topic)
+            inside = self.match(framed) if framed is not None else None
+            if inside is not None and self.context.follow_up.prefer(plain, inside, topic) and \
+                    inside.best.entry.id not in {r.best.entry.id for r in found}:
+                found.append(inside)
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            return MatchResult("choices", found[0].best, tuple(r.best for r in found), plain.prepared_text)
+        return plain
+
 
 def _below(scored: list[Scored], band: float, keep_declines: bool = False) -> list[Scored]:
     """The candidates with their confidence kept just under `band` (out-of-scope ones as they
