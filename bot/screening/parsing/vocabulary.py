@@ -13,6 +13,8 @@ _SCHEMA: dict[str, dict[str, type]] = {
     "numbers": {"approx_fillers": list, "not_numbers": list, "correction_cues": list, "total_cues": list},
     "topics": {"illness": list, "emergency": list, "policy": list, "supporter_unable": list,
                "supporter_away": list},
+    "ability": {"past": list, "now": list, "labor_able": list, "labor_unable": list, "labor_limits": list,
+                "job_status": list, "self": list, "relatives": list, "supporter_plain": list, "particles": list},
     "questions": {"words": list, "either_or": list, "particles": list, "soft_endings": list,
                   "indefinite_before": list,
                   "indefinite_after": list},

@@ -1,10 +1,10 @@
-"""Closed questions: yes/no (and the car question built on it) and a choice among the flow's options."""
+"""Closed questions: yes/no (and the car, illness and emergency questions built on it) and a choice among the flow's options."""
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from bot.screening.parsing.registry import Parsed, _doubt, _fail, _good, _kind
+from bot.screening.parsing.registry import Parsed, _fail, _good, _kind
 from bot.screening.parsing.words import _PUNCT, _compact, _Words
 from bot.textnorm import normalize_text, parse_chinese_number
 
@@ -133,29 +133,6 @@ class YesNoChoiceParsers:
     def _parse_emergency(self, text: str, choices: list[str] | None = None) -> Parsed:
         """Something sudden happened? 前天夜里屋里着火了, 突然查出来 → yes."""
         return self._parse_yes_no(text, choices, topic="emergency")
-
-    @_kind("labor")
-    def _parse_labor(self, text: str, choices: list[str] | None = None) -> Parsed:
-        """Can the applicant still work? 能做点零工 → yes; 干不动了 → no."""
-        return self._parse_yes_no(text, choices, topic="labor")
-
-    @_kind("supporter")
-    def _parse_supporter(self, text: str, choices: list[str] | None = None) -> Parsed:
-        """Children or relatives who can support the applicant? 没儿没女 → no.
-
-        The question asks for a supporter *able* to support: a relative who cannot
-        (儿子在外面打工，自己都顾不过来, 有是有，但自己也困难) is read back as "no able
-        supporter", never stored as a plain 有; a yes said only as "in another place"
-        (儿女都在外地打工) is read back too, since such a child may or may not support.
-        """
-        parsed = self._parse_yes_no(text, choices, topic="supporter")
-        compact = _compact(normalize_text(text))
-        topics = self._v["topics"]
-        if any(w in compact for w in topics["supporter_unable"]):
-            return parsed if parsed.ok and parsed.value is False else _doubt(False)
-        if parsed.ok and parsed.value is True and any(w in compact for w in topics["supporter_away"]):
-            return _doubt(True)
-        return parsed
 
 
 def _pinyin_key(term: str) -> str:
