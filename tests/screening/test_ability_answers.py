@@ -186,3 +186,38 @@ def test_yes_at_the_disability_question_asks_which_level(talk, runtime, channel)
     reply = c.answer_until(RURAL_FAMILY | {"confirm": YES[channel] if channel == "sms" else "对"})
     fields = runtime.leads.as_dict(runtime.leads.get(reply.application_ref))["fields"]
     assert fields["disability_level"] == 3
+
+
+# ---- illness: a hint about health is no illness named -----------------------------------
+@pytest.mark.parametrize("said", ["老伴身体不好", "有，腰不好", "有个儿子，残疾了", "年纪大了，到处都痛"])
+def test_a_health_hint_is_read_back_as_an_illness(said):
+    result = parsed("illness", said)
+    assert not result.ok and result.readback and result.value is True, said
+
+
+@pytest.mark.parametrize("said, value", [("没什么病，就是腰不好", False), ("老伴有糖尿病", True), ("冇大病", False)])
+def test_an_illness_named_or_denied_is_stored(said, value):
+    result = parsed("illness", said)
+    assert result.ok and result.value is value, said
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(["老伴", "我", "儿子", "屋里老人", "有，老伴"]),
+       st.sampled_from(["身体不好", "身体差", "腰不好", "腿脚不好", "经常不舒服"]))
+def test_a_body_that_is_not_well_is_never_a_confident_no_illness(who, hint):
+    result = parsed("illness", who + hint)
+    assert not (result.ok and result.value is False), who + hint
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_a_husband_not_well_is_read_back_at_the_illness_question(talk, runtime, channel):
+    c = talk(channel, USER[channel])
+    c.send("申请低保")
+    c.advance_to("serious_illness", RURAL_FAMILY)
+    c.send("老伴身体不好")
+    assert c.last.expecting == "serious_illness" and "您是说" in c.text
+    c.send(YES[channel])
+    assert c.last.expecting == "medical_expense_year"
+    reply = c.answer_until(RURAL_FAMILY | {"confirm": YES[channel] if channel == "sms" else "对"})
+    fields = runtime.leads.as_dict(runtime.leads.get(reply.application_ref))["fields"]
+    assert fields["serious_illness"] is True

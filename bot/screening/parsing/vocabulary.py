@@ -11,7 +11,7 @@ _SCHEMA: dict[str, dict[str, type]] = {
                "neutral": list, "unsure": list, "clause_breaks": list, "digits": dict},
     "choice": {"ordinal_prefixes": list, "ordinal_suffixes": list, "synonyms": dict},
     "numbers": {"approx_fillers": list, "not_numbers": list, "correction_cues": list, "total_cues": list},
-    "topics": {"illness": list, "emergency": list, "policy": list, "supporter_unable": list,
+    "topics": {"illness": list, "illness_hints": list, "emergency": list, "policy": list, "supporter_unable": list,
                "supporter_away": list},
     "ability": {"past": list, "now": list, "labor_able": list, "labor_unable": list, "labor_limits": list,
                 "job_status": list, "self": list, "relatives": list, "supporter_plain": list, "particles": list},

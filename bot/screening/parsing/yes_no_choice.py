@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bot.screening.parsing.registry import Parsed, _fail, _good, _kind
+from bot.screening.parsing.registry import Parsed, _doubt, _fail, _good, _kind
 from bot.screening.parsing.words import _PUNCT, _compact, _Words
 from bot.textnorm import normalize_text, parse_chinese_number
 
@@ -126,8 +126,17 @@ class YesNoChoiceParsers:
     # The household's own facts: a programme named in a clause is no answer to them.
     @_kind("illness")
     def _parse_illness(self, text: str, choices: list[str] | None = None) -> Parsed:
-        """A serious or chronic illness in the household? 孩子白血病, 有高血压 → yes; 冇大病 → no."""
-        return self._parse_yes_no(text, choices, topic="illness")
+        """A serious or chronic illness in the household? 孩子白血病, 有高血压 → yes; 冇大病 → no.
+
+        A hint that is no illness named (老伴身体不好, 有个儿子，残疾了, 有，腰不好) is read back
+        as a yes — never a no because of the 不好, nor a yes because of the 有.
+        """
+        parsed = self._parse_yes_no(text, choices, topic="illness")
+        compact = _compact(normalize_text(text))
+        topics = self._v["topics"]
+        if any(w in compact for w in topics["illness_hints"]) and not any(w in compact for w in topics["illness"]):
+            return parsed if parsed.ok and parsed.value is False and self._plain_no(compact) else _doubt(True)
+        return parsed
 
     @_kind("emergency")
     def _parse_emergency(self, text: str, choices: list[str] | None = None) -> Parsed:
