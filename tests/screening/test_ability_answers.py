@@ -221,3 +221,9 @@ def test_a_husband_not_well_is_read_back_at_the_illness_question(talk, runtime, 
     reply = c.answer_until(RURAL_FAMILY | {"confirm": YES[channel] if channel == "sms" else "对"})
     fields = runtime.leads.as_dict(runtime.leads.get(reply.application_ref))["fields"]
     assert fields["serious_illness"] is True
+
+
+@pytest.mark.parametrize("said", ["我今年七十了还在种田", "七十多了还能干点"])
+def test_still_working_though_old_is_read_back_as_able(said):
+    result = parsed("labor", said)
+    assert not result.ok and result.readback and result.value is True, said

@@ -80,6 +80,10 @@ class AbilityParsers:
             return _doubt(False) if parsed.ok and parsed.value else _fail(parsed.problem or "not_understood")
         limited = any(word in said for word in w["labor_limits"])
         if limited and not (parsed.ok and parsed.value is False and self._plain_no(said)):
+            yes_no = self._v["yes_no"]
+            if parsed.ok and parsed.value and any(w in said for w in yes_no["affirm"]) \
+                    and not any(w in said for w in yes_no["clause_breaks"]):
+                return _doubt(True)  # 我今年七十了还在种田: works, though old — asked, not assumed
             return _doubt(False)  # 年纪大了, 能是能，但是身体不好, 我是残疾人, 腿脚不好
         if parsed.ok and self._about_someone_else(said, w):
             return _doubt(parsed.value)  # 儿子在外面打工: the question is about the applicant
