@@ -13,6 +13,8 @@ on any text, and what it cannot use comes back as a Parsed with a problem key:
         answers no question, whatever 有/冇 it holds; the screener may answer it;
     confused — 啥意思, 么子, ？, 身份证在我崽那里冇带: the resident needs help with
         the current question (what it means, that 跳过 works), not a policy answer;
+    ability_unclear — 下岗了 at the labour question: having no job says nothing of
+        being able to work; the question is explained and asked again;
     emergency_mentioned — 屋里昨晚着火了 at another question: no answer to it; the
         screener may ask whether to record the emergency;
     readback — a plausible value the resident may not have meant (a bare 1 at a
@@ -23,9 +25,10 @@ on any text, and what it cannot use comes back as a Parsed with a problem key:
 This is the public front: AnswerParsers, built from the vocabulary, combines
 the parsers of bot/screening/parsing/ — registry (Parsed, the kind registry),
 words (shared text helpers), vocabulary (answers.yaml's schema and check),
-yes_no_choice (yes/no, its topic kinds illness, emergency, labor, supporter and
-car; choice), numbers (count, money, age), identity (ID, phone, name, text),
-places (township, village, residence), disability, and doubts (questions,
+yes_no_choice (yes/no, its topic kinds illness, emergency and car; choice),
+ability (labor and supporter: what a person can do, told as circumstances),
+numbers (count, money, age), identity (ID, phone, name, text), places (township,
+village, residence), disability, and doubts (questions,
 confusion and emergencies found in a reply, applied to every kind by parse).
 """
 from __future__ import annotations
@@ -36,6 +39,7 @@ from pathlib import Path
 import yaml
 
 from bot.errors import KnowledgeError
+from bot.screening.parsing.ability import AbilityParsers
 from bot.screening.parsing.disability import DisabilityParsers
 from bot.screening.parsing.doubts import Doubts
 from bot.screening.parsing.identity import IdentityParsers
@@ -58,7 +62,8 @@ __all__ = ["KINDS", "AnswerParsers", "Parsed"]
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class AnswerParsers(YesNoChoiceParsers, NumberParsers, IdentityParsers, PlaceParsers, DisabilityParsers):
+class AnswerParsers(YesNoChoiceParsers, AbilityParsers, NumberParsers, IdentityParsers, PlaceParsers,
+                    DisabilityParsers):
     """Parsers for every answer kind, built from the answers vocabulary and the county's townships."""
 
     def __init__(self, vocabulary: dict, townships: tuple[str, ...]):

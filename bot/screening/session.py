@@ -157,6 +157,11 @@ class Screener:
             return self.ask_next(state, ctx, reply)
         if self.count_try(state, slot):
             return self.menus.too_many_tries(state, ctx, reply)
+        followup = self.texts.doc.get("reask_followup", {}).get(parsed.problem)
+        if followup:  # 有 at the disability question: ask for its level, not "没看明白"
+            numbered = self.texts.numbered(slot.choices, self.runtime.kb, sms=True) \
+                if slot.choices and ctx.channel == "sms" else ""
+            return reply.add(followup + ("\n" + numbered if numbered else "")).expect_slot(state)
         hint = self._problem(parsed, text)
         reply.add((hint + "\n" if hint else "") + self.say("reask", ctx, ask=self.question(state, slot, ctx),
                                                            example=slot.example))

@@ -1,4 +1,4 @@
-"""Closed questions: yes/no (and the car question built on it) and a choice among the flow's options."""
+"""Closed questions: yes/no (and the car, illness and emergency questions built on it) and a choice among the flow's options."""
 from __future__ import annotations
 
 import math
@@ -126,36 +126,22 @@ class YesNoChoiceParsers:
     # The household's own facts: a programme named in a clause is no answer to them.
     @_kind("illness")
     def _parse_illness(self, text: str, choices: list[str] | None = None) -> Parsed:
-        """A serious or chronic illness in the household? 孩子白血病, 有高血压 → yes; 冇大病 → no."""
-        return self._parse_yes_no(text, choices, topic="illness")
+        """A serious or chronic illness in the household? 孩子白血病, 有高血压 → yes; 冇大病 → no.
+
+        A hint that is no illness named (老伴身体不好, 有个儿子，残疾了, 有，腰不好) is read back
+        as a yes — never a no because of the 不好, nor a yes because of the 有.
+        """
+        parsed = self._parse_yes_no(text, choices, topic="illness")
+        compact = _compact(normalize_text(text))
+        topics = self._v["topics"]
+        if any(w in compact for w in topics["illness_hints"]) and not any(w in compact for w in topics["illness"]):
+            return parsed if parsed.ok and parsed.value is False and self._plain_no(compact) else _doubt(True)
+        return parsed
 
     @_kind("emergency")
     def _parse_emergency(self, text: str, choices: list[str] | None = None) -> Parsed:
         """Something sudden happened? 前天夜里屋里着火了, 突然查出来 → yes."""
         return self._parse_yes_no(text, choices, topic="emergency")
-
-    @_kind("labor")
-    def _parse_labor(self, text: str, choices: list[str] | None = None) -> Parsed:
-        """Can the applicant still work? 能做点零工 → yes; 干不动了 → no."""
-        return self._parse_yes_no(text, choices, topic="labor")
-
-    @_kind("supporter")
-    def _parse_supporter(self, text: str, choices: list[str] | None = None) -> Parsed:
-        """Children or relatives who can support the applicant? 没儿没女 → no.
-
-        The question asks for a supporter *able* to support: a relative who cannot
-        (儿子在外面打工，自己都顾不过来, 有是有，但自己也困难) is read back as "no able
-        supporter", never stored as a plain 有; a yes said only as "in another place"
-        (儿女都在外地打工) is read back too, since such a child may or may not support.
-        """
-        parsed = self._parse_yes_no(text, choices, topic="supporter")
-        compact = _compact(normalize_text(text))
-        topics = self._v["topics"]
-        if any(w in compact for w in topics["supporter_unable"]):
-            return parsed if parsed.ok and parsed.value is False else _doubt(False)
-        if parsed.ok and parsed.value is True and any(w in compact for w in topics["supporter_away"]):
-            return _doubt(True)
-        return parsed
 
 
 def _pinyin_key(term: str) -> str:
