@@ -98,8 +98,8 @@ def counts(session: Session, since: dt.date, until: dt.date, by: Iterable[str] =
     if last is not None and since <= last.day:
         folded_until = min(until, last.day)
         grain = grain_for(by, kinds, equal)
-        first, after = whole_weeks(since, folded_until) if grain else (since, since)
-        if first < after:
+        first, after = whole_weeks(since, folded_until)
+        if grain is not None and first < after:
             _add_weeks(totals, session, grain.name, first, after, by, kinds, equal)
             _add(totals, session, InsightDaily, None, since, first - dt.timedelta(days=1), by, kinds, equal)
             _add(totals, session, InsightDaily, None, after, folded_until, by, kinds, equal)
