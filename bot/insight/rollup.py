@@ -4,8 +4,10 @@ Why a fold rather than an upsert with every event: every turn would update the s
 few hot rows (today, question.answered, the popular topics), and on PostgreSQL
 concurrent turns would queue on those row locks. Instead `fold()` (every few minutes,
 from `jiuzhu worker`) recounts each day that can still change — the last day folded and
-every day since, up to today — up to a watermark: the highest event id when the fold began. A day's recount replaces its rows
-in one transaction, so folding is idempotent and needs no per-event bookkeeping.
+every day since, up to today — up to a watermark: the highest event id when the fold began.
+A day's recount replaces its rows, and the days of one week are recounted with the week's
+insight_weekly rows in one transaction, so folding is idempotent and needs no per-event
+bookkeeping.
 
 `counts()` reads insight_daily up to the last folded day — the whole weeks of a period
 from insight_weekly, its narrower weekly counts (bot/insight/weekly.py) — and adds the events above the
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from itertools import groupby
 
 from sqlalchemy import delete, func, insert, literal_column, select, text
 from sqlalchemy.orm import Session
@@ -50,14 +53,25 @@ def fold(db, zone, now: dt.datetime | None = None) -> list[dt.date]:
         days = s.scalars(select(InsightEvent.day).distinct()
                          .where(InsightEvent.day >= start, InsightEvent.day <= today)
                          .order_by(InsightEvent.day)).all()
-    for day in days:
+    for week, its_days in groupby(days, key=monday):
+        # a week's days and then the week itself in one transaction: insight_weekly always agrees
+        # with insight_daily, and a first fold of a year recounts each week once, not once a day
         with db.unit_of_work() as s:
-            fold_day(s, day, through)
+            for day in its_days:
+                _recount_day(s, day, through)
+            refresh_week(s, week)
     return list(days)
 
 
 def fold_day(session: Session, day: dt.date, through: int) -> int:
-    """Recount one day's events up to id `through` into insight_daily (replacing its rows); how many."""
+    """Recount one day's events up to id `through` into insight_daily (replacing its rows), and its
+    week into insight_weekly; how many events the day has."""
+    events = _recount_day(session, day, through)
+    refresh_week(session, monday(day))
+    return events
+
+
+def _recount_day(session: Session, day: dt.date, through: int) -> int:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FOLD_LOCK})
     # (on SQLite the DELETE takes the write lock first: a second folder waits for this one)
@@ -69,7 +83,6 @@ def fold_day(session: Session, day: dt.date, through: int) -> int:
     session.execute(insert(InsightDaily).from_select([*GROUPS, "count"], grouped))
     events = session.scalar(select(func.coalesce(func.sum(InsightDaily.count), 0))
                             .where(InsightDaily.day == day))
-    refresh_week(session, monday(day))   # in this transaction: the week's rows agree with its days
     session.execute(delete(InsightFold).where(InsightFold.day == day))
     session.add(InsightFold(day=day, events=events, through_id=through, folded_at=utcnow()))
     return events
