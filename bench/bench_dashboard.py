@@ -9,18 +9,28 @@ Flask's test client (logged in through the form): the whole dashboard page and o
 as the county and as a caseworker of two townships, each request timed whole. Today's
 events stay unfolded, as in production, so each page also reads one raw day.
 
-    .venv/bin/python bench/bench_dashboard.py [--events 10000000] [--leads 100000] [--requests 20] [--json] [--keep] [--schema KEPT]
+Each scenario is timed twice in the same run, one right after the other: the baseline
+with insight_weekly not read (every folded day summed from insight_daily, as before
+migration 0019), then as the app runs (whole weeks from insight_weekly).
+
+    .venv/bin/python bench/bench_dashboard.py [--events 10000000] [--leads 100000] [--requests 20]
+        [--baseline-requests 5] [--json] [--keep] [--schema KEPT]
+
+A schema kept by an older version of this bench is upgraded first (`--schema`: 0019 counts
+its folded days into insight_weekly).
 
 Target (issue 14): the dashboard renders in < 1 s (p95) with 10 million events.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
 import zoneinfo
 from pathlib import Path
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -28,6 +38,7 @@ from _setup import ROOT, add_accounts, clients, private_schema, timed  # noqa: E
 from sqlalchemy import text  # noqa: E402
 
 from bot.insight.rollup import fold  # noqa: E402
+from bot.storage import schema as migrations  # noqa: E402
 
 RESULTS = ROOT / "bench/results/dashboard.json"
 TARGET_MS = 1000.0
@@ -42,27 +53,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=20, help="timed requests per scenario")
+    parser.add_argument("--baseline-requests", type=int, default=5,
+                        help="timed requests per scenario for the baseline (its 52-week pages take seconds)")
     parser.add_argument("--json", action="store_true", help=f"also write {RESULTS.relative_to(ROOT)}")
     parser.add_argument("--keep", action="store_true", help="keep the schema (its name is printed)")
     parser.add_argument("--schema", help="time the app again on a schema an earlier --keep run filled "
-                                         "(neither filled, folded nor dropped)")
+                                         "(neither filled, folded nor dropped; upgraded if older)")
     args = parser.parse_args(argv)
 
     with private_schema("bench_dash", keep=args.keep, reuse=args.schema) as (runtime, schema):
         started = time.perf_counter()
         if args.schema is None:
             fill(runtime, args.events, args.leads)
+        else:
+            migrations.upgrade(runtime.db.engine)
         fill_seconds = time.perf_counter() - started
         started = time.perf_counter()
         days = [] if args.schema else fold(runtime.db, zoneinfo.ZoneInfo(runtime.config.workbench.timezone))
         fold_seconds = time.perf_counter() - started
         with runtime.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE insight_daily"))
-            daily_rows = conn.execute(text("SELECT count(*) FROM insight_daily")).scalar()
-        results = measure(runtime, args.requests)
-    summary = {"events": args.events, "leads": args.leads, "fill_seconds": round(fill_seconds, 1),
-               "fold_seconds": round(fold_seconds, 1), "days_folded": len(days), "daily_rows": daily_rows,
-               "scenarios": results}
+            for table in ("insight_daily", "insight_weekly", "leads"):
+                conn.execute(text(f"VACUUM ANALYZE {table}"))
+            sizes = {table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+                     for table in ("insight_daily", "insight_weekly", "leads")}
+            events = conn.execute(text("SELECT count(*) FROM insight_events")).scalar()
+        results = measure(runtime, args.requests, args.baseline_requests)
+    summary = {"events": events, "leads": sizes["leads"], "fill_seconds": round(fill_seconds, 1),
+               "fold_seconds": round(fold_seconds, 1), "days_folded": len(days), "daily_rows": sizes["insight_daily"],
+               "weekly_rows": sizes["insight_weekly"], "scenarios": results}
     report(summary, schema if args.keep or args.schema else None)
     if args.json:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -127,8 +145,15 @@ def fill(runtime, events: int, leads: int) -> None:
         conn.execute(text("VACUUM ANALYZE leads"))
 
 
-def measure(runtime, requests: int) -> list[dict]:
-    """Time each scenario through the real app."""
+@contextlib.contextmanager
+def daily_rollup_only():
+    """The baseline: counts() finds no weekly grain, so it sums every folded day from insight_daily."""
+    with mock.patch("bot.insight.rollup.grain_for", return_value=None):
+        yield
+
+
+def measure(runtime, requests: int, baseline_requests: int) -> list[dict]:
+    """Time each scenario through the real app: the baseline, then right after it as the app runs."""
     _, caseworker, county = clients(runtime)
     scenarios = [
         ("county: dashboard, last 8 weeks", county, "/workbench/dashboard"),
@@ -140,17 +165,22 @@ def measure(runtime, requests: int) -> list[dict]:
     ]
     results = []
     for name, client, path in scenarios:
-        results.append({"scenario": name, **timed(client, path, requests)})
+        with daily_rollup_only():
+            baseline = timed(client, path, baseline_requests)
+        results.append({"scenario": name, **timed(client, path, requests), "baseline": baseline})
     return results
 
 
 def report(summary: dict, kept: str | None) -> None:
     print(f"{summary['events']:,} insight events and {summary['leads']:,} leads in PostgreSQL, written in "
           f"{summary['fill_seconds']:.0f} s; {summary['days_folded']} days folded in {summary['fold_seconds']:.0f} s "
-          f"into {summary['daily_rows']:,} rollup rows" + (f" (schema {kept} kept)" if kept else ""))
-    print(f"{'scenario':44} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+          f"into {summary['daily_rows']:,} daily and {summary['weekly_rows']:,} weekly rows"
+          + (f" (schema {kept} kept)" if kept else ""))
+    print(f"{'scenario':40} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   baseline (daily only): p50 / p95 ms")
     for r in summary["scenarios"]:
-        print(f"{r['scenario']:44} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['max_ms']:8.1f}")
+        base = r["baseline"]
+        print(f"{r['scenario']:40} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['max_ms']:8.1f}   "
+              f"{base['p50_ms']:8.1f} / {base['p95_ms']:.1f}")
 
 
 if __name__ == "__main__":

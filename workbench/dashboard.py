@@ -54,12 +54,16 @@ def _townships() -> list[str]:
     return list(townships) if scope.county else [t for t in townships if t in scope.townships]
 
 
-def tables(session, scope: figures.Scope, since: dt.date, until: dt.date) -> dict[str, dict]:
-    """Every table of the page: id → title, CSV header, rows of cells, and the chart drawn from them."""
+def tables(session, scope: figures.Scope, since: dt.date, until: dt.date,
+           only: str | None = None) -> dict[str, dict]:
+    """Every table of the page (or the one `only` names, for its CSV): id → title, CSV header, rows of
+    cells, and the chart drawn from them."""
     runtime = runtime_of()
     topics = runtime.kb.topics
-    label = runtime.screener.texts.label
     out: dict[str, dict] = {}
+
+    def wanted(*keys):
+        return only is None or only in keys
 
     def add(key, title, header, rows, chart, caption, note=""):
         out[key] = {"key": key, "title": title, "short": SHORT[key], "header": header, "rows": rows,
@@ -75,13 +79,25 @@ def tables(session, scope: figures.Scope, since: dt.date, until: dt.date) -> dic
         chart = stacked_bars(title, [(c[0], c[2:6]) for c in cells[:15]], outcome_header)
         add(key, title, ["", "问题数", *outcome_header, *rate_header], cells, chart, "图：问题数，按结果分段", note)
 
-    question_table("topics", "各主题的问题", "subject",
-                   lambda t: topics[t].title if t in topics else (t or "未归类"))
-    question_table("townships", "各乡镇的问题", "township", lambda t: t or "未标明乡镇",
-                   "只有说出了乡镇的对话（多为办理申请时）才计入乡镇；未标明乡镇的只在全县视图中。"
-                   if scope.county else "只计说出了您负责乡镇的对话。")
-    question_table("weeks", "每周的问题", "week", lambda d: f"{d:%m-%d}起")
+    if wanted("topics"):
+        question_table("topics", "各主题的问题", "subject",
+                       lambda t: topics[t].title if t in topics else (t or "未归类"))
+    if wanted("townships"):
+        question_table("townships", "各乡镇的问题", "township", lambda t: t or "未标明乡镇",
+                       "只有说出了乡镇的对话（多为办理申请时）才计入乡镇；未标明乡镇的只在全县视图中。"
+                       if scope.county else "只计说出了您负责乡镇的对话。")
+    if wanted("weeks"):
+        question_table("weeks", "每周的问题", "week", lambda d: f"{d:%m-%d}起")
+    if wanted("funnel", "steps"):
+        funnel_tables(session, scope, since, until, add, out)
+    if wanted("leads", "contact", "caseworkers"):
+        lead_tables(session, scope, since, add)
+    return out
 
+
+def funnel_tables(session, scope, since, until, add, out) -> None:
+    """The screening funnel's two tables: by channel and age band, and by step."""
+    label = runtime_of().screener.texts.label
     funnel = figures.funnel(session, scope, since, until)
     add("funnel", "申请预审：按渠道和年龄段", ["渠道", "年龄段", "开始", "提交", "中途放弃", "完成率%", "最多人放弃的一步"],
         [[CHANNEL_NAMES.get(r["channel"], r["channel"]), r["age_band"] or UNKNOWN, r["started"], r["submitted"],
@@ -98,6 +114,9 @@ def tables(session, scope: figures.Scope, since: dt.date, until: dt.date) -> dic
         "图：在这一步放弃的人数（最多的15步）")
     out["steps"]["worst"] = label(funnel["worst"]) if funnel["worst"] else None
 
+
+def lead_tables(session, scope, since, add) -> None:
+    """The leads' tables: by status and age, days to first contact, open leads per caseworker."""
     now = dt.datetime.now(dt.timezone.utc)
     buckets = [name for _, _, name in figures.AGE_BUCKETS]
     status_rows = figures.leads_by_status_and_age(session, scope, now)
@@ -116,7 +135,6 @@ def tables(session, scope: figures.Scope, since: dt.date, until: dt.date) -> dic
     add("caseworkers", "各经办人手上未办结的线索", ["账号", "未办结"],
         [[r["username"] or "（未分派）", r["open"]] for r in load],
         bars("未办结", [(r["username"] or "（未分派）", r["open"]) for r in load]), "图：未办结线索数")
-    return out
 
 
 @blueprint.route("/dashboard")
@@ -137,7 +155,7 @@ def dashboard_csv(key: str):
     weeks, since, until = _period(request.args)
     scope, township = _scope(request.args)
     with unit_of_work() as session:
-        content = tables(session, scope, since, until)
+        content = tables(session, scope, since, until, only=key) if key in SHORT else {}
     table = content.get(key) or abort(404)
     buffer = io.StringIO()
     writer = csv.writer(buffer)

@@ -3,6 +3,7 @@
     events.py     the vocabulary of an event and the recorder every hook calls (`runtime.insight`)
     screening.py  a screening's events, read from its state before and after a message
     rollup.py     insight_daily: closed days folded from the events; counts for the dashboard
+    weekly.py     insight_weekly: each week counted by only the dimensions a view reads
 
 An event holds a kind, a subject from a closed list (a topic id, a flow step, an
 outbox kind), the channel, and when known the township, programme, age band and

@@ -8,8 +8,9 @@ any rate whose base is under 5, so no page or CSV can single out a household; wh
 one cell of a row with a shown total is hidden, the next smallest is hidden with it
 (else the total would give the hidden one away).
 
-Question and screening figures come from `rollup.counts()` (insight_daily plus the
-days not folded yet); lead figures from the leads table through its township index.
+Question and screening figures come from `rollup.counts()` (insight_weekly for whole
+weeks, insight_daily for the current one, the events not folded yet); lead figures from
+the leads table through its indexes.
 """
 from __future__ import annotations
 
@@ -98,13 +99,10 @@ def questions(session: Session, scope: Scope, since: dt.date, until: dt.date, by
     """Questions grouped by `by` (subject: topic, township, week) with their outcomes and rates.
 
     Answered counts confident answers and offers where the resident then took a choice."""
-    column = "day" if by == "week" else by
-    raw = _scoped_counts(session, scope, since, until, (column, "kind"),
+    raw = _scoped_counts(session, scope, since, until, (by, "kind"),   # a week: its Monday
                          [*QUESTION_KIND_OF.values(), QUESTION_CHOSEN])
     groups: dict = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
     for (key, kind), n in raw.items():
-        if by == "week":
-            key = key - dt.timedelta(days=key.weekday())   # the Monday of its week
         cell = groups[key]
         if kind == QUESTION_CHOSEN:
             cell["answered"] += n    # a choice taken: the question found its answer after all
@@ -212,17 +210,19 @@ def first_contact(session: Session, scope: Scope, since: dt.datetime) -> list[di
 
 def _first_contact_in_postgres(session: Session, scope: Scope, since: dt.datetime) -> list[dict]:
     """As first_contact(), the median taken by PostgreSQL (a year of leads is not fetched row by row)."""
-    wait = func.extract("epoch", Lead.first_contacted_at - Lead.created_at) / 86400
+    # the median of the waits as intervals: EXTRACT(EPOCH …) is numeric, and sorting a year of numerics
+    # took most of this query's time (bench/README.md)
+    wait = Lead.first_contacted_at - Lead.created_at
     query = (select(Lead.township, func.count(Lead.first_contacted_at),
                     func.count().filter(Lead.first_contacted_at.is_(None)),
-                    func.percentile_cont(0.5).within_group(wait))
+                    func.percentile_cont(0.5).within_group(wait).label("median"))
              .where(Lead.created_at >= since).group_by(Lead.township))
     if not scope.county:
         query = query.where(Lead.township.in_(sorted(scope.townships)))
     rows = []
     for township, contacted, waiting, median in sorted(session.execute(query), key=lambda r: r[0] or ""):
         rows.append({"township": township or "", "n": contacted, "contacted": shown(contacted), "waiting": shown(waiting),
-                     "median_days": round(float(median), 1) if contacted >= MINIMUM else
+                     "median_days": round(median.total_seconds() / 86400, 1) if contacted >= MINIMUM else
                      (SUPPRESSED if contacted else None)})
     return rows
 
