@@ -87,7 +87,10 @@ class Lead(Base):
     __tablename__ = "leads"
     # The workbench queue: a township's leads of one status, most urgent then oldest first.
     __table_args__ = (Index("ix_leads_queue", "township", "status", "urgency", "created_at"),
-                      Index("ix_leads_status_queue", "status", "urgency", "created_at"))
+                      Index("ix_leads_status_queue", "status", "urgency", "created_at"),
+                      # the dashboard's first-contact medians read from the index alone (migration 0019)
+                      Index("ix_leads_first_contact", "township", "created_at",
+                            postgresql_include=["first_contacted_at"]))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ref: Mapped[str] = mapped_column(String(32), unique=True)
