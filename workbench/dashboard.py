@@ -15,6 +15,9 @@ from flask import Response, abort, g, render_template, request
 
 from bot.domain import LEAD_STATUS_LABELS
 from bot.insight import dashboard as figures
+from bot.insight.broadcasts import broadcasts
+from bot.publicity.subscribe import load_words
+from bot.subscriptions import NOTICES
 from web.extensions import runtime_of
 from workbench.app import blueprint
 from workbench.auth import unit_of_work
@@ -26,7 +29,7 @@ CHANNEL_NAMES = {"sms": "短信", "wechat": "微信"}
 OUTCOME_NAMES = {"answered": "已解答", "offered": "给出选项", "unanswered": "答不上", "declined": "超出范围"}
 UNKNOWN = "未知"
 SHORT = {"topics": "主题", "townships": "乡镇", "weeks": "每周", "funnel": "预审完成率", "steps": "在哪一步放弃",
-         "leads": "线索状态", "contact": "首次联系", "caseworkers": "经办人"}
+         "leads": "线索状态", "contact": "首次联系", "caseworkers": "经办人", "broadcasts": "政策通知"}
 
 
 def _period(args) -> tuple[int, dt.date, dt.date]:
@@ -92,7 +95,25 @@ def tables(session, scope: figures.Scope, since: dt.date, until: dt.date,
         funnel_tables(session, scope, since, until, add, out)
     if wanted("leads", "contact", "caseworkers"):
         lead_tables(session, scope, since, add)
+    if wanted("broadcasts"):
+        broadcast_table(session, scope, since, until, add)
     return out
+
+
+def broadcast_table(session, scope, since, until, add) -> None:
+    """The notices sent in the period and what followed them (bot/insight/broadcasts.py)."""
+    runtime = runtime_of()
+    names = {**dict(load_words().topics), NOTICES: "全部政策通知"}
+    rows = broadcasts(session, scope, since, until, runtime.config.workbench.timezone)
+    add("broadcasts", "政策通知：送达多少户，前后一周问了多少",
+        ["通知", "主题", "开始发送", "已送达", "未送达", "待发送", "前一周问题", "后一周问题", "后一周开始预审"],
+        [[r["title"], names.get(r["topic"], r["topic"]), f'{r["day"]:%m-%d}',
+          r["reached"], r["not_reached"], r["waiting"], r["questions_before"], r["questions_after"],
+          r["screenings_after"]] for r in rows],
+        bars("后一周问题", [(f'{r["day"]:%m-%d} {r["title"][:10]}', r["questions_after"]) for r in rows]),
+        "图：每条通知发出后一周里该主题的问题数",
+        "问题和预审是该主题全体居民的（事件不记名，无法知道是不是收到通知的人问的）：看前后变化，不是归因。"
+        + ("" if scope.county else "送达数只计您负责乡镇的居民。"))
 
 
 def funnel_tables(session, scope, since, until, add, out) -> None:

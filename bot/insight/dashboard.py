@@ -85,7 +85,7 @@ def protect(row: list, total: int | None = None) -> list:
     return cells
 
 
-def _scoped_counts(session: Session, scope: Scope, since, until, by, kinds) -> dict[tuple, int]:
+def scoped_counts(session: Session, scope: Scope, since, until, by, kinds) -> dict[tuple, int]:
     """counts() over the scope: the county at once, a caseworker's townships in one query."""
     if scope.county:
         return counts(session, since, until, by=by, kinds=kinds)
@@ -99,7 +99,7 @@ def questions(session: Session, scope: Scope, since: dt.date, until: dt.date, by
     """Questions grouped by `by` (subject: topic, township, week) with their outcomes and rates.
 
     Answered counts confident answers and offers where the resident then took a choice."""
-    raw = _scoped_counts(session, scope, since, until, (by, "kind"),   # a week: its Monday
+    raw = scoped_counts(session, scope, since, until, (by, "kind"),   # a week: its Monday
                          [*QUESTION_KIND_OF.values(), QUESTION_CHOSEN])
     groups: dict = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
     for (key, kind), n in raw.items():
@@ -127,7 +127,7 @@ def questions(session: Session, scope: Scope, since: dt.date, until: dt.date, by
 def funnel(session: Session, scope: Scope, since: dt.date, until: dt.date) -> dict:
     """Screenings by channel and age band (started, submitted, abandoned, completion) and, per step,
     how many were asked it and how many gave up at it; the step where most give up."""
-    raw = _scoped_counts(session, scope, since, until, ("kind", "subject", "channel", "age_band"),
+    raw = scoped_counts(session, scope, since, until, ("kind", "subject", "channel", "age_band"),
                          list(SCREENING_KINDS))
     cohorts: dict = defaultdict(lambda: defaultdict(int))
     steps: dict = defaultdict(lambda: defaultdict(int))

@@ -100,3 +100,43 @@ def test_the_funnel_names_the_step_and_links_the_flow(app):
 
 def test_an_unknown_table_is_404(app):
     assert client_for(app, "county").get("/workbench/dashboard/nothing.csv").status_code == 404
+
+
+def add_broadcast(runtime, reached: dict[str, int], failed: dict[str, int]) -> None:
+    """A 低保 notice approved this morning, its recipients per township delivered or cancelled."""
+    from bot.storage.models import Broadcast, BroadcastRecipient, OutboxMessage, utcnow
+
+    now = utcnow()
+    with runtime.db.unit_of_work() as s:
+        notice = Broadcast(campaign_id="bc-dash", title="新一年低保标准调整", body="…", topic="dibao", township=None,
+                           channels="sms", status="approved", author="zhang", approver="li", send_at=now,
+                           approved_at=now, created_at=now, updated_at=now)
+        s.add(notice)
+        s.flush()
+        n = 0
+        for outcome, per_township in (("sent", reached), ("cancelled", failed)):
+            for township, count in per_township.items():
+                for _ in range(count):
+                    n += 1
+                    row = OutboxMessage(channel="sms", recipient_key=f"k{n}", recipient_ref=b"x", body=b"x",
+                                        status=outcome, provider_status="delivered" if outcome == "sent" else None,
+                                        attempts=1, next_attempt_at=now, kind="broadcast", campaign_id="bc-dash",
+                                        idempotency_key=f"bc-dash:{n}", created_at=now, updated_at=now)
+                    s.add(row)
+                    s.flush()
+                    s.add(BroadcastRecipient(broadcast_id=notice.id, channel="sms", route="sms", recipient_key=f"k{n}",
+                                             township=township, planned_at=now, outbox_id=row.id))
+
+
+def test_broadcasts_show_reach_in_scope_and_the_questions_that_followed(app, runtime):
+    add_broadcast(runtime, reached={"梅窖镇": 7, "崇贤乡": 3}, failed={"崇贤乡": 2})
+    county = read_csv(client_for(app, "county").get("/workbench/dashboard/broadcasts.csv"))
+    header, (row,) = county[1], county[2:]
+    values = dict(zip(header, row))
+    assert values["通知"] == "新一年低保标准调整" and values["主题"] == "低保"
+    # 10 reached; 2 not reached is under 5 households: hidden; the topic's 25 questions this week
+    assert (values["已送达"], values["未送达"], values["后一周问题"], values["前一周问题"]) == ("10", "<5", "25", "0")
+    mine = dict(zip(header, read_csv(client_for(app, "cw-chongxian").get("/workbench/dashboard/broadcasts.csv"))[2]))
+    assert (mine["已送达"], mine["后一周问题"]) == ("<5", "10")  # only 崇贤乡's recipients and questions
+    page = client_for(app, "county").get("/workbench/dashboard").get_data(as_text=True)
+    assert "新一年低保标准调整" in page and "政策通知" in page
