@@ -24,11 +24,12 @@ from urllib3.exceptions import NewConnectionError
 
 from bot.config import MASS_MAX_OPENIDS
 from bot.errors import ConfigError
-from bot.outbox import PermanentFailure, SendError, Sender, Sent, TemporaryFailure, UnknownOutcome
+from bot.outbox import PermanentFailure, Sender, Sent, TemporaryFailure, UnknownOutcome
 from bot.phones import to_e164
 from bot.privacy import mask_phone
 from handlers.sms_text import STATUS_PATH, segments
-from handlers.wechat_api import TOKEN_ERRORS, WeChatApi, WeChatApiError, errcode_of
+from handlers.wechat_api import WeChatApi, errcode_of
+from handlers.wechat_errors import WINDOW_CLOSED, WINDOW_CLOSED_WORDS, posted, wechat_failure
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +40,6 @@ MAX_SMS_CHARS = 1600               # Twilio refuses longer bodies
 CUSTOM_SEND = "/cgi-bin/message/custom/send"
 TEMPLATE_SEND = "/cgi-bin/message/template/send"
 TEMPLATE_THING_CHARS = 20           # a template's `thing` keyword shows at most 20 characters
-WINDOW_CLOSED = 45015               # customer-service message more than 48 h after the resident's last message
-WINDOW_CLOSED_WORDS = "the resident has not written for over 48 hours (customer-service window closed)"
-# WeChat busy: another try soon. Quotas used up: another try after [wechat] limit_retry_minutes.
-WECHAT_TEMPORARY = {-1}
-WECHAT_LIMITS = {45009: "daily API call quota reached", 45011: "API called too often",
-                 45047: "customer-service message limit for this resident reached",
-                 45028: "no 群发 quota left"}
-# Refusals a caseworker can act on, in the reason kept with the message.
-WECHAT_PERMANENT = {43004: "the resident no longer follows the account", 40003: "not a follower's openid",
-                    43019: "the resident blocked the account", 40037: "notice_template_id is not a template "
-                    "of this account", 43101: "the resident refused this template's messages",
-                    45065: "this 群发 was already accepted", 40130: "a 群发 needs at least two openids"}
-
-
 class SmsSender:
     """Sends an SMS with twilio.rest.Client; Twilio reports delivery to POST /sms/status."""
 
@@ -130,7 +117,7 @@ class WechatSender:
 
     def send(self, recipient: str, body: str) -> Sent:
         """POST {api_base}/cgi-bin/message/custom/send; a refused token is replaced once."""
-        code = errcode_of(_posted(self.api, CUSTOM_SEND,
+        code = errcode_of(posted(self.api, CUSTOM_SEND,
                                   {"touser": recipient, "msgtype": "text", "text": {"content": body}}))
         if code == 0:
             log.info("WeChat customer-service message sent (%d bytes)", len(body.encode("utf-8")))
@@ -183,7 +170,7 @@ class TemplateSender:
 
     def send(self, recipient: str, title: str) -> Sent:
         """One template message; WeChat's msgid identifies it (its TEMPLATESENDJOBFINISH event)."""
-        result = _posted(self.api, TEMPLATE_SEND, self.payload(recipient, title))
+        result = posted(self.api, TEMPLATE_SEND, self.payload(recipient, title))
         code = errcode_of(result)
         if code == 0:
             log.info("WeChat template message sent")
@@ -191,36 +178,10 @@ class TemplateSender:
         raise wechat_failure(code, self.limit_retry)
 
 
-def _posted(api: WeChatApi, path: str, payload: dict) -> dict:
-    """POST a message and return WeChat's answer, or raise the outbox's kind of failure."""
-    try:
-        return api.send_message(path, payload)
-    except WeChatApiError as exc:
-        raise _failure_of(exc) from None
-
-
-def wechat_failure(code: int | str, limit_retry: dt.timedelta) -> SendError:
-    """The outbox's failure for a WeChat errcode other than 0 (and 45015, which has a fallback)."""
-    if code in WECHAT_LIMITS:  # a quota: the usual 30-second backoff would only hit it again
-        return TemporaryFailure(f"WeChat errcode {code}: {WECHAT_LIMITS[code]}", retry_after=limit_retry)
-    if code in WECHAT_TEMPORARY or code in TOKEN_ERRORS:  # busy, or a second token refused
-        return TemporaryFailure(f"WeChat errcode {code}")
-    return PermanentFailure(f"WeChat errcode {code}" + (f": {WECHAT_PERMANENT[code]}" if code in WECHAT_PERMANENT else ""))
-
-
 def title_of(body: str) -> str:
     """A template's title from a message: its first line without the 【】 a notice wears."""
     first = next((line.strip() for line in body.splitlines() if line.strip()), "")
     return first.strip("【】").strip() or first
-
-
-def _failure_of(error: WeChatApiError) -> Exception:
-    """The outbox's kind of failure for a customer-service call that did not get through."""
-    if error.maybe_received:
-        return UnknownOutcome(str(error)[:150])
-    if error.status is not None and not (error.status >= 500 or error.status == 429):
-        return PermanentFailure(str(error)[:150])
-    return TemporaryFailure(str(error)[:150])
 
 
 def build_senders(runtime) -> dict[str, Sender]:

@@ -38,8 +38,8 @@ from bot.privacy import scrub_personal_data
 from bot.publicity.routes import MASS_QUEUED, TEMPLATE_QUEUED
 from bot.storage.models import Broadcast, InsightEvent, MassJob, OutboxMessage, Subscription, utcnow
 from bot.subscriptions import ALL, UNSUBSCRIBED
-from handlers.senders import WechatSender, _posted, wechat_failure
 from handlers.wechat_api import errcode_of
+from handlers.wechat_errors import posted, wechat_failure
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,12 @@ TEMPLATES_PER_CLAIM = 50    # template rows go one call each: claimed a few at a
 NO_TEMPLATE = "no notice template is configured ([wechat] notice_template_id) for this template route"
 
 
-def deliver_routed(runtime, sender: WechatSender, policy, stop: threading.Event | None = None,
+def deliver_routed(runtime, sender, policy, stop: threading.Event | None = None,
                    now: dt.datetime | None = None) -> Counter:
-    """Send every due 群发 batch and template row once; the outcomes counted per row."""
+    """Send every due 群发 batch and template row once; the outcomes counted per row.
+
+    `sender` is the WechatSender that calls this (handlers/senders.py): its API client,
+    `mass_batch_size`, `limit_retry` and template sender are what a batch uses."""
     now = now or utcnow()
     outcomes: Counter = Counter()
     size = sender.mass_batch_size
@@ -136,7 +139,7 @@ def _claim(runtime, campaign: str, waiting: str, now: dt.datetime, limit: int) -
 
 
 # ---- one 群发 call ----------------------------------------------------------------------------
-def _send_mass(runtime, sender: WechatSender, policy, campaign: str, batch: list[dict], now) -> Counter:
+def _send_mass(runtime, sender, policy, campaign: str, batch: list[dict], now) -> Counter:
     batch = _without_unfollowed(runtime, campaign, batch)
     outcomes: Counter = Counter()
     for body in sorted({row["body"] for row in batch}):  # one text per campaign; grouped all the same
@@ -150,7 +153,7 @@ def _send_mass(runtime, sender: WechatSender, policy, campaign: str, batch: list
         payload = {"touser": [row["openid"] for row in rows], "msgtype": "text", "text": {"content": body},
                    "clientmsgid": runtime.protector.blind_index("mass", f"{campaign}:{ids}")[:64]}
         try:
-            result = _posted(sender.api, MASS_SEND, payload)
+            result = posted(sender.api, MASS_SEND, payload)
             code = errcode_of(result)
             if code not in (0, ALREADY_SENT):
                 raise wechat_failure(code, sender.limit_retry)
@@ -222,7 +225,7 @@ def _failed(runtime, policy, campaign: str, rows: list[dict], error: SendError, 
 
 
 # ---- template rows ----------------------------------------------------------------------------
-def _send_templates(runtime, sender: WechatSender, policy, campaign: str, batch: list[dict], now) -> Counter:
+def _send_templates(runtime, sender, policy, campaign: str, batch: list[dict], now) -> Counter:
     """One 模板消息 per row, carrying the broadcast's title (the row's text does not fit a template)."""
     with runtime.db.session() as s:
         title = s.execute(select(Broadcast.title).where(Broadcast.campaign_id == campaign)).scalar_one()

@@ -521,6 +521,6 @@ def test_the_worker_loads_no_web_routes():
     (WeChatApiError("HTTP 403", status=403), PermanentFailure), (WeChatApiError("unreachable"), TemporaryFailure),
     (WeChatApiError("no answer", maybe_received=True), UnknownOutcome)])
 def test_a_failed_wechat_call_becomes_the_outbox_kind_of_failure(error, kind):
-    from handlers.senders import _failure_of
+    from handlers.wechat_errors import failure_of
 
-    assert type(_failure_of(error)) is kind
+    assert type(failure_of(error)) is kind
