@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.conversations import purge_abandoned
-from bot.dialogue.turns import prune
+from bot.dialogue.claims import prune
 from bot.insight.rollup import fold
 from bot.retention import Deleted, apply_retention
 

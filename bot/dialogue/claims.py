@@ -12,7 +12,11 @@ import datetime as dt
 import enum
 import logging
 
+from sqlalchemy import delete
+
 from bot.dialogue.turn_sql import CLAIM_LEASED, CLAIM_ROW, LATE, MARK_LATE, TAKE_OVER, Link, Tx
+from bot.storage.db import Database
+from bot.storage.models import ProcessedMessage, utcnow
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.1  # a waiting retry looks at the claim this often (one indexed read)
@@ -72,3 +76,10 @@ def expired(lease_until, now: dt.datetime) -> bool:
     if lease_until.tzinfo is None:
         lease_until = lease_until.replace(tzinfo=dt.timezone.utc)
     return lease_until <= now
+
+
+def prune(db: Database, older_than: dt.timedelta = dt.timedelta(days=1)) -> int:
+    """Forget message ids old enough that no retry can come."""
+    with db.unit_of_work() as s:
+        return s.execute(delete(ProcessedMessage).where(
+            ProcessedMessage.created_at < utcnow() - older_than)).rowcount

@@ -43,7 +43,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from bot.conversations import ConcurrentUpdate
@@ -56,7 +55,7 @@ from bot.dialogue.turn_sql import (CLAIM_ROW, CLAIM_WITH_REPLY, CLAIM_WITH_REPLY
 from bot.messages import IncomingMessage, Reply
 from bot.privacy import scrub_personal_data
 from bot.storage.db import Database, DatabaseTouched, is_unique_violation, no_database
-from bot.storage.models import ProcessedMessage, utcnow
+from bot.storage.models import utcnow
 
 log = logging.getLogger(__name__)
 # Above WeChat's 4 s reply budget (a live worker gives up passively before its lease ends, so it is
@@ -413,10 +412,3 @@ class TurnPipeline:
 def _until(delivery: Delivery, began: float) -> float:
     """When a retry stops waiting for another worker's claim: the channel's deadline."""
     return began + (delivery.deadline if delivery.deadline is not None else DEFAULT_WAIT_SECONDS)
-
-
-def prune(db: Database, older_than: dt.timedelta = dt.timedelta(days=1)) -> int:
-    """Forget message ids old enough that no retry can come."""
-    with db.unit_of_work() as s:
-        return s.execute(delete(ProcessedMessage).where(
-            ProcessedMessage.created_at < utcnow() - older_than)).rowcount

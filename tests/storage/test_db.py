@@ -197,7 +197,7 @@ def test_per_message_statements_write_what_the_orm_reads(store):
 
     from sqlalchemy import select
 
-    from bot.dialogue.turns import prune
+    from bot.dialogue.claims import prune
     from bot.storage.models import Conversation, ProcessedMessage
 
     assert claim_message(store.db, "wechat", "m:1", {"sealed": "密文"})
