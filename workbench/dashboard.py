@@ -105,15 +105,15 @@ def broadcast_table(session, scope, since, until, add) -> None:
     runtime = runtime_of()
     names = {**dict(load_words().topics), NOTICES: "全部政策通知"}
     rows = broadcasts(session, scope, since, until, runtime.config.workbench.timezone)
-    add("broadcasts", "政策通知：送达多少户，前后一周问了多少",
-        ["通知", "主题", "开始发送", "已送达", "未送达", "待发送", "前一周问题", "后一周问题", "后一周开始预审"],
+    add("broadcasts", "政策通知：发出多少户，前后一周问了多少",
+        ["通知", "主题", "开始发送", "已发出", "未发出", "待发送", "前一周问题", "后一周问题", "后一周开始预审"],
         [[r["title"], names.get(r["topic"], r["topic"]), f'{r["day"]:%m-%d}',
-          r["reached"], r["not_reached"], r["waiting"], r["questions_before"], r["questions_after"],
+          r["sent"], r["not_sent"], r["waiting"], r["questions_before"], r["questions_after"],
           r["screenings_after"]] for r in rows],
         bars("后一周问题", [(f'{r["day"]:%m-%d} {r["title"][:10]}', r["questions_after"]) for r in rows]),
         "图：每条通知发出后一周里该主题的问题数",
         "问题和预审是该主题全体居民的（事件不记名，无法知道是不是收到通知的人问的）：看前后变化，不是归因。"
-        + ("" if scope.county else "送达数只计您负责乡镇的居民。"))
+        + "未发出：发送失败、已退订或结果待查（见通知页）。" + ("" if scope.county else "只计您负责乡镇的居民。"))
 
 
 def funnel_tables(session, scope, since, until, add, out) -> None:

@@ -411,7 +411,9 @@ class BroadcastRecipient(Base):
     __tablename__ = "broadcast_recipients"
     __table_args__ = (UniqueConstraint("broadcast_id", "channel", "recipient_key",
                                        name="uq_broadcast_recipients_once"),
-                      Index("ix_broadcast_recipients_key_route", "recipient_key", "route", "planned_at"))
+                      Index("ix_broadcast_recipients_key_route", "recipient_key", "route", "planned_at"),
+                      # a caseworker's townships' recipients of a broadcast, for the dashboard (migration 0020)
+                      Index("ix_broadcast_recipients_township", "broadcast_id", "township"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"), index=True)

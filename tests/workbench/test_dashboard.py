@@ -126,6 +126,9 @@ def add_broadcast(runtime, reached: dict[str, int], failed: dict[str, int]) -> N
                     s.flush()
                     s.add(BroadcastRecipient(broadcast_id=notice.id, channel="sms", route="sms", recipient_key=f"k{n}",
                                              township=township, planned_at=now, outbox_id=row.id))
+                    # the outbox counts each final outcome as an event (bot/outbox.py _count)
+                    s.add(InsightEvent(day=now.date(), kind=f"outbox.{outcome}", subject="broadcast", channel="sms",
+                                       campaign="bc-dash"))
 
 
 def test_broadcasts_show_reach_in_scope_and_the_questions_that_followed(app, runtime):
@@ -134,9 +137,9 @@ def test_broadcasts_show_reach_in_scope_and_the_questions_that_followed(app, run
     header, (row,) = county[1], county[2:]
     values = dict(zip(header, row))
     assert values["通知"] == "新一年低保标准调整" and values["主题"] == "低保"
-    # 10 reached; 2 not reached is under 5 households: hidden; the topic's 25 questions this week
-    assert (values["已送达"], values["未送达"], values["后一周问题"], values["前一周问题"]) == ("10", "<5", "25", "0")
+    # 10 sent; 2 not sent is under 5 households: hidden; the topic's 25 questions this week
+    assert (values["已发出"], values["未发出"], values["后一周问题"], values["前一周问题"]) == ("10", "<5", "25", "0")
     mine = dict(zip(header, read_csv(client_for(app, "cw-chongxian").get("/workbench/dashboard/broadcasts.csv"))[2]))
-    assert (mine["已送达"], mine["后一周问题"]) == ("<5", "10")  # only 崇贤乡's recipients and questions
+    assert (mine["已发出"], mine["后一周问题"]) == ("<5", "10")  # only 崇贤乡's recipients and questions
     page = client_for(app, "county").get("/workbench/dashboard").get_data(as_text=True)
     assert "新一年低保标准调整" in page and "政策通知" in page
