@@ -149,6 +149,8 @@ NOT_UNDERSTOOD = [
     ("id_number", "3607321979091x2130", "not_understood"),
     ("phone", "1397071246", "phone_length"), ("phone", "139707124680", "phone_length"),
     ("phone", "12345678901", "not_understood"), ("phone", "就这个号", "not_understood"),
+    *(("phone", t, "other_subject") for t in ["她82岁", "我们屋里三口人", "一个月一千五百块", "二级残疾"]),
+    ("phone", "尾号3456", "phone_length"),
     ("township", "北京", "unknown_township"), ("township", "我是良村的，现在住崇贤", "unknown_township"),
     ("residence", "不知道", "not_understood"),
     ("disability_level", "5级", "out_of_range"), ("disability_level", "有残疾证", "missing_level"),

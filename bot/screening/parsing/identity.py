@@ -12,6 +12,8 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _ID_SHAPE = re.compile(r"[0-9]{17}[0-9x]")
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")
+# a figure of a few digits with a unit of age, people, money or property: not a phone number
+_OTHER_FIGURE = re.compile(r"(?<![0-9])[0-9][0-9十百千万]{0,6}(?:岁|周岁|口|个人|人|元|块|级|套|亩)")
 _NAME_PUNCT = re.compile(r"[^\w\s·•]+")  # 阿卜杜·热合曼 keeps its dot
 _SEPARATORS = re.compile(r"[\s\-–—_.()]+")
 
@@ -64,6 +66,8 @@ class IdentityParsers:
         digits = "".join(runs)
         if not digits:
             return _fail("not_understood")
+        if _OTHER_FIGURE.search(clean):  # 她82岁, 三口人, 一千五百块: another question's answer, not a short number
+            return _fail("other_subject")
         return _fail("not_understood" if len(digits) == 11 else "phone_length")
 
     @_kind("name")
