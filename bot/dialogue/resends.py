@@ -20,14 +20,12 @@ worked out as usual, because no apology stands between them.
 """
 from __future__ import annotations
 
-import logging
 import threading
 import time
+
 from bot.dialogue.state import LastChange
 from bot.dialogue.turn_sql import CLAIM_ROW, CLAIM_WITH_REPLY, LATE, STORE_REPLY, Link
 from bot.storage.models import utcnow
-
-log = logging.getLogger(__name__)
 
 REMEMBER_SECONDS = 15 * 60   # long enough for a resident to try again, short enough to forget
 LOCAL_LIMIT = 10_000         # apologies remembered in one process while Redis is away
