@@ -200,8 +200,8 @@ def claim_batch(runtime, channels: Iterable[str], limit: int, now: dt.datetime |
                 .values(next_attempt_at=leased_until, updated_at=utcnow())).rowcount == 1]
             if claimed or not ids:
                 break
-        rows = s.execute(select(OutboxMessage).where(OutboxMessage.id.in_(claimed))
-                         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)).scalars().all()
+        rows = s.execute(select(OutboxMessage).where(OutboxMessage.id.in_(claimed))).scalars().all()
+        rows.sort(key=lambda row: claimed.index(row.id))  # in the order they were due (their lease is one time now)
         batch, unreadable = [], []
         for row in rows:
             try:
