@@ -6,27 +6,14 @@ import datetime as dt
 import json
 from collections import Counter
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.insight.rollup import counts, fold
 from bot.outbox import FAILED, SENT, PermanentFailure, Policy, Sent, deliver_due, enqueue
-from bot.runtime import Runtime
 from bot.storage.models import Conversation, InsightDaily, InsightEvent, InsightFold, utcnow
-from tests.conftest import ROOT
 
 TODAY = dt.date(2026, 12, 3)
 NOON = dt.datetime(2026, 12, 3, 4, 0, tzinfo=dt.timezone.utc)  # 12:00 in 兴国县
-
-
-@pytest.fixture
-def rt(any_db_url, shared_runtime):
-    from bot.config import load_config
-
-    runtime = Runtime(load_config(ROOT / "config.toml", environ={"JIUZHU_DATABASE_URL": any_db_url}),
-                      kb=shared_runtime.kb, matcher=shared_runtime.matcher)
-    yield runtime
-    runtime.db.dispose()
 
 
 def add(rt, day: dt.date, kind: str, subject=None, n: int = 1, channel: str = "wechat") -> None:

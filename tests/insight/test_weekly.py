@@ -11,15 +11,12 @@ from sqlalchemy import create_engine, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from bot.accounts.roles import Actor
-from bot.config import load_config
 from bot.insight import dashboard as figures
 from bot.insight.dashboard import SUPPRESSED, Scope
 from bot.insight.rollup import counts, fold
 from bot.insight.weekly import GRAINS, InsightWeekly, grain_for
-from bot.runtime import Runtime
 from bot.storage import schema
 from bot.storage.models import InsightDaily, InsightEvent, InsightFold
-from tests.conftest import ROOT
 
 TOWNSHIPS = ("崇贤乡", "梅窖镇", "江背镇", None)     # None: a question asked without a township
 TOPICS = ("dibao.what", "dibao.standard", "tekun.what", "linshi.what")
@@ -29,14 +26,6 @@ KINDS = ("question.answered", "question.answered", "question.offered", "question
 STEPS = ("consent", "age", "household_monthly_income", "confirm")
 CASEWORKER = Scope.of(Actor(1, "cw", "caseworker", frozenset({"崇贤乡", "江背镇"})))
 COUNTY = Scope(None)
-
-
-@pytest.fixture
-def rt(any_db_url, shared_runtime):
-    runtime = Runtime(load_config(ROOT / "config.toml", environ={"JIUZHU_DATABASE_URL": any_db_url}),
-                      kb=shared_runtime.kb, matcher=shared_runtime.matcher)
-    yield runtime
-    runtime.db.dispose()
 
 
 def scatter(rt, today: dt.date, n: int, seed: int, days: int = 34) -> None:
